@@ -1,0 +1,139 @@
+"""`bertpeft` command line: params, prep, train, run, bench. Bad input exits 2 with one line, before any work."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from .config import PROFILES, ConfigError, RunConfig, profile_config
+
+# Settings the CLI takes as --kebab-case overrides of the chosen profile.
+OVERRIDES = ("model", "data", "n_train", "n_test", "max_length", "seed", "data_seed", "lora_r", "lora_alpha",
+             "lora_dropout", "lora_target_modules", "learning_rate", "epochs", "train_batch_size",
+             "eval_batch_size", "eval_steps", "logging_steps", "padding", "precision", "report_to", "progress",
+             "group_by_length")
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_overrides(parser: argparse.ArgumentParser, names=OVERRIDES) -> None:
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    for name in names:
+        kind = fields[name].type
+        convert = {"int": int, "float": float, "bool": _bool, "float | None": float}.get(str(kind), str)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=convert, default=None,
+                            help=f"override the profile's {name}")
+
+
+def add_profile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default paper)")
+
+
+def config_from_args(args: argparse.Namespace, **extra: Any) -> RunConfig:
+    overrides = {name: getattr(args, name, None) for name in OVERRIDES}
+    return profile_config(args.profile, **overrides, **extra)
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from .models import configuration_table, describe
+
+    rows = configuration_table(args.model, args.num_labels)
+    if args.json:
+        print(json.dumps([{k: r[k] for k in ("config", "trainable_params", "total_params")} for r in rows]))
+    else:
+        for row in rows:
+            print(describe(row))
+    return 0
+
+
+def cmd_prep(args: argparse.Namespace) -> int:
+    from .data import prepare_reviews
+
+    config = config_from_args(args, output=args.output)
+    _, meta = prepare_reviews(config)
+    print(f"prepared {meta['rows']} rows, labels {meta['id2label']} into {config.run_dir}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import summary, train_configuration
+
+    config = config_from_args(args, configuration=args.config, output=args.output)
+    result = train_configuration(config)
+    print(summary(result))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import run_series
+
+    return run_series(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .speed import run_speed_benchmark
+
+    return run_speed_benchmark(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bertpeft", description="Fine-tune BERT for review sentiment: six "
+                                     "configurations from a frozen model to LoRA and full fine-tuning.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("params", help="print the six configurations' trainable parameter counts (no training)")
+    p.add_argument("--model", default="bert-base-cased", help="Hub id, model folder, minilm or tiny-random-bert")
+    p.add_argument("--num-labels", type=int, default=2)
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser("prep", help="load, sample and tokenize the reviews into a run folder")
+    add_profile(p)
+    add_overrides(p)
+    p.add_argument("--output", required=True, help="run folder")
+    p.set_defaults(func=cmd_prep)
+
+    p = sub.add_parser("train", help="train and evaluate one configuration, writing its result JSON")
+    add_profile(p)
+    p.add_argument("--config", required=True, help="none, head, head+N, lora or full")
+    add_overrides(p)
+    p.add_argument("--output", required=True, help="run folder")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("run", help="run the whole notebook series with papermill")
+    add_profile(p)
+    add_overrides(p)
+    p.add_argument("--configs", default=None, help="comma-separated configurations (default: the profile's)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
+    p.add_argument("--output", default=None, help="run folder (default runs/<profile>-<timestamp>)")
+    p.add_argument("--force", action="store_true", help="re-run configurations already done in --output")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench", help="training-speed benchmark: our recipe vs the seeds', six configurations")
+    add_profile(p)
+    add_overrides(p)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5, help="timed steps per repetition")
+    p.add_argument("--output", default="benchmarks/results", help="folder for the JSON")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data import DataError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataError) as err:
+        print(f"bertpeft: error: {err}", file=sys.stderr)
+        return 2

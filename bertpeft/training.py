@@ -1,0 +1,219 @@
+"""Train and evaluate one configuration with the Hugging Face Trainer, and write its result JSON."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+from .results import (atomic_write_json, device_description, git_state, package_versions, result_name,
+                      result_path)
+
+MODELS = "models"
+CHECKPOINTS = "checkpoints"
+
+
+def accelerator() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_precision(precision: str, device: str | None = None) -> str:
+    """`auto` -> fp16 autocast on CUDA; fp32 on MPS and CPU (bf16 autocast measured slower on our CPUs: see
+    benchmarks/training_speed.py). An explicit choice is checked against the device."""
+    device = device or accelerator()
+    if precision == "auto":
+        return "fp16" if device == "cuda" else "fp32"
+    if precision == "fp16" and device == "cpu":
+        from .config import ConfigError
+
+        raise ConfigError("precision fp16 needs a CUDA GPU; on a CPU use fp32 or bf16")
+    return precision
+
+
+def progress_mode(progress: str) -> str:
+    """`auto` -> a tqdm bar in a terminal or interactive Jupyter, plain lines when output goes to a log."""
+    if progress != "auto":
+        return progress
+    return "bar" if sys.stderr.isatty() or "ipykernel" in sys.modules else "lines"
+
+
+def line_progress_callback():
+    from transformers import TrainerCallback
+
+    class LineProgress(TrainerCallback):
+        """One plain line about every 10% of training: readable in papermill logs and CI output."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start, self.next_mark = time.perf_counter(), 0.1
+            print(f"training: {state.max_steps} steps", flush=True)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            done = state.global_step / max(state.max_steps, 1)
+            if done + 1e-9 >= self.next_mark or state.global_step == state.max_steps:
+                elapsed = time.perf_counter() - self.start
+                eta = elapsed / max(done, 1e-9) - elapsed
+                loss = next((f"{h['loss']:.4f}" for h in reversed(state.log_history) if "loss" in h), "-")
+                print(f"  step {state.global_step}/{state.max_steps} ({done:4.0%}) loss {loss} "
+                      f"elapsed {elapsed:.0f}s eta {eta:.0f}s", flush=True)
+                while self.next_mark <= done + 1e-9:
+                    self.next_mark += 0.1
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics and "eval_accuracy" in metrics:
+                print(f"  eval at step {state.global_step}: accuracy {metrics['eval_accuracy']:.4f}", flush=True)
+
+    return LineProgress()
+
+
+def training_arguments(config: RunConfig, precision: str, report_to: list[str], trains: bool):
+    from transformers import TrainingArguments
+
+    device = accelerator()
+    name = result_name(config.configuration, config.seed)
+    return TrainingArguments(
+        output_dir=str(config.run_dir / CHECKPOINTS / name),
+        run_name=config.configuration if len(config.seeds) == 1 else name,
+        report_to=report_to or "none",
+        learning_rate=config.learning_rate_for or 5e-5,
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.train_batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps in transformers 5
+        weight_decay=config.weight_decay,
+        eval_strategy="steps" if trains else "no",
+        eval_steps=config.eval_steps,
+        logging_steps=config.logging_steps,
+        save_strategy="steps" if trains else "no",
+        save_steps=config.eval_steps,
+        save_total_limit=1,
+        seed=config.seed,
+        data_seed=config.data_seed,
+        fp16=precision == "fp16",
+        bf16=precision == "bf16",
+        use_cpu=device == "cpu",
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        disable_tqdm=progress_mode(config.progress) != "bar",
+        dataloader_pin_memory=device == "cuda",
+    )
+
+
+def peak_memory_mb(device: str) -> float | None:
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    if device == "mps":
+        return torch.mps.driver_allocated_memory() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # whole process, Linux reports KiB
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, Any]:
+    """Train `config.configuration` (or only evaluate, for `none`), evaluate at the end, write the result JSON.
+
+    Resumes from the configuration's last checkpoint when an earlier attempt was interrupted.
+    """
+    import torch
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, set_seed
+
+    from .data import id2label_of, load_prepared
+    from .metrics import make_compute_metrics
+    from .models import load_base_model, load_tokenizer, parameter_report, save_trained_weights
+    from .tracking import finish_wandb, setup_wandb
+
+    set_seed(config.seed)
+    tokenizer = load_tokenizer(config.model)
+    data, meta = load_prepared(config, tokenizer)
+    num_labels, id2label = meta["num_labels"], id2label_of(meta)
+    report = parameter_report(load_base_model(config.model, num_labels, id2label), config)
+    model = report.pop("model")
+    trains = report["trainable_params"] > 0
+    device = accelerator()
+    precision = resolve_precision(config.precision, device)
+    report_to = setup_wandb(config.report_to, config.run_dir)
+    args = training_arguments(config, precision, report_to, trains)
+    lines = progress_mode(config.progress) == "lines"
+    trainer = Trainer(
+        model=model, args=args, train_dataset=data["train"], eval_dataset=data["test"],
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if precision == "fp16" else None),
+        compute_metrics=make_compute_metrics(num_labels), processing_class=tokenizer,
+    )
+    if lines:  # our one-line-per-10% progress replaces the Trainer's print of every log dict
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(line_progress_callback())
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    timings: dict[str, Any] = {"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0}
+    checkpoint_dir = Path(args.output_dir)
+    try:
+        if trains:
+            resume = last_checkpoint(checkpoint_dir)
+            if resume:
+                print(f"resuming {config.configuration} from {resume}")
+            output = trainer.train(resume_from_checkpoint=resume)
+            timings = {"train_seconds": output.metrics["train_runtime"],
+                       "train_samples_per_second": output.metrics["train_samples_per_second"],
+                       "train_steps": trainer.state.global_step, "resumed_from": resume}
+            tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * config.epochs
+            timings["train_tokens_per_second"] = tokens / max(output.metrics["train_runtime"], 1e-9)
+        # The Trainer evaluates every eval_steps but not after the last step: evaluate explicitly here.
+        start = time.perf_counter()
+        prediction = trainer.predict(data["test"], metric_key_prefix="eval")
+        timings["eval_seconds"] = time.perf_counter() - start
+        trainer.log(dict(prediction.metrics))  # log() formats values in place
+    finally:
+        if report_to:
+            finish_wandb()
+    metrics = {k.removeprefix("eval_"): v for k, v in prediction.metrics.items()
+               if k.removeprefix("eval_") in ("accuracy", "precision", "recall", "f1", "loss")}
+    predictions = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    result = {
+        "name": result_name(config.configuration, config.seed), "config": config.configuration,
+        "seed": config.seed, "profile": config.profile, "model": config.model,
+        **{k: report[k] for k in ("trainable_params", "total_params", "trainable_percent", "adapter_params")},
+        **metrics, **timings,
+        "learning_rate": config.learning_rate_for if trains else None, "numeric_precision": precision,
+        "peak_memory_mb": peak_memory_mb(device), "device": device_description(),
+        "world_size": trainer.args.world_size, "num_labels": num_labels, "id2label": meta["id2label"],
+        "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h],
+        "eval_curve": [{"step": h["step"], "accuracy": h["eval_accuracy"]}
+                       for h in trainer.state.log_history if "eval_accuracy" in h and "step" in h],
+        "test_predictions": predictions.argmax(-1).tolist(),
+        "test_probabilities": torch.softmax(torch.as_tensor(predictions).float(), -1).max(-1).values.tolist(),
+        "run_config": config.to_dict(), "versions": package_versions(), "git": git_state(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if trainer.is_world_process_zero():
+        model_dir = config.run_dir / MODELS / result["name"]
+        if trains:
+            save_trained_weights(trainer.model, model_dir)
+        if benchmark:
+            from .benchmark import benchmark_result
+
+            result.update(benchmark_result(trainer.model, tokenizer, data["test"], config, num_labels))
+        atomic_write_json(result_path(config.run_dir, config.configuration, config.seed), result)
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return result
+
+
+def summary(result: dict[str, Any]) -> str:
+    keys = ("accuracy", "precision", "recall", "f1")
+    metrics = "  ".join(f"{k} {result[k]:.4f}" for k in keys)
+    return (f"{result['config']} (seed {result['seed']}): {metrics}  trainable {result['trainable_params']:,}"
+            f"  train {result['train_seconds']:.1f}s")
