@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .config import RunConfig
+from .hub import offline_unless_reachable
 
 # Today's canonical Hub ids (the short names are redirects that older tutorials use).
 HUB_ALIASES = {
@@ -99,14 +99,6 @@ def _check_utf8(path: Path) -> None:
             raise DataError(f"{path} is not UTF-8 text (truncated character at the end): re-save it as UTF-8") from None
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def load_reviews(data: str):
     """Load `data` as a `DatasetDict` with `label` and `text` columns (and a test split when there is one)."""
     import datasets
@@ -121,10 +113,7 @@ def load_reviews(data: str):
         except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear line
             raise DataError(f"could not read {source.location}: {_first_line(err)}") from None
     else:
-        if os.environ.get("HF_HUB_OFFLINE") != "1" and not hub_reachable():
-            # Unreachable: switch to offline mode so a cached copy still loads, and fail at once otherwise.
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            datasets.config.HF_HUB_OFFLINE = True
+        offline_unless_reachable()
         try:
             raw = datasets.load_dataset(source.location)
         except Exception as err:  # noqa: BLE001
@@ -220,7 +209,7 @@ def stratified_indices(labels, n: int, seed: int) -> list[int]:
     take = np.floor(quota).astype(int)
     for i in np.argsort(-(quota - take))[: n - take.sum()]:  # largest remainders get the leftover rows
         take[i] += 1
-    chosen = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take)]
+    chosen = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take, strict=True)]
     picked = np.concatenate(chosen)
     rng.shuffle(picked)
     return picked.tolist()
@@ -315,7 +304,7 @@ def id2label_of(meta: dict[str, Any]) -> dict[int, str]:
     return {int(k): v for k, v in meta["id2label"].items()}
 
 
-def class_balance(dataset) -> "pandas.DataFrame":  # noqa: F821
+def class_balance(dataset):
     """Rows and share per label for each split."""
     import pandas as pd
 

