@@ -107,6 +107,11 @@ def load_reviews(data: str):
     if source.kind == "local":
         fmt = _check_format(Path(source.files["train"]))
         for file in source.files.values():
+            if _check_format(Path(file)) != fmt:
+                raise DataError(f"{source.location}: train and test files are in different formats; "
+                                f"save both as CSV, Parquet or JSON Lines")
+            if _has_no_rows(Path(file), fmt):
+                raise DataError(f"{file} holds no reviews: it needs a header label,text and one row per review")
             _check_utf8(Path(file))
         try:
             raw = datasets.load_dataset(fmt, data_files=source.files)
@@ -122,6 +127,17 @@ def load_reviews(data: str):
                 f"Offline? Pass --data PATH with a folder holding train.csv and test.csv (columns label,text)"
             ) from None
     return check_reviews(raw, source.location)
+
+
+def _has_no_rows(path: Path, fmt: str) -> bool:
+    """An empty file, or a CSV with a header only (the readers fail on both with messages that say neither)."""
+    if path.stat().st_size == 0:
+        return True
+    if fmt == "csv":
+        with open(path, "rb") as f:
+            f.readline()  # the header
+            return not any(line.strip() for line in f)
+    return False
 
 
 def _first_line(err: Exception) -> str:
@@ -152,7 +168,7 @@ def check_reviews(raw, where: str):
         if values.dtype.kind == "f" and np.all(values == np.round(values)):
             values = values.astype(np.int64)
         if values.dtype.kind not in "iu":
-            example = next(v for v in labels if not isinstance(v, (int, np.integer)))
+            example = next(v for v in labels if isinstance(v, bool) or not isinstance(v, (int, np.integer)))
             raise DataError(f"{where} ({split}) has labels that are not integers, e.g. {example!r}: "
                             f"use integer labels 0..K-1 (0 negative, 1 positive for polarity)")
         split_classes = int(values.max()) + 1 if len(values) else 0
@@ -162,6 +178,8 @@ def check_reviews(raw, where: str):
         if ds.features["label"].dtype not in ("int64", "int32") and not isinstance(ds.features["label"],
                                                                                     datasets.ClassLabel):
             ds = ds.cast_column("label", datasets.Value("int64"))
+        if ds.features["text"].dtype not in ("string", "large_string"):  # e.g. a CSV whose texts are all numbers
+            ds = ds.cast_column("text", datasets.Value("string"))
         texts = ds["text"]
         empty = [i for i, t in enumerate(texts) if t is None or not str(t).strip()]
         if empty:
@@ -172,12 +190,17 @@ def check_reviews(raw, where: str):
     present = set()
     for ds in cleaned.values():
         present.update(int(v) for v in ds["label"])
+    if len(present) < 2:
+        raise DataError(f"{where} has a single class ({sorted(present)}): a classifier needs at least two")
     missing = sorted(set(range(num_labels)) - present)
     if missing:
         raise DataError(f"{where} labels skip {missing}: labels must be 0..K-1 with every class present "
                         f"(found {sorted(present)})")
-    if num_labels < 2:
-        raise DataError(f"{where} has a single class ({sorted(present)}): a classifier needs at least two")
+    if "train" in cleaned:
+        unseen = sorted(present - {int(v) for v in cleaned["train"]["label"]})
+        if unseen:
+            raise DataError(f"{where} (train) has no review with label {unseen}, which other splits use: "
+                            f"the model cannot learn a class it never sees; add such reviews to the train file")
     return datasets.DatasetDict(cleaned)
 
 

@@ -60,11 +60,13 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tiny-"))
-    tokenizer = BertTokenizerFast(vocab_file=str(SMOKE_DATA / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    # transformers 5 silently ignores vocab_file= (every word then becomes [UNK]): the vocabulary goes in vocab=
+    tokenizer = BertTokenizerFast(vocab=str(SMOKE_DATA / "vocab.txt"), do_lower_case=True, model_max_length=128)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128)
     torch.manual_seed(seed)
-    BertForSequenceClassification(config).bert.save_pretrained(tmp)
+    with _quiet_progress():
+        BertForSequenceClassification(config).bert.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if folder.exists():  # a partial folder from an interrupted build
         shutil.rmtree(folder)
@@ -75,10 +77,31 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+class _quiet_progress:
+    """Silence transformers' progress bars (e.g. "Writing model shards") for a block."""
+
+    def __enter__(self):
+        from transformers.utils import logging as hf_logging
+
+        self.was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+
+    def __exit__(self, *exc):
+        from transformers.utils import logging as hf_logging
+
+        if self.was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_tokenizer(model: str):
     from transformers import AutoTokenizer
 
     source = resolve_model_source(model)
+    tokenizer_files = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "tokenizer.model", "spiece.model")
+    if Path(source).is_dir() and not any((Path(source) / f).exists() for f in tokenizer_files):
+        # transformers 5 would build an empty tokenizer from config.json alone and fail much later
+        raise ConfigError(f"model folder {source} has no usable tokenizer (tokenizer.json or vocab.txt): "
+                          f"save one there with tokenizer.save_pretrained(folder)")
     try:
         return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError, TypeError) as err:

@@ -1,0 +1,164 @@
+"""Issue 7: bad values stop every entry point early, runs resume after a kill, results are deterministic and
+never leak a W&B key, and an unreachable Hub is reported in seconds."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bertpeft import ConfigError, profile_config
+from bertpeft.results import read_results
+
+FAKE_KEY = "fakekey" + "0123456789abcdef" * 2 + "01"  # 40 characters, the shape of a real W&B key
+
+
+def bertpeft(*args, env=None, timeout=300, **kwargs):
+    return subprocess.run([sys.executable, "-m", "bertpeft", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL, **kwargs)
+
+
+def write_csv(folder: Path, rows_train, rows_test=None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", rows_train), ("test", rows_test or rows_train)):
+        lines = ["label,text"] + [f'{label},"{text}"' for label, text in rows]
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def no_tokenizer_model(tmp_path):
+    from transformers import BertConfig
+
+    folder = tmp_path / "model-without-tokenizer"
+    BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+               intermediate_size=64).save_pretrained(folder)
+    return folder
+
+
+BAD_VALUES = [
+    # (CLI arguments after `train --output DIR`, words the one-line message must hold)
+    (["--profile", "nosuch", "--config", "head"], ["unknown profile", "smoke"]),
+    (["--profile", "smoke", "--config", "cfg4"], ["unknown configuration", "head+N"]),
+    (["--profile", "smoke", "--config", "head", "--n-train", "0"], ["n_train", "above 0"]),
+    (["--profile", "smoke", "--config", "head", "--n-test", "-5"], ["n_test", "above 0"]),
+    (["--profile", "smoke", "--config", "head", "--max-length", "4096"], ["max_length", "maximum"]),
+    (["--profile", "smoke", "--config", "lora", "--lora-r", "0"], ["lora_r", "above 0"]),
+    (["--profile", "smoke", "--config", "lora", "--lora-target-modules", "q_proj"], ["q_proj", "query"]),
+    (["--profile", "smoke", "--config", "full", "--learning-rate", "0"], ["learning_rate", "above 0"]),
+    (["--profile", "smoke", "--config", "head", "--n-train", "5000"], ["n_train", "160"]),
+]
+
+
+@pytest.mark.parametrize(("args", "words"), BAD_VALUES, ids=[" ".join(a[2:]) or a[1] for a, _ in BAD_VALUES])
+def test_bad_value_exits_2_with_one_line_before_training(tmp_path, capsys, args, words):
+    from bertpeft.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--output", str(out), *args]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("bertpeft: error: "), errors
+    for word in words:
+        assert word in errors[0], errors[0]
+    assert not (out / "results").exists() and not (out / "checkpoints").exists()
+
+
+def test_model_folder_without_tokenizer_is_refused(tmp_path, no_tokenizer_model):
+    proc = bertpeft("train", "--profile", "smoke", "--config", "head", "--model", str(no_tokenizer_model),
+                    "--output", str(tmp_path / "run"), timeout=120)
+    assert proc.returncode == 2
+    assert "no usable tokenizer" in proc.stderr and str(no_tokenizer_model) in proc.stderr
+
+
+def test_single_class_dataset_is_refused(tmp_path):
+    data = write_csv(tmp_path / "data", [(1, f"great place number {i}") for i in range(20)])
+    proc = bertpeft("prep", "--profile", "smoke", "--data", str(data), "--n-train", "10", "--n-test", "5",
+                    "--output", str(tmp_path / "run"), timeout=120)
+    assert proc.returncode == 2
+    assert "single class" in proc.stderr
+
+
+def test_python_api_and_papermill_parameters_validate_the_same_way():
+    with pytest.raises(ConfigError, match="n_train"):
+        profile_config("smoke", n_train=0)
+    with pytest.raises(ConfigError, match="unknown configuration"):
+        profile_config("smoke", configuration="head+0")
+
+
+def test_model_hub_unreachable_fails_within_seconds(monkeypatch):
+    from bertpeft import hub
+    from bertpeft.models import load_tokenizer
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "HUB_HOST", ("127.0.0.1", 9))  # a closed port: the Hub cannot be reached
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="minilm"):
+        load_tokenizer("bert-base-cased-not-cached-anywhere")
+    assert time.perf_counter() - start < 15
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_same_profile_and_seed_give_identical_metrics(tmp_path):
+    from bertpeft.training import train_configuration
+
+    runs = [train_configuration(profile_config("smoke", configuration="lora", epochs=3.0, progress="lines",
+                                               output=str(tmp_path / name))) for name in ("a", "b")]
+    for key in ("accuracy", "precision", "recall", "f1", "loss"):
+        assert runs[0][key] == runs[1][key], key
+    assert runs[0]["loss_curve"] == runs[1]["loss_curve"]
+    assert runs[0]["test_probabilities"] == runs[1]["test_probabilities"]
+
+
+@pytest.mark.slow
+def test_wandb_key_never_written_to_the_run_folder(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "WANDB_API_KEY": FAKE_KEY, "WANDB_MODE": "offline"}
+    proc = bertpeft("train", "--profile", "smoke", "--config", "head", "--report-to", "wandb",
+                    "--output", str(out), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert FAKE_KEY not in proc.stdout + proc.stderr
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any("wandb" in p.parts for p in files), "an offline W&B run should be in the run folder"
+    leaked = [str(p) for p in files if FAKE_KEY.encode() in p.read_bytes()]
+    assert leaked == []
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--profile", "smoke", "--config", "full", "--epochs", "20", "--eval-steps", "10",
+            "--output", str(out)]
+    checkpoints = out / "checkpoints" / "full-seed42"
+    proc = subprocess.Popen([sys.executable, "-m", "bertpeft", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and proc.poll() is None:
+            if any((c / "trainer_state.json").exists() for c in checkpoints.glob("checkpoint-*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "training finished before it could be killed: make it longer"
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not (out / "results" / "full-seed42.json").exists()
+    saved = sorted(int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*")
+                   if (c / "trainer_state.json").exists())
+    assert saved, "a checkpoint should have survived the kill"
+
+    again = bertpeft(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming full from" in again.stdout
+    result = json.loads((out / "results" / "full-seed42.json").read_text())
+    assert result["resumed_from"].endswith(f"checkpoint-{saved[-1]}")
+    assert result["train_steps"] == 20 * 6
+    for path in (out / "results").glob("*.json"):  # nothing half-written
+        json.loads(path.read_text())
+    assert [r["name"] for r in read_results(out)] == ["full-seed42"]
