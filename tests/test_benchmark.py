@@ -1,0 +1,95 @@
+"""PerformanceBenchmark: its own inference loop gives the Trainer's predictions and metrics; size and latency."""
+
+import numpy as np
+import pytest
+
+from bertpeft import profile_config
+from bertpeft.benchmark import PerformanceBenchmark, agreement
+from bertpeft.metrics import METRICS
+
+# peft 0.21 calls a transformers method that transformers 5 deprecates; not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
+
+def tiny_classifier(folder, num_labels=2):
+    """A tiny random BERT with a head and large initial weights, so its predictions differ between reviews (the
+    smoke profile's near-zero init predicts one class for everything, which would make any order look right)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from bertpeft.models import TINY_BERT, resolve_model_source
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(TINY_BERT))
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.5, num_labels=num_labels)
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def head_run(tmp_path_factory):
+    """`head` trained on the smoke reviews, three evaluation batches (so batch order and grouping matter)."""
+    from bertpeft.training import train_configuration
+
+    folder = tmp_path_factory.mktemp("benchmark")
+    config = profile_config("smoke", model=str(tiny_classifier(folder / "model")), configuration="head",
+                            output=str(folder / "run"), n_train=32, eval_batch_size=16, progress="lines")
+    return config, train_configuration(config)
+
+
+def rebuilt(config):
+    from bertpeft.data import id2label_of, load_prepared
+    from bertpeft.models import load_tokenizer, load_trained_model
+    from bertpeft.training import MODELS
+
+    tokenizer = load_tokenizer(config.model)
+    data, meta = load_prepared(config, tokenizer)
+    model = load_trained_model(config, config.run_dir / MODELS / f"head-seed{config.seed}", meta["num_labels"],
+                               id2label_of(meta))
+    return model, tokenizer, data["test"], meta["num_labels"]
+
+
+def test_result_records_benchmark_equal_to_trainer(head_run):
+    _, result = head_run
+    assert len(set(result["test_predictions"])) > 1, "the check needs predictions that differ between reviews"
+    for metric in METRICS:
+        assert result[f"benchmark_{metric}"] == pytest.approx(result[metric], abs=1e-12)
+    assert result["benchmark_agreement"] == 1.0
+
+
+def test_benchmark_predictions_are_the_trainers_in_row_order(head_run):
+    config, result = head_run
+    model, tokenizer, test, num_labels = rebuilt(config)
+    bench = PerformanceBenchmark(model, tokenizer, test, num_labels, batch_size=config.eval_batch_size)
+    assert bench.predict().argmax(-1).tolist() == result["test_predictions"]
+    assert bench.compute_metrics() == pytest.approx({k: result[k] for k in METRICS})
+
+
+def test_size_and_latency(head_run):
+    config, _ = head_run
+    model, tokenizer, test, num_labels = rebuilt(config)
+    measured = PerformanceBenchmark(model, tokenizer, test, num_labels, "head", batch_size=8).run_benchmark()
+    assert measured["parameters"] == sum(p.numel() for p in model.parameters())
+    assert measured["size_mb"] == measured["saved_mb"] > 4 * measured["parameters"] / 2**20 * 0.99
+    assert 0 < measured["latency_ms_median"] <= measured["latency_ms_p90"]
+    assert measured["reviews_per_second"] > 0 and measured["throughput_batch_size"] == 8
+
+
+def test_unmerged_adapter_size_counts_the_base(head_run):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config, _ = head_run
+    model, tokenizer, test, num_labels = rebuilt(config)
+    plain = PerformanceBenchmark(model, tokenizer, test, num_labels).compute_size()
+    peft_model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"]))
+    adapter = PerformanceBenchmark(peft_model, tokenizer, test, num_labels).compute_size()
+    assert adapter["saved_mb"] < plain["size_mb"] / 5  # the adapter file alone
+    assert adapter["size_mb"] == pytest.approx(plain["size_mb"] + adapter["saved_mb"], rel=0.02)
+
+
+def test_agreement():
+    assert agreement([0, 1, 1], np.array([0, 1, 0])) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="2 predictions against 3"):
+        agreement([0, 1], [0, 1, 1])

@@ -1,0 +1,231 @@
+"""LoRA export: the adapter alone and merged, equal logits, loadable by plain peft/transformers in a fresh process."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file, save_file
+
+from bertpeft import profile_config
+from bertpeft.cli import main
+from bertpeft.export import (
+    ADAPTER,
+    MERGED,
+    VERIFICATION,
+    ExportError,
+    base_model_source,
+    export_dir,
+    export_lora,
+    find_lora_run,
+    held_out_reviews,
+    load_adapter_on_base,
+    load_run_model,
+    max_abs_diff,
+    review_logits,
+    save_merged,
+)
+
+# peft 0.21 calls a transformers method that transformers 5 deprecates; not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
+NLPTOWN_LABELS = {0: "1 star", 1: "2 stars", 2: "3 stars", 3: "4 stars", 4: "5 stars"}
+
+
+def tiny_classifier(folder, num_labels=2, id2label=None):
+    """A tiny random BERT with a head and large initial weights, so logits differ clearly between reviews."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from bertpeft.models import TINY_BERT, resolve_model_source
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(TINY_BERT))
+    labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.5,
+                        num_labels=num_labels, **labels)
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def strengthen_lora(weights_file):
+    """Two training steps leave LoRA's B matrices (initialised at 0) near zero; give every LoRA matrix large random
+    values, as `init_lora_weights=False` does, so a merge that drops or mis-scales them would show."""
+    import torch
+
+    state = load_file(str(weights_file))
+    generator = torch.Generator().manual_seed(0)
+    for name, tensor in state.items():
+        if "lora_" in name:
+            state[name] = torch.randn(tensor.shape, generator=generator) * 0.3
+    save_file(state, str(weights_file))
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    """A trained smoke `lora` configuration with strong LoRA weights, exported with `bertpeft export`."""
+    from bertpeft.training import train_configuration
+
+    folder = tmp_path_factory.mktemp("export")
+    config = profile_config("smoke", model=str(tiny_classifier(folder / "model")), configuration="lora",
+                            output=str(folder / "run"), n_train=32, n_test=32, progress="lines")
+    train_configuration(config, benchmark=False)
+    strengthen_lora(config.run_dir / "models" / "lora-seed42" / "trained.safetensors")
+    assert main(["export", "--output", str(config.run_dir), "--reviews", "16"]) == 0
+    return config
+
+
+def test_adapter_folder_holds_adapter_head_and_tokenizer(lora_run):
+    adapter = export_dir(lora_run.run_dir) / ADAPTER
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["task_type"] == "SEQ_CLS" and config["r"] == lora_run.lora_r
+    assert config["base_model_name_or_path"] == str(Path(lora_run.model).resolve())  # a folder that exists
+    keys = set(load_file(str(adapter / "adapter_model.safetensors")))
+    assert {"base_model.model.classifier.weight", "base_model.model.classifier.bias"} <= keys
+    assert any("lora_A" in k for k in keys) and any("lora_B" in k for k in keys)
+    assert not any("attention.self.key" in k or "word_embeddings" in k for k in keys)  # base weights stay out
+    assert (adapter / "tokenizer.json").exists() and (adapter / "tokenizer_config.json").exists()
+    assert "PeftModel.from_pretrained" in (adapter / "README.md").read_text()
+
+
+def test_merged_folder_is_a_plain_labelled_model(lora_run):
+    merged = export_dir(lora_run.run_dir) / MERGED
+    config = json.loads((merged / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    assert config["label2id"] == {"negative": 0, "positive": 1}
+    keys = set(load_file(str(merged / "model.safetensors")))
+    assert "classifier.weight" in keys and not any("lora_" in k or "base_layer" in k for k in keys)
+    assert not (merged / "adapter_config.json").exists() and (merged / "tokenizer.json").exists()
+    card = (merged / "README.md").read_text()
+    result = json.loads((lora_run.run_dir / "results" / "lora-seed42.json").read_text())
+    assert f"| {result['accuracy']:.4f} |" in card and "merge_and_unload()" in card
+
+
+def test_merge_changed_the_weights_and_kept_the_logits(lora_run):
+    verification = json.loads((export_dir(lora_run.run_dir) / VERIFICATION).read_text())
+    assert verification["passed"] and verification["same_predictions"]
+    assert max(verification["max_abs_diff"].values()) <= 1e-4
+    assert verification["pipeline"]["readable"] and verification["pipeline"]["agrees"]
+    assert set(verification["pipeline"]["labels"]) <= {"negative", "positive"}
+    base = load_file(str(lora_run.model + "/model.safetensors"))
+    merged = load_file(str(export_dir(lora_run.run_dir) / MERGED / "model.safetensors"))
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert (merged[name] - base[name]).abs().max() > 0.1  # the LoRA update is in the merged weights
+
+
+def test_adapter_is_far_smaller_than_the_merged_model(lora_run):
+    verification = json.loads((export_dir(lora_run.run_dir) / VERIFICATION).read_text())
+    assert verification["adapter_mb"] * 10 < verification["merged_mb"]
+
+
+PLAIN_CODE = r"""
+import json, sys
+import torch
+from peft import PeftConfig, PeftModel
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+adapter_dir, merged_dir, task_file, out_file = sys.argv[1:5]
+task = json.load(open(task_file))
+merged = AutoModelForSequenceClassification.from_pretrained(merged_dir).eval()
+labels = merged.config.id2label
+base = AutoModelForSequenceClassification.from_pretrained(
+    PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path, num_labels=len(labels), id2label=labels,
+    label2id=merged.config.label2id, ignore_mismatched_sizes=True)
+with_adapter = PeftModel.from_pretrained(base, adapter_dir).eval()
+batch = AutoTokenizer.from_pretrained(adapter_dir)(task["texts"], truncation=True, max_length=task["max_length"],
+                                                   padding=True, return_tensors="pt")
+with torch.inference_mode():
+    logits = {"adapter": with_adapter(**batch).logits.tolist(), "merged": merged(**batch).logits.tolist()}
+classify = pipeline("text-classification", model=merged_dir, device="cpu")
+predicted = [p["label"] for p in classify(task["texts"], truncation=True, max_length=task["max_length"])]
+json.dump({"logits": logits, "labels": predicted, "bertpeft": any(m.startswith("bertpeft") for m in sys.modules)},
+          open(out_file, "w"))
+"""
+
+
+def test_plain_code_in_a_fresh_process_gets_the_trained_logits(lora_run, tmp_path):
+    trained = find_lora_run(lora_run.run_dir)
+    test, tokenizer = held_out_reviews(trained, 8)
+    texts = list(test["text"])
+    expected = review_logits(load_run_model(trained), tokenizer, texts, lora_run.max_length)
+    (tmp_path / "task.json").write_text(json.dumps({"texts": texts, "max_length": lora_run.max_length}))
+    out = export_dir(lora_run.run_dir)
+    subprocess.run([sys.executable, "-c", PLAIN_CODE, str(out / ADAPTER), str(out / MERGED), "task.json", "out.json"],
+                   cwd=tmp_path, check=True, timeout=300, capture_output=True)
+    fresh = json.loads((tmp_path / "out.json").read_text())
+    assert not fresh["bertpeft"]
+    assert max_abs_diff(fresh["logits"]["adapter"], expected) <= 1e-4
+    assert max_abs_diff(fresh["logits"]["merged"], expected) <= 1e-4
+    assert fresh["labels"] == [trained.id2label[i] for i in expected.argmax(-1)]
+    assert np.abs(expected).max() > 0.1  # logits of a real size: agreement within 1e-4 means something
+
+
+def test_merge_equivalence_with_init_lora_weights_false(tmp_path):
+    """peft's own recipe: LoRA weights non-zero from the start, saved, reloaded onto a fresh base, merged."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model_dir = tiny_classifier(tmp_path / "model")
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, target_modules=["query", "value"],
+                      init_lora_weights=False)
+    get_peft_model(AutoModelForSequenceClassification.from_pretrained(model_dir), lora).save_pretrained(tmp_path / "a")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    texts = ["the food was amazing and the staff friendly", "awful service, we will not come back", "okay"]
+    with_adapter = load_adapter_on_base(tmp_path / "a", 2, {0: "negative", 1: "positive"})
+    adapter_logits = review_logits(with_adapter, tokenizer, texts, 64)
+    with with_adapter.disable_adapter():
+        base_logits = review_logits(with_adapter, tokenizer, texts, 64)
+    save_merged(with_adapter, tokenizer, tmp_path / "merged")
+    merged = AutoModelForSequenceClassification.from_pretrained(tmp_path / "merged")
+    assert max_abs_diff(review_logits(merged, tokenizer, texts, 64), adapter_logits) <= 1e-4
+    assert max_abs_diff(base_logits, adapter_logits) > 1e-2
+
+
+def test_base_model_source_names_a_real_folder_or_a_hub_id():
+    source = base_model_source("tiny-random-bert")
+    assert Path(source).is_absolute() and (Path(source) / "config.json").exists()
+    assert base_model_source("nlptown/bert-base-multilingual-uncased-sentiment") == (
+        "nlptown/bert-base-multilingual-uncased-sentiment")
+
+
+def test_a_run_without_lora_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    config = profile_config("smoke", configuration="none", output=str(run))
+    (run / "results").mkdir(parents=True)
+    (run / "results" / "none-seed42.json").write_text(json.dumps(
+        {"name": "none-seed42", "seed": 42, "profile": "smoke", "run_config": config.to_dict()}))
+    with pytest.raises(ExportError, match=r"no trained lora configuration .*bertpeft train --profile smoke "
+                                          r"--config lora --output "):
+        export_lora(run)
+    assert main(["export", "--output", str(tmp_path / "empty")]) == 2
+    assert "lora-seed*.json" in capsys.readouterr().err
+
+
+def test_seed003_profile_offline(shared_data, tmp_path):
+    """Experiment B's profile on the local 5-class reviews with a 5-label model built here: the data's labels are
+    nlptown's (label = stars - 1), `none` keeps the model's own head (zero-shot), `lora` trains and exports."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bertpeft.data import load_prepared
+    from bertpeft.training import train_configuration
+
+    model_dir = tiny_classifier(tmp_path / "five", 5, NLPTOWN_LABELS)
+    config = profile_config("seed003", model=str(model_dir), data=str(shared_data / "yelp_review_full"), n_train=24,
+                            n_test=20, max_length=64, eval_batch_size=8, output=str(tmp_path / "run"),
+                            progress="lines")
+    assert config.configurations == ("none", "lora") and (config.lora_r, config.lora_alpha) == (16, 32)
+    none = train_configuration(config.replace(configuration="none"), benchmark=False)
+    assert {int(k): v for k, v in none["id2label"].items()} == NLPTOWN_LABELS
+    test = load_prepared(config)[0]["test"]
+    own_head = review_logits(AutoModelForSequenceClassification.from_pretrained(model_dir),
+                             AutoTokenizer.from_pretrained(model_dir), list(test["text"]), 64)
+    assert none["test_predictions"] == own_head.argmax(-1).tolist()  # the model's head, not a new random one
+    train_configuration(config.replace(configuration="lora"), benchmark=False)
+    verification = export_lora(config, n_reviews=8)
+    merged = json.loads((export_dir(config.run_dir) / MERGED / "config.json").read_text())
+    assert {int(k): v for k, v in merged["id2label"].items()} == NLPTOWN_LABELS
+    assert verification["passed"] and set(verification["pipeline"]["labels"]) <= set(NLPTOWN_LABELS.values())
