@@ -81,6 +81,9 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     with _quiet_progress():
         BertForSequenceClassification(config).bert.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    if (folder / "model.safetensors").exists() and (folder / "tokenizer_config.json").exists():
+        shutil.rmtree(tmp, ignore_errors=True)  # another process (e.g. a second rank) finished first: keep its copy
+        return folder
     if folder.exists():  # a partial folder from an interrupted build
         shutil.rmtree(folder)
     try:

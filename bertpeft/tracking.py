@@ -28,6 +28,14 @@ def _has_key() -> bool:
     return netrc.exists() and "api.wandb.ai" in netrc.read_text(errors="ignore")
 
 
+_wandb_dir_set_here: str | None = None  # the WANDB_DIR this module chose, told apart from one the user set
+
+
+def _remember_wandb_dir(folder: str) -> None:
+    global _wandb_dir_set_here
+    os.environ["WANDB_DIR"] = _wandb_dir_set_here = folder
+
+
 def setup_wandb(report_to: str, run_dir: str | Path | None = None) -> list[str]:
     """Prepare the environment for the Trainer's W&B integration; returns the Trainer's `report_to` list."""
     if report_to != "wandb":
@@ -36,8 +44,11 @@ def setup_wandb(report_to: str, run_dir: str | Path | None = None) -> list[str]:
     os.environ.setdefault("WANDB_PROJECT", DEFAULT_PROJECT)
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_CONSOLE", "off")  # keeps the key-free console log out of notebooks
-    if run_dir is not None:
-        os.environ.setdefault("WANDB_DIR", str(Path(run_dir).resolve()))
+    if run_dir is not None and os.environ.get("WANDB_DIR") in (None, _wandb_dir_set_here):
+        # W&B files go into this run's folder, unless the user chose a folder: a second run in the same process
+        # (a notebook session, the tests) must not write into the first run's folder.
+        _remember_wandb_dir(str(Path(run_dir).resolve()))
+    if os.environ.get("WANDB_DIR"):
         Path(os.environ["WANDB_DIR"]).mkdir(parents=True, exist_ok=True)
     if os.environ.get("WANDB_DISABLED", "").lower() in ("1", "true", "yes"):
         print("W&B: WANDB_DISABLED is deprecated; use WANDB_MODE=disabled. Tracking is off.")

@@ -142,8 +142,14 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
 
     from .data import id2label_of, load_prepared
     from .metrics import make_compute_metrics
-    from .models import (apply_configuration, load_base_model, load_tokenizer, model_skeleton, parameter_report,
-                         save_trained_weights)
+    from .models import (
+        apply_configuration,
+        load_base_model,
+        load_tokenizer,
+        model_skeleton,
+        parameter_report,
+        save_trained_weights,
+    )
     from .tracking import finish_wandb, setup_wandb
 
     # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,

@@ -8,13 +8,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 REPO = "bertpeft/bertpeft"  # GitHub owner/name used by the Colab badge and the Colab install cell
 
-SETUP = '''# Setup: on Colab (or anywhere bertpeft is missing) install it; elsewhere this does nothing.
+SETUP = f'''# Setup: on Colab (or anywhere bertpeft is missing) install it; elsewhere this does nothing.
 import importlib.util
 import subprocess
 import sys
 
 if importlib.util.find_spec("bertpeft") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertpeft[minilm] @ git+https://github.com/%s"], check=True)''' % REPO
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "bertpeft[minilm] @ git+https://github.com/{REPO}"], check=True)'''
 
 
 def badge(name: str) -> str:

@@ -1,0 +1,85 @@
+"""The run configuration: every profile builds, bad values fail with the field's name, JSON round trips."""
+
+import json
+
+import pytest
+
+from bertpeft.config import PROFILES, ConfigError, RunConfig, load_config, profile_config, unfrozen_layers
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_profile_builds(profile):
+    config = profile_config(profile)
+    assert config.profile == profile
+    assert config.n_train > 0 and config.n_test > 0
+
+
+def test_profiles_hold_the_briefs_sizes():
+    assert (profile_config("paper").model, profile_config("paper").n_train, profile_config("paper").n_test) == (
+        "bert-base-cased", 10_000, 2_000)
+    seed003 = profile_config("seed003")
+    assert (seed003.lora_r, seed003.lora_alpha, seed003.n_train, seed003.n_test) == (16, 32, 1_000, 1_000)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"n_train": 0}, "n_train"),
+        ({"n_train": -5}, "n_train"),
+        ({"n_test": 0}, "n_test"),
+        ({"lora_r": 0}, "lora_r"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": -1e-3}, "learning_rate"),
+        ({"configuration": "cfg4"}, "configuration"),
+        ({"configuration": "head+0"}, "configuration"),
+        ({"configuration": "head+"}, "configuration"),
+        ({"configurations": ("head", "cfg4")}, "configuration"),
+        ({"epochs": 0}, "epochs"),
+        ({"report_to": "tensorboard"}, "report_to"),
+    ],
+)
+def test_bad_values_name_the_field(overrides, field):
+    with pytest.raises(ConfigError, match=field):
+        profile_config("smoke", **overrides)
+
+
+def test_unknown_profile_is_named():
+    with pytest.raises(ConfigError, match="profile 'nope'"):
+        profile_config("nope")
+    with pytest.raises(ConfigError, match="profile"):
+        RunConfig(profile="nope")
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ConfigError, match="n_trian"):
+        RunConfig.from_dict({"n_trian": 10})
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 11, 12, 100])
+def test_head_plus_any_n_is_accepted(n):
+    config = profile_config("smoke", configuration=f"head+{n}")
+    assert unfrozen_layers(config.configuration) == n
+
+
+def test_overrides_of_none_keep_the_profile_value():
+    assert profile_config("smoke", n_train=None).n_train == PROFILES["smoke"]["n_train"]
+    assert profile_config("smoke", n_train=7).n_train == 7
+
+
+def test_json_round_trip(tmp_path):
+    config = profile_config("seed003", configuration="head+2", learning_rate=3e-4, seeds="1,2,3",
+                            lora_target_modules="query,key,value", output=str(tmp_path / "run"))
+    data = json.loads(config.to_json())
+    assert data["seeds"] == [1, 2, 3]
+    again = RunConfig.from_dict(data)
+    assert again == config
+    path = tmp_path / "config.json"
+    path.write_text(config.to_json(), encoding="utf-8")
+    assert load_config(path) == config
+
+
+def test_default_learning_rates_differ_by_configuration():
+    rates = {name: profile_config("paper", configuration=name).learning_rate_for
+             for name in ("head", "head+1", "lora", "full")}
+    assert rates["head"] > rates["lora"] > rates["full"] > 0
+    assert profile_config("paper", configuration="full", learning_rate=1e-5).learning_rate_for == 1e-5

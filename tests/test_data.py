@@ -1,0 +1,264 @@
+"""Loading, checking, sampling and tokenizing reviews. Each bad input fails with one line that names the fix."""
+
+import json
+import time
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bertpeft.data import (
+    DataError,
+    class_balance,
+    load_prepared,
+    load_reviews,
+    prepare_reviews,
+    sample_reviews,
+    token_lengths,
+    tokenize_reviews,
+)
+
+
+def write_csv(folder, split, text):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{split}.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def reviews_frame(n_per_class, classes=(0, 1), prefix="review"):
+    rows = [{"label": c, "text": f"{prefix} {c} number {i}"} for c in classes for i in range(n_per_class[c])]
+    return pd.DataFrame(rows)
+
+
+def load_error(path) -> str:
+    with pytest.raises(DataError) as err:
+        load_reviews(str(path))
+    message = str(err.value)
+    assert "\n" not in message, "errors are one line"
+    return message
+
+
+def test_missing_path(tmp_path):
+    message = load_error(tmp_path / "nowhere")
+    assert "no such file or folder" in message and "--data" in message
+
+
+def test_folder_without_train_file(tmp_path):
+    write_csv(tmp_path, "reviews", "label,text\n0,bad\n1,good\n")
+    assert "no train file" in load_error(tmp_path)
+
+
+@pytest.mark.parametrize(("header", "missing"), [("stars,text", "'label'"), ("label,review", "'text'")])
+def test_missing_column(tmp_path, header, missing):
+    write_csv(tmp_path, "train", f"{header}\n0,bad\n1,good\n")
+    message = load_error(tmp_path)
+    assert f"no {missing} column" in message and "label,text" in message
+
+
+def test_empty_label(tmp_path):
+    write_csv(tmp_path, "train", "label,text\n0,bad\n,no label here\n1,good\n")
+    message = load_error(tmp_path)
+    assert "1 row(s) with an empty label" in message and "row 3" in message
+
+
+def test_all_labels_missing(tmp_path):
+    write_csv(tmp_path, "train", "label,text\n,bad\n,good\n")
+    assert "empty label" in load_error(tmp_path)
+
+
+def test_empty_file(tmp_path):
+    write_csv(tmp_path, "train", "")
+    assert "holds no reviews" in load_error(tmp_path)
+
+
+def test_header_only(tmp_path):
+    write_csv(tmp_path, "train", "label,text\n")
+    assert "holds no reviews" in load_error(tmp_path)
+
+
+@pytest.mark.parametrize("labels", [("negative", "positive"), ("0.5", "1")])
+def test_labels_that_are_not_integers(tmp_path, labels):
+    write_csv(tmp_path, "train", f"label,text\n{labels[0]},bad\n{labels[1]},good\n")
+    message = load_error(tmp_path)
+    assert "not integers" in message and repr(labels[0]).strip("'") in message and "0..K-1" in message
+
+
+def test_boolean_labels_in_json_lines(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"label": true, "text": "good"}\n{"label": false, "text": "bad"}\n')
+    assert "not integers" in load_error(tmp_path)
+
+
+def test_labels_that_skip_a_class(tmp_path):
+    write_csv(tmp_path, "train", "label,text\n0,bad\n2,great\n0,awful\n")
+    message = load_error(tmp_path)
+    assert "skip [1]" in message and "0..K-1" in message
+
+
+def test_negative_labels(tmp_path):
+    write_csv(tmp_path, "train", "label,text\n-1,bad\n1,good\n")
+    assert "negative labels" in load_error(tmp_path)
+
+
+def test_a_class_only_in_the_test_split(tmp_path):
+    write_csv(tmp_path, "train", "label,text\n0,bad\n1,good\n")
+    write_csv(tmp_path, "test", "label,text\n0,bad\n2,great\n")
+    assert "no review with label [2]" in load_error(tmp_path)
+
+
+def test_single_class(tmp_path):
+    write_csv(tmp_path, "train", "label,text\n1,good\n1,great\n1,fine\n")
+    assert "single class" in load_error(tmp_path)
+
+
+def test_file_that_is_not_utf8(tmp_path):
+    (tmp_path / "train.csv").write_bytes("label,text\n0,café au lait was cold\n1,good\n".encode("latin-1"))
+    message = load_error(tmp_path)
+    assert "not UTF-8" in message and "train.csv" in message
+
+
+def test_empty_texts_are_dropped_with_a_count(tmp_path, capsys):
+    write_csv(tmp_path, "train", 'label,text\n0,bad\n1,\n1,"   "\n0,awful\n1,good\n')
+    raw = load_reviews(str(tmp_path))
+    assert raw["train"].num_rows == 3
+    assert sorted(raw["train"]["text"]) == ["awful", "bad", "good"]
+    assert "dropped 2 review(s) with empty text" in capsys.readouterr().out
+
+
+def test_texts_that_look_like_numbers_stay_text(tmp_path):
+    write_csv(tmp_path, "train", "label,text\n0,1\n1,10\n")
+    assert load_reviews(str(tmp_path))["train"]["text"] == ["1", "10"]
+
+
+def test_hub_unreachable_fails_fast_and_names_data_path():
+    start = time.perf_counter()
+    with pytest.raises(DataError) as err:
+        load_reviews("yelp_polarity")
+    assert time.perf_counter() - start < 10
+    assert "--data PATH" in str(err.value) and "yelp_polarity" in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_local_formats_load(tmp_path, suffix):
+    frames = {"train": reviews_frame({0: 6, 1: 4}), "test": reviews_frame({0: 2, 1: 3}, prefix="held out")}
+    for split, frame in frames.items():
+        path = tmp_path / f"{split}.{suffix}"
+        if suffix == "csv":
+            frame.to_csv(path, index=False)
+        elif suffix == "parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_json(path, orient="records", lines=True)
+    raw = load_reviews(str(tmp_path))
+    assert {split: ds.num_rows for split, ds in raw.items()} == {"train": 10, "test": 5}
+    assert raw["test"]["text"] == frames["test"]["text"].tolist()
+    assert raw["train"]["label"] == frames["train"]["label"].tolist()
+
+
+def test_a_single_file_loads_as_the_train_split(tmp_path):
+    path = write_csv(tmp_path, "reviews", "label,text\n0,bad\n1,good\n")
+    assert list(load_reviews(str(path))) == ["train"]
+
+
+# --- sampling --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unbalanced(tmp_path):
+    """300 training reviews, 70% negative; 100 test reviews, 40% negative."""
+    reviews_frame({0: 210, 1: 90}).to_csv(tmp_path / "train.csv", index=False)
+    reviews_frame({0: 40, 1: 60}, prefix="test").to_csv(tmp_path / "test.csv", index=False)
+    return load_reviews(str(tmp_path))
+
+
+def test_sampling_is_seeded(unbalanced):
+    first = sample_reviews(unbalanced, 50, 20, seed=7)
+    again = sample_reviews(unbalanced, 50, 20, seed=7)
+    other = sample_reviews(unbalanced, 50, 20, seed=8)
+    assert first["train"]["text"] == again["train"]["text"]
+    assert first["test"]["text"] == again["test"]["text"]
+    assert set(first["train"]["text"]) != set(other["train"]["text"])
+
+
+def test_sampling_is_random_not_the_first_rows(unbalanced):
+    sample = sample_reviews(unbalanced, 50, 20, seed=7)
+    assert set(sample["train"]["text"]) != set(unbalanced["train"]["text"][:50])
+    assert len(set(sample["train"]["text"])) == 50, "no row drawn twice"
+
+
+@pytest.mark.parametrize("n", [10, 33, 50, 299])
+def test_sampling_keeps_class_shares(unbalanced, n):
+    sample = sample_reviews(unbalanced, n, 25, seed=3)
+    counts = Counter(sample["train"]["label"])
+    assert sum(counts.values()) == n
+    assert abs(counts[0] - 0.7 * n) <= 1 and abs(counts[1] - 0.3 * n) <= 1
+    test_counts = Counter(sample["test"]["label"])
+    assert abs(test_counts[0] - 0.4 * 25) <= 1
+
+
+def test_a_test_split_is_carved_when_there_is_none(tmp_path):
+    reviews_frame({0: 30, 1: 30}).to_csv(tmp_path / "train.csv", index=False)
+    sample = sample_reviews(load_reviews(str(tmp_path)), 40, 10, seed=1)
+    assert (sample["train"].num_rows, sample["test"].num_rows) == (40, 10)
+    assert not set(sample["train"]["text"]) & set(sample["test"]["text"])
+
+
+def test_fewer_rows_than_asked_says_how_many(unbalanced):
+    with pytest.raises(DataError, match="only 300 rows.*--n-train 300"):
+        sample_reviews(unbalanced, 301, 10, seed=1)
+    with pytest.raises(DataError, match="only 100 rows.*--n-test 100"):
+        sample_reviews(unbalanced, 10, 500, seed=1)
+
+
+def test_fewer_rows_than_asked_without_a_test_split(tmp_path):
+    reviews_frame({0: 5, 1: 5}).to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(DataError, match="has 10"):
+        sample_reviews(load_reviews(str(tmp_path)), 8, 5, seed=1)
+
+
+# --- tokenizing and the prepared folder --------------------------------------------------------------------------
+
+
+def test_tokenizing_truncates_and_does_not_pad(smoke_config):
+    from bertpeft.models import load_tokenizer
+
+    tokenizer = load_tokenizer(smoke_config.model)
+    sample = sample_reviews(load_reviews(smoke_config.data), 40, 10, seed=0)
+    full = token_lengths(sample["train"], tokenizer)
+    max_length = int(np.median(full))
+    lengths = [len(ids) for ids in tokenize_reviews(sample, tokenizer, max_length)["train"]["input_ids"]]
+    assert lengths == np.minimum(full, max_length).tolist(), "truncated at max_length, never padded"
+    assert min(lengths) < max_length
+
+
+def test_prepared_data_is_saved_and_reused(smoke_config):
+    config = smoke_config.replace(n_train=32, n_test=16)
+    prepared, meta = prepare_reviews(config)
+    folder = config.run_dir / "prepared"
+    assert json.loads((folder / "meta.json").read_text())["rows"] == {"train": 32, "test": 16}
+    assert meta["num_labels"] == 2 and meta["id2label"] == {"0": "negative", "1": "positive"}
+    again, _ = load_prepared(config)
+    assert again["train"]["input_ids"] == prepared["train"]["input_ids"]
+    changed, changed_meta = load_prepared(config.replace(n_train=24))
+    assert changed_meta["rows"]["train"] == 24 and changed["train"].num_rows == 24
+
+
+# --- the real reviews in ../shared/data ------------------------------------------------------------------------
+
+
+def test_real_yelp_polarity(shared_data):
+    raw = load_reviews(str(shared_data / "yelp_polarity"))
+    assert {split: ds.num_rows for split, ds in raw.items()} == {"train": 3652, "test": 1000}
+    assert sorted(set(raw["train"]["label"])) == [0, 1]
+    assert all(text.strip() for text in raw["test"]["text"])
+    sample = sample_reviews(raw, 200, 100, seed=42)
+    balance = class_balance(sample)
+    assert balance.loc[balance.split == "train", "rows"].tolist() == [100, 100]
+
+
+def test_real_yelp_review_full_has_five_labels(shared_data):
+    raw = load_reviews(str(shared_data / "yelp_review_full"))
+    assert {split: ds.num_rows for split, ds in raw.items()} == {"train": 3270, "test": 1000}
+    assert sorted(set(raw["train"]["label"])) == [0, 1, 2, 3, 4]
+    assert sorted(set(raw["test"]["label"])) == [0, 1, 2, 3, 4]

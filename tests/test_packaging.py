@@ -1,0 +1,109 @@
+"""Packaging and notebook hygiene: the two dependency lists agree, source notebooks are clean, lint passes."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def pyproject():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def names(requirements):
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    yaml = pytest.importorskip("yaml")
+    project = pyproject()["project"]
+    declared = names(project["dependencies"]) | names(project["optional-dependencies"]["minilm"])
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    pip = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict) and "pip" in item)
+    conda = [item for item in environment["dependencies"] if isinstance(item, str)]
+    listed = names(r for r in pip if not r.startswith("-e")) | names(c.split("=")[0] for c in conda
+                                                                       if c.split("=")[0] not in ("python", "pip"))
+    assert listed == declared, f"only in environment.yml: {listed - declared}; only in pyproject: {declared - listed}"
+    assert "-e ." in pip, "environment.yml installs bertpeft itself"
+
+
+def test_pyproject_declares_the_console_script_and_extras():
+    project = pyproject()["project"]
+    assert project["scripts"]["bertpeft"] == "bertpeft.cli:main"
+    assert {"dev", "minilm"} <= set(project["optional-dependencies"])
+    assert {"pytest", "ruff"} <= names(project["optional-dependencies"]["dev"])
+    required = {"transformers", "datasets", "evaluate", "peft", "accelerate", "torch", "wandb", "matplotlib", "pandas",
+                "ipywidgets", "papermill", "ipykernel", "scikit-learn", "python-dotenv"}
+    assert required <= names(project["dependencies"])
+
+
+def test_smoke_fixture_ships_with_the_package():
+    includes = pyproject()["tool"]["setuptools"]["package-data"]["bertpeft"]
+    assert any(pattern.startswith("resources/smoke") for pattern in includes)
+    assert {"train.csv", "test.csv", "vocab.txt"} <= {p.name for p in (ROOT / "bertpeft/resources/smoke").iterdir()}
+
+
+@pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=lambda p: p.name)
+def test_source_notebooks_carry_no_outputs(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code
+    assert [i for i, cell in enumerate(code) if cell.get("outputs")] == [], "strip outputs before committing"
+    assert [i for i, cell in enumerate(code) if cell.get("execution_count") is not None] == []
+
+
+def parameters_cell(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    tagged = [cell for cell in notebook["cells"] if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    assert tagged[0]["cell_type"] == "code"
+    return "".join(tagged[0]["source"])
+
+
+@pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_holds_literal_assignments_only(path):
+    source = parameters_cell(path)
+    statements = ast.parse(source).body
+    assert statements
+    for statement in statements:
+        assert isinstance(statement, ast.Assign), ast.unparse(statement)
+        assert len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name), ast.unparse(statement)
+        ast.literal_eval(statement.value)  # raises on anything but a literal
+    lines = [line for line in source.splitlines() if line.strip()]
+    assert len(lines) == len(statements), "one parameter per line"
+    assert all("#" in line for line in lines), "each parameter has a comment saying its type and meaning"
+
+
+@pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_documents_every_parameter(path):
+    import papermill
+
+    parameters = papermill.inspect_notebook(str(path))
+    assert set(parameters) == {t.targets[0].id for t in ast.parse(parameters_cell(path)).body}
+    assert all(p["help"] for p in parameters.values()), "papermill --help-notebook shows each comment"
+
+
+def test_dot_env_is_ignored_and_documented():
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    example = (ROOT / ".env.example").read_text()
+    for key in ("WANDB_API_KEY", "WANDB_PROJECT", "WANDB_LOG_MODEL", "WANDB_MODE"):
+        assert f"{key}=" in example
+
+
+def test_ruff_passes():
+    command = [sys.executable, "-m", "ruff", "check", "--output-format", "concise", "bertpeft", "tests", "notebooks",
+               "scripts"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-4000:]

@@ -1,0 +1,161 @@
+"""Each configuration trains on the tiny random BERT and changes only the weights it should; one JSON per run."""
+
+import json
+
+import pytest
+
+from bertpeft.config import CONFIGURATIONS, RunConfig, profile_config
+from bertpeft.results import result_path
+
+RESULT_KEYS = {"config", "accuracy", "precision", "recall", "f1", "trainable_params", "total_params", "device",
+               "world_size", "versions", "git", "train_seconds", "loss_curve", "run_config", "benchmark_accuracy"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """All six configurations trained into one run folder, with each model's weights before and after training.
+
+    `parameter_report` is where training gets its model; wrapping it lets the test keep that model and a copy of
+    its weights as the Trainer received them.
+    """
+    import torch
+
+    import bertpeft.models as models
+    from bertpeft.training import train_configuration
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 32-wide model gains nothing from threads, and loses much on a busy CPU
+    run = tmp_path_factory.mktemp("training") / "run"
+    seen = {}
+    original = models.parameter_report
+
+    def keep_model(model, config):
+        report = original(model, config)
+        weights = {k: v.detach().clone() for k, v in report["model"].state_dict().items()}
+        seen[config.configuration] = (report["model"], weights)
+        return report
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(models, "parameter_report", keep_model)
+    runs = {}
+    try:
+        for name in CONFIGURATIONS:
+            # 48 reviews at batch 16: 3 steps, with the periodic evaluation at step 3
+            config = profile_config("smoke", configuration=name, n_train=48, output=str(run), progress="lines")
+            result = train_configuration(config)
+            model, before = seen[name]
+            after = model.state_dict()
+            changed = {k for k in before if not before[k].equal(after[k])}
+            params = {n for n, _ in model.named_parameters()}
+            runs[name] = {"config": config, "result": result, "changed": changed, "params": params, "model": model}
+    finally:
+        patch.undo()
+        torch.set_num_threads(threads)
+    return runs
+
+
+def names(params, *prefixes):
+    return {n for n in params if n.startswith(prefixes)}
+
+
+def test_none_changes_nothing(trained):
+    run = trained["none"]
+    assert run["changed"] == set()
+    assert run["result"]["train_seconds"] == 0 and run["result"]["loss_curve"] == []
+
+
+def test_head_changes_only_the_classifier(trained):
+    assert trained["head"]["changed"] == {"classifier.weight", "classifier.bias"}
+
+
+def test_head_plus_one_changes_the_classifier_and_the_last_layer(trained):
+    run = trained["head+1"]
+    last = "bert.encoder.layer.1."  # the tiny BERT has 2 layers
+    assert run["changed"] == names(run["params"], "classifier.", last)
+    assert not names(run["changed"], "bert.encoder.layer.0.", "bert.embeddings.", "bert.pooler.")
+
+
+def test_head_plus_two_changes_both_layers_of_the_tiny_bert(trained):
+    run = trained["head+2"]
+    assert run["changed"] == names(run["params"], "classifier.", "bert.encoder.layer.")
+
+
+def test_lora_changes_only_adapters_and_the_head_copy(trained):
+    run = trained["lora"]
+    lora = {n for n in run["params"] if ".lora_A." in n or ".lora_B." in n}
+    head_copy = {n for n in run["params"] if "classifier.modules_to_save." in n}
+    assert lora and head_copy
+    assert run["changed"] == lora | head_copy
+    assert not any("original_module" in n for n in run["changed"]), "the frozen original head stays as it was"
+
+
+def test_full_changes_every_weight_including_embeddings(trained):
+    run = trained["full"]
+    assert run["changed"] == run["params"]
+    assert "bert.embeddings.word_embeddings.weight" in run["changed"]
+
+
+@pytest.mark.parametrize("name", CONFIGURATIONS)
+def test_result_json(trained, name):
+    run = trained[name]
+    path = result_path(run["config"].run_dir, name, 42)
+    assert path.name == f"{name}-seed42.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert RESULT_KEYS <= set(saved)
+    assert saved["config"] == name
+    for metric in ("accuracy", "precision", "recall", "f1"):
+        assert 0.0 <= saved[metric] <= 1.0
+    assert saved["benchmark_accuracy"] == saved["accuracy"], "the independent loop confirms the Trainer"
+    model = run["model"]
+    assert saved["trainable_params"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert saved["total_params"] == trained["full"]["result"]["total_params"], "one total for all six"
+    assert saved["world_size"] == 1 and saved["device"]["type"] == "cpu"
+    assert {"torch", "transformers", "peft", "datasets"} <= set(saved["versions"])
+    assert {"sha", "dirty"} <= set(saved["git"])
+    assert RunConfig.from_dict(saved["run_config"]) == run["config"]
+    if name != "none":
+        assert saved["train_seconds"] > 0
+        assert [point["step"] for point in saved["loss_curve"]] == [1, 2, 3]
+        assert saved["learning_rate"] == run["config"].learning_rate_for
+
+
+def test_one_result_per_configuration(trained):
+    folder = trained["full"]["config"].run_dir / "results"
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(f"{n}-seed42.json" for n in CONFIGURATIONS)
+    assert not list((trained["full"]["config"].run_dir / "checkpoints").glob("*/checkpoint-*")), "cleaned up"
+
+
+def test_eval_curve_lists_each_step_once(trained):
+    steps = [point["step"] for point in trained["head"]["result"]["eval_curve"]]
+    assert steps == sorted(set(steps)) and steps[-1] == 3
+
+
+@pytest.mark.parametrize("name", ["head", "lora"])
+def test_saved_trained_weights_reload(trained, name):
+    import torch
+
+    from bertpeft.data import id2label_of, load_prepared
+    from bertpeft.models import load_trained_model
+
+    run = trained[name]
+    _, meta = load_prepared(run["config"])
+    folder = run["config"].run_dir / "models" / f"{name}-seed42"
+    reloaded = load_trained_model(run["config"], folder, meta["num_labels"], id2label_of(meta))
+    batch = {"input_ids": torch.tensor([[2, 50, 60, 70, 3]]), "attention_mask": torch.ones(1, 5, dtype=torch.long)}
+    run["model"].eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(**batch).logits, run["model"](**batch).logits, atol=1e-6)
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"configuration": "head+5"}, r"head\+5 asks for 5 encoder layers but the model has 2"),
+    ({"configuration": "lora", "lora_target_modules": ("q_proj", "v_proj")}, "q_proj"),
+])
+def test_a_configuration_the_model_cannot_take_fails_before_any_work(tmp_path, overrides, expected):
+    from bertpeft.config import ConfigError
+    from bertpeft.training import train_configuration
+
+    config = profile_config("smoke", output=str(tmp_path / "run"), **overrides)
+    with pytest.raises(ConfigError, match=expected):
+        train_configuration(config)
+    assert not (tmp_path / "run").exists(), "no data prepared, nothing trained"
