@@ -1,4 +1,5 @@
-"""Figures. Each function takes results (dicts read from a run's JSONs) and returns a matplotlib Figure."""
+"""Figures. Each function takes results (dicts read from a run's JSONs, or the table `report.results_table` makes
+of them) and returns a matplotlib Figure."""
 
 from __future__ import annotations
 
@@ -49,4 +50,95 @@ def plot_loss_curve(result: dict):
         right.set_ylabel("accuracy")
     if not curve:
         ax.text(0.5, 0.5, "not trained", ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+def _per_configuration(table, column: str):
+    """Mean and standard deviation (0 with a single seed) of `column` per configuration, in table order."""
+    grouped = table.groupby("config", sort=False)[column]
+    return list(grouped.groups), grouped.mean().to_numpy(dtype=float), grouped.std().fillna(0).to_numpy(dtype=float)
+
+
+def _seeds_note(table) -> str:
+    seeds = table.groupby("config")["seed"].count().max() if len(table) else 0
+    return f" (mean ± sd over {seeds} seeds)" if seeds > 1 else ""
+
+
+def plot_metrics_per_configuration(table):
+    """Experiment A's figure: accuracy, precision, recall and F1 per configuration, grouped bars (error bars: the
+    spread over seeds when there are several)."""
+    import numpy as np
+
+    plt = _plt()
+    metrics = ("accuracy", "precision", "recall", "f1")
+    names = list(table.groupby("config", sort=False).groups)
+    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(names)), 4))
+    width = 0.8 / len(metrics)
+    x = np.arange(len(names))
+    for i, metric in enumerate(metrics):
+        _, mean, std = _per_configuration(table, metric)
+        ax.bar(x + (i - 1.5) * width, mean, width, yerr=std if std.any() else None, capsize=2, label=metric)
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 1.18)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax.set(ylabel="score on the test reviews", title="Metrics per configuration" + _seeds_note(table))
+    ax.legend(ncol=4, loc="upper center", fontsize="small", frameon=False)
+    return fig
+
+
+def plot_accuracy_vs_parameters(table):
+    """Accuracy against trainable parameters (log scale; `none`, with 0, sits on the linear part at the left)."""
+    plt = _plt()
+    names, accuracy, spread = _per_configuration(table, "accuracy")
+    _, params, _ = _per_configuration(table, "trainable_params")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.errorbar(params, accuracy, yerr=spread if spread.any() else None, fmt="o", color="#4C72B0", capsize=3)
+    for rank, i in enumerate(params.argsort(kind="stable")):  # neighbours along x: labels alternate below/above
+        ax.annotate(names[i], (params[i], accuracy[i]), textcoords="offset points",
+                    xytext=(5, -13 if rank % 2 == 0 else 6), fontsize="small")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(left=-0.5, right=max(params.max() * 5, 10))
+    ax.set(xlabel="trainable parameters (log scale)", ylabel="test accuracy",
+           title="Accuracy against trainable parameters" + _seeds_note(table))
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_training_time(table):
+    """Experiment A's second figure: training time per configuration, with the seconds written on each bar."""
+    plt = _plt()
+    names, seconds, spread = _per_configuration(table, "train_seconds")
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(names)), 4))
+    bars = ax.bar(names, seconds, yerr=spread if spread.any() else None, capsize=3, color="#DD8452")
+    ax.bar_label(bars, labels=[f"{s:.0f}s" if s >= 10 else f"{s:.1f}s" for s in seconds], padding=2,
+                 fontsize="small")
+    device = table["device"].iloc[0] if "device" in table else None
+    where = f" on {device}" if device else ""
+    ax.set(ylabel="training seconds", title=f"Training time per configuration{where}" + _seeds_note(table))
+    ax.margins(y=0.15)
+    return fig
+
+
+def plot_loss_curves(results: list[dict]):
+    """Training loss against the step, one line per trained configuration (one thin line per seed)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    from .report import configuration_rank
+
+    colours = {}
+    for result in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):
+        curve = result.get("loss_curve") or []
+        if not curve:
+            continue
+        name = result["config"]
+        first = name not in colours
+        colours.setdefault(name, f"C{len(colours)}")
+        ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], color=colours[name],
+                linewidth=1.5 if first else 0.8, alpha=1 if first else 0.6, label=name if first else None)
+    ax.set(xlabel="step", ylabel="training loss", title="Training loss per configuration")
+    if colours:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no trained configuration", ha="center", va="center", transform=ax.transAxes)
     return fig

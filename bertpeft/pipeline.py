@@ -1,0 +1,279 @@
+"""`bertpeft run`: the numbered notebooks executed with papermill, in order, into one run folder.
+
+01 prepares the data once, 02 trains each configuration and seed, 03 exports the LoRA model (when the run has
+one), 04 makes the results table, the figures and the exploration. A configuration already done in the folder
+(its result JSON exists) is skipped unless `--force`; a failing one is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, RunConfig, profile_config
+from .results import atomic_write_json, result_name, result_path
+
+NOTEBOOKS_ENV = "BERTPEFT_NOTEBOOKS"
+PREP, TRAIN, EXPORT, RESULTS = "01_data_prep", "02_train", "03_lora_merge_export", "04_results"
+EXECUTED = "notebooks"
+RUN_CONFIG = "run_config.json"
+RUN_STATUS = "run_status.json"
+# Settings that change what a result means: a run folder only resumes with the same values.
+RESULT_KEYS = ("profile", "model", "data", "n_train", "n_test", "max_length", "data_seed", "lora_r", "lora_alpha",
+               "lora_dropout", "lora_target_modules", "learning_rate", "epochs", "train_batch_size", "padding",
+               "group_by_length", "precision", "warmup_ratio", "weight_decay")
+
+
+def notebooks_dir() -> Path:
+    """The source notebooks: `$BERTPEFT_NOTEBOOKS`, else `notebooks/` beside the package (an editable install)."""
+    folder = Path(os.environ.get(NOTEBOOKS_ENV) or Path(__file__).resolve().parents[1] / "notebooks")
+    if not (folder / f"{PREP}.ipynb").exists():
+        raise ConfigError(f"the notebooks are not in {folder}: `bertpeft run` executes the repository's notebooks/, "
+                          f"so install from a checkout (pip install -e .) or set {NOTEBOOKS_ENV}=path/to/notebooks")
+    return folder
+
+
+def series_config(args) -> RunConfig:
+    """The run's configuration from the CLI arguments: profile, overrides, configurations, seeds, folder."""
+    from .cli import OVERRIDES
+
+    overrides = {name: getattr(args, name, None) for name in OVERRIDES}
+    seeds = getattr(args, "seeds", None) or (str(overrides["seed"]) if overrides["seed"] is not None else None)
+    output = getattr(args, "output", None) or f"runs/{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return profile_config(args.profile, **overrides, configurations=getattr(args, "configs", None), seeds=seeds,
+                          output=output)
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def check_series(config: RunConfig, folder: Path, set_names: set[str]) -> None:
+    """Everything that can be checked before the first notebook starts; raises ConfigError."""
+    from .data import resolve_data_source
+    from .models import configuration_table
+
+    resolve_data_source(config.data)
+    train_parameters = declared_parameters(folder / f"{TRAIN}.ipynb")
+    ignored = sorted(set_names - train_parameters - {"seed"})
+    if ignored:
+        options = ", ".join("--" + name.replace("_", "-") for name in ignored)
+        raise ConfigError(f"{options}: not a parameter of notebooks/{TRAIN}.ipynb, so `bertpeft run` cannot pass "
+                          f"it on; use `bertpeft train` for this setting")
+    # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        configuration_table(config.model, configurations=config.configurations, base=config)
+
+
+def check_resumable(config: RunConfig, run_dir: Path, force: bool) -> None:
+    saved = run_dir / RUN_CONFIG
+    if force or not saved.exists():
+        return
+    before = json.loads(saved.read_text(encoding="utf-8"))
+    now = config.to_dict()
+    changed = [k for k in RESULT_KEYS if k in before and before[k] != now[k]]
+    if changed:
+        diff = ", ".join(f"{k} {before[k]!r} -> {now[k]!r}" for k in changed)
+        raise ConfigError(f"{run_dir} holds results made with other settings ({diff}): pass another --output, "
+                          f"or --force to redo every configuration there")
+
+
+@dataclass
+class Step:
+    notebook: str
+    label: str
+    parameters: dict[str, Any]
+    output: Path
+    status: str = "pending"  # ok, failed, skipped
+    seconds: float = 0.0
+    note: str = ""
+    error: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"notebook": self.notebook, "label": self.label, "status": self.status,
+                "seconds": round(self.seconds, 2), "note": self.note, "executed": str(self.output),
+                "parameters": self.parameters, **({"error": self.error} if self.error else {})}
+
+
+class Series:
+    """Executes the steps of one run, prints one line per notebook and keeps `run_status.json` current."""
+
+    def __init__(self, config: RunConfig, folder: Path, force: bool):
+        self.config, self.folder, self.force = config, folder, force
+        self.run_dir = config.run_dir
+        self.steps: list[Step] = []
+        self.started = time.time()
+
+    def parameters(self, notebook: str, values: dict[str, Any]) -> dict[str, Any]:
+        declared = declared_parameters(self.folder / f"{notebook}.ipynb")
+        return {k: v for k, v in values.items() if k in declared and v is not None}
+
+    def step(self, notebook: str, label: str, values: dict[str, Any], suffix: str = "") -> Step:
+        step = Step(notebook, label, self.parameters(notebook, values),
+                    self.run_dir / EXECUTED / f"{notebook}{suffix}.ipynb")
+        self.steps.append(step)
+        return step
+
+    def skip(self, step: Step, note: str) -> None:
+        step.status, step.note = "skipped", note
+        print(f"{step.label:<34} skipped: {note}", flush=True)
+        self.save_status()
+
+    def execute(self, step: Step) -> bool:
+        import papermill
+
+        step.output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = step.output.with_name(f".{step.output.stem}.running.ipynb")
+        print(f"{step.label:<34} ", end="", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(self.folder / f"{step.notebook}.ipynb"), str(tmp),
+                                       parameters=step.parameters, cwd=os.getcwd(), progress_bar=False,
+                                       kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"])
+            step.status = "ok"
+        except papermill.PapermillExecutionError as err:
+            step.status = "failed"
+            step.error = {"ename": err.ename, "evalue": str(err.evalue)[:500]}
+        except Exception as err:  # noqa: BLE001 - a kernel that died or would not start fails this step only
+            step.status = "failed"
+            step.error = {"ename": type(err).__name__, "evalue": str(err)[:500]}
+        finally:
+            step.seconds = time.perf_counter() - start
+            if tmp.exists():
+                _finalise(tmp, step.output)
+        print(f"{step.seconds:7.1f}s  {'ok' if step.status == 'ok' else 'FAILED'}"
+              + (f"  {step.error['ename']}: {step.error['evalue'].splitlines()[0][:160]}" if step.error else ""),
+              flush=True)
+        self.save_status()
+        return step.status == "ok"
+
+    def save_status(self, finished: bool = False) -> None:
+        failures = [{"label": s.label, "notebook": s.notebook, "executed": str(s.output), **s.error}
+                    for s in self.steps if s.status == "failed"]
+        status = {"argv": sys.argv[1:], "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
+                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z") if finished else None,
+                  "wall_seconds": round(time.time() - self.started, 1),
+                  "steps": [s.to_dict() for s in self.steps], "failures": failures}
+        atomic_write_json(self.run_dir / RUN_STATUS, status)
+
+    @property
+    def failed(self) -> list[Step]:
+        return [s for s in self.steps if s.status == "failed"]
+
+
+def _finalise(tmp: Path, path: Path) -> None:
+    """Move an executed notebook into place, its papermill record naming where it now is."""
+    import nbformat
+
+    nb = nbformat.read(str(tmp), as_version=4)
+    nb.metadata.setdefault("papermill", {})["output_path"] = str(path)
+    nbformat.write(nb, str(tmp))
+    os.replace(tmp, path)
+
+
+def executed_ok(path: Path) -> bool:
+    """Whether `path` is a notebook that papermill ran to the end without an exception."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))["metadata"]["papermill"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(record.get("end_time")) and not record.get("exception")
+
+
+def prepared_is_current(config: RunConfig) -> bool:
+    from .data import PREPARED, prepared_key
+
+    meta = config.run_dir / PREPARED / "meta.json"
+    if not meta.exists():
+        return False
+    saved = json.loads(meta.read_text(encoding="utf-8")).get("key")
+    return saved == json.loads(json.dumps(prepared_key(config)))
+
+
+def run_series(args) -> int:
+    """Execute 01, 02 per configuration and seed, 03 and 04 into one run folder; 0 when every step succeeded."""
+    config = series_config(args)
+    force = bool(getattr(args, "force", False))
+    from .cli import OVERRIDES
+
+    set_names = {name for name in OVERRIDES if getattr(args, name, None) is not None}
+    folder = notebooks_dir()
+    check_series(config, folder, set_names)
+    run_dir = config.run_dir
+    check_resumable(config, run_dir, force)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / RUN_CONFIG, config.to_dict())
+    # The kernels inherit these: no fork warnings from tokenizers, and no progress-bar widgets, which an executed
+    # notebook would keep as dead "0%" bars (02 prints its own progress lines).
+    for name, value in (("TOKENIZERS_PARALLELISM", "false"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+                        ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")):
+        os.environ.setdefault(name, value)
+
+    series = Series(config, folder, force)
+    overrides = {name: getattr(config, name) for name in set_names}
+    common = {"profile": config.profile, "output": str(run_dir), **overrides}
+    n_steps = 2 + len(config.configurations) * len(config.seeds) + ("lora" in config.configurations)
+    print(f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
+          f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))})",
+          flush=True)
+
+    prep = series.step(PREP, PREP, common)
+    if not force and prepared_is_current(config) and executed_ok(prep.output):
+        series.skip(prep, "prepared data already in the run folder")
+    elif not series.execute(prep):
+        return finish(series)  # without data no configuration can train
+
+    changed = prep.status == "ok"
+    for configuration in config.configurations:
+        for seed in config.seeds:
+            name = result_name(configuration, seed)
+            train = series.step(TRAIN, f"{TRAIN} {name}", {**common, "configuration": configuration,
+                                                          "seed": seed, "progress": "lines"}, suffix=f"-{name}")
+            if not force and result_path(run_dir, configuration, seed).is_file():
+                series.skip(train, f"already done ({result_path(run_dir, configuration, seed).relative_to(run_dir)})")
+                continue
+            changed |= series.execute(train)
+
+    from .report import RESULTS_CSV, write_results_csv
+
+    write_results_csv(run_dir)
+    if "lora" in config.configurations:
+        seed = config.seeds[0]
+        export = series.step(EXPORT, EXPORT, {**common, "seed": seed})
+        if not (folder / f"{EXPORT}.ipynb").exists():
+            series.skip(export, f"notebooks/{EXPORT}.ipynb not found")
+        elif not result_path(run_dir, "lora", seed).is_file():
+            series.skip(export, f"no trained LoRA model ({result_name('lora', seed)} did not finish)")
+        elif not (force or changed) and executed_ok(export.output) and (run_dir / "export").exists():
+            series.skip(export, "export already in the run folder")
+        else:
+            series.execute(export)
+
+    results = series.step(RESULTS, RESULTS, {**common, "interactive": False})
+    if not (force or changed) and executed_ok(results.output) and (run_dir / RESULTS_CSV).exists():
+        series.skip(results, "results and figures already up to date")
+    else:
+        series.execute(results)
+    return finish(series)
+
+
+def finish(series: Series) -> int:
+    series.save_status(finished=True)
+    wall = time.time() - series.started
+    failed = series.failed
+    if not failed:
+        print(f"done in {wall:.0f}s: {series.run_dir}", flush=True)
+        return 0
+    names = ", ".join(s.label for s in failed)
+    print(f"bertpeft: {len(failed)} notebook(s) failed after {wall:.0f}s: {names}. Their executed copies in "
+          f"{series.run_dir / EXECUTED} show the error; see {series.run_dir / RUN_STATUS}", file=sys.stderr, flush=True)
+    return 1

@@ -1,0 +1,81 @@
+"""The results table of a run, computed from its per-configuration JSONs only (never by retraining)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import CONFIGURATIONS, unfrozen_layers
+from .metrics import METRICS
+from .results import atomic_write_text, read_results
+
+RESULTS_CSV = "results.csv"
+COLUMNS = ("config", "seed", "trainable_params", "total_params", "trainable_percent", *METRICS,
+           "benchmark_accuracy", "train_seconds", "train_samples_per_second", "eval_seconds", "peak_memory_mb",
+           "learning_rate", "numeric_precision", "model", "profile", "device")
+# What the notebook shows; results.csv keeps every column.
+SHOWN = ("config", "seed", "trainable_params", *METRICS, "benchmark_accuracy", "train_seconds",
+         "train_samples_per_second", "peak_memory_mb")
+SPREAD = (*METRICS, "train_seconds", "train_samples_per_second")
+
+
+def configuration_rank(name: str) -> tuple[int, int]:
+    """Sort key: none, head, head+1, head+2, ..., lora, full (increasing complexity, as in Experiment A)."""
+    if name.startswith("head+"):
+        return CONFIGURATIONS.index("head"), unfrozen_layers(name)
+    return (CONFIGURATIONS.index(name), 0) if name in CONFIGURATIONS else (len(CONFIGURATIONS), 0)
+
+
+def device_text(device: dict | None) -> str | None:
+    """`{"type": "cpu", "count": 2, ...}` -> "CPU (2 cores)"; a GPU by its name."""
+    if not device:
+        return None
+    if device.get("type") == "cpu":
+        return f"CPU ({device.get('count')} cores)"
+    if device.get("type") == "mps":
+        return "Apple MPS"
+    return str(device.get("name") or device.get("type"))
+
+
+def results_table(run_dir: str | Path):
+    """One row per configuration and seed, in order of complexity, from `<run_dir>/results/*.json`."""
+    import pandas as pd
+
+    rows = [{**{c: result.get(c) for c in COLUMNS}, "device": device_text(result.get("device"))}
+            for result in read_results(Path(run_dir))]
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    if table.empty:
+        return table
+    order = sorted(range(len(table)), key=lambda i: (configuration_rank(table.at[i, "config"]), table.at[i, "seed"]))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def write_results_csv(run_dir: str | Path):
+    """`results_table` written (atomically) to `<run_dir>/results.csv`; returns the table."""
+    table = results_table(run_dir)
+    atomic_write_text(Path(run_dir) / RESULTS_CSV, table.to_csv(index=False))
+    return table
+
+
+def summary_over_seeds(table, formatted: bool = False):
+    """Mean, standard deviation and number of seeds of each metric and timing, per configuration.
+
+    `formatted` gives one readable column per quantity, "mean ± sd" (the mean alone with a single seed)."""
+    import pandas as pd
+
+    if table.empty:
+        return pd.DataFrame()
+    grouped = table.groupby("config", sort=False)
+    summary = grouped[list(SPREAD)].agg(["mean", "std"])
+    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    summary.insert(0, "seeds", grouped["seed"].count())
+    summary.insert(1, "trainable_params", grouped["trainable_params"].first())
+    summary = summary.reset_index()
+    if not formatted:
+        return summary
+    shown = summary[["config", "seeds", "trainable_params"]].copy()
+    for metric in SPREAD:
+        digits = 4 if metric in METRICS else 1
+        mean, std = summary[f"{metric}_mean"], summary[f"{metric}_std"]
+        shown[metric] = [f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if pd.notna(s) else "") if pd.notna(m) else ""
+                         for m, s in zip(mean, std, strict=True)]
+    return shown

@@ -1,0 +1,160 @@
+"""`bertpeft run` end to end on the smoke profile: every notebook through papermill, via the CLI, as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+CONFIGS = ["none", "head", "head+1", "head+2", "lora", "full"]
+FIGURES = ["metrics_per_configuration", "accuracy_vs_trainable_parameters", "training_time_per_configuration",
+           "loss_curves"]
+HAS_EXPORT = (ROOT / "notebooks" / "03_lora_merge_export.ipynb").exists()
+
+
+def bertpeft(*args, cwd=None):
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bertpeft", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=os.environ.copy(), timeout=600)
+    done.seconds = time.perf_counter() - start
+    return done
+
+
+def notebook_errors(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
+    done = bertpeft("run", "--profile", "smoke", "--output", run_dir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return run_dir, done
+
+
+@pytest.mark.slow
+def test_smoke_series_leaves_a_complete_run_folder(smoke_run):
+    run_dir, done = smoke_run
+    executed = sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb"))
+    expected = ["01_data_prep.ipynb", *(f"02_train-{c}-seed42.ipynb" for c in CONFIGS), "04_results.ipynb"]
+    assert set(expected) <= set(executed), executed
+    for name in executed:
+        assert not notebook_errors(run_dir / "notebooks" / name), name
+    assert not [p for p in (run_dir / "notebooks").iterdir() if p.name.startswith(".")], "a temporary notebook is left"
+    # one progress line per notebook, with its time and outcome
+    lines = [line for line in done.stdout.splitlines() if line.rstrip().endswith(" ok")]
+    assert len(lines) == len(executed), done.stdout
+
+    table = pd.read_csv(run_dir / "results.csv")
+    assert table["config"].tolist() == CONFIGS
+    for column in ("config", "seed", "trainable_params", "total_params", "accuracy", "precision", "recall", "f1",
+                   "train_seconds", "train_samples_per_second", "benchmark_accuracy", "peak_memory_mb"):
+        assert column in table, column
+    assert table[["accuracy", "f1", "benchmark_accuracy", "trainable_params"]].notna().all().all()
+    assert (table["accuracy"] - table["benchmark_accuracy"]).abs().max() < 1e-6
+    assert sorted(p.name for p in (run_dir / "results").glob("*.json")) == sorted(f"{c}-seed42.json" for c in CONFIGS)
+
+    for name in FIGURES:
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 5_000, name
+    assert json.loads((run_dir / "run_config.json").read_text())["profile"] == "smoke"
+    status = json.loads((run_dir / "run_status.json").read_text())
+    assert status["failures"] == [] and status["finished"]
+    if HAS_EXPORT:
+        assert "03_lora_merge_export.ipynb" in executed
+        assert any((run_dir / "export").iterdir())
+
+
+@pytest.mark.slow
+def test_executed_results_notebook_shows_the_static_exploration(smoke_run):
+    run_dir, _ = smoke_run
+    cells = json.loads((run_dir / "notebooks" / "04_results.ipynb").read_text())["cells"]
+    text = json.dumps([c.get("outputs", []) for c in cells])
+    assert "image/png" in text
+    assert "brisket" in text  # the example reviews' predictions table
+    assert "application/vnd.jupyter.widget-view+json" not in text  # no dead widgets in a papermill copy
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_configurations(smoke_run):
+    run_dir, first = smoke_run
+    results = sorted((run_dir / "results").glob("*.json"))
+    before = {p: p.stat().st_mtime_ns for p in results}
+    done = bertpeft("run", "--profile", "smoke", "--output", run_dir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {p: p.stat().st_mtime_ns for p in results} == before
+    assert done.stdout.count("skipped") >= len(CONFIGS)
+    assert done.seconds < first.seconds / 3
+
+
+@pytest.mark.slow
+def test_settings_that_change_results_do_not_mix_into_a_run_folder(smoke_run, capsys):
+    from bertpeft.cli import main
+
+    run_dir, _ = smoke_run
+    assert main(["run", "--profile", "smoke", "--n-train", "64", "--output", str(run_dir)]) == 2
+    assert "n_train 96 -> 64" in capsys.readouterr().err
+
+
+def test_a_configuration_the_model_cannot_have_fails_before_anything_runs(tmp_path, capsys):
+    from bertpeft.cli import main
+
+    assert main(["run", "--profile", "smoke", "--configs", "head,head+9", "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "head+9" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_failing_configuration_does_not_lose_the_others(tmp_path):
+    run_dir = tmp_path / "run"
+    # Saving head's trained weights will fail: a file stands where its model folder goes.
+    (run_dir / "models").mkdir(parents=True)
+    (run_dir / "models" / "head-seed42").write_text("not a folder")
+    done = bertpeft("run", "--profile", "smoke", "--configs", "head,none", "--output", run_dir)
+    assert done.returncode == 1
+    assert "02_train head-seed42" in done.stderr.splitlines()[-1]
+    assert "FAILED" in done.stdout
+    table = pd.read_csv(run_dir / "results.csv")
+    assert table["config"].tolist() == ["none"]
+    status = json.loads((run_dir / "run_status.json").read_text())
+    assert [f["label"] for f in status["failures"]] == ["02_train head-seed42"]
+    assert notebook_errors(run_dir / "notebooks" / "02_train-head-seed42.ipynb")
+    assert (run_dir / "figures" / "metrics_per_configuration.png").exists()  # 04 still reports the others
+
+
+def fake_result(config, seed, accuracy, trainable):
+    curve = [{"step": s, "loss": 0.7 - 0.01 * s * (trainable > 0)} for s in range(1, 6)] if trainable else []
+    return {"name": f"{config}-seed{seed}", "config": config, "seed": seed, "trainable_params": trainable,
+            "total_params": 1000, "trainable_percent": trainable / 10, "accuracy": accuracy, "precision": accuracy,
+            "recall": accuracy, "f1": accuracy, "benchmark_accuracy": accuracy, "train_seconds": 10.0 + seed,
+            "train_samples_per_second": 5.0, "peak_memory_mb": 100.0, "model": "m", "profile": "smoke",
+            "device": {"type": "cpu", "count": 2}, "loss_curve": curve}
+
+
+def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
+    from bertpeft import plots
+    from bertpeft.report import results_table, summary_over_seeds, write_results_csv
+    from bertpeft.results import atomic_write_json, read_results
+
+    for config, trainable, base in (("full", 1000, 0.9), ("head+1", 300, 0.8), ("none", 0, 0.5), ("lora", 20, 0.85)):
+        for seed, shift in ((1, -0.01), (2, 0.01)):
+            atomic_write_json(tmp_path / "results" / f"{config}-seed{seed}.json",
+                              fake_result(config, seed, base + shift, trainable))
+    table = write_results_csv(tmp_path)
+    assert table["config"].tolist() == ["none", "none", "head+1", "head+1", "lora", "lora", "full", "full"]
+    assert pd.read_csv(tmp_path / "results.csv").shape == table.shape
+    assert table["device"].iloc[0] == "CPU (2 cores)"
+    summary = summary_over_seeds(table)
+    assert summary.set_index("config").loc["full", "accuracy_mean"] == pytest.approx(0.9)
+    assert summary.set_index("config").loc["full", "accuracy_std"] == pytest.approx(0.01414, abs=1e-4)
+    assert summary_over_seeds(table, formatted=True).set_index("config").loc["full", "accuracy"] == "0.9000 ± 0.0141"
+    figures = [plots.plot_metrics_per_configuration(table), plots.plot_accuracy_vs_parameters(table),
+               plots.plot_training_time(table), plots.plot_loss_curves(read_results(tmp_path))]
+    for i, fig in enumerate(figures):
+        assert plots.save_figure(fig, tmp_path / "figures", f"f{i}").stat().st_size > 5_000
+    assert results_table(tmp_path / "empty").empty
