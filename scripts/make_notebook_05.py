@@ -29,7 +29,7 @@ n_train = None  # int | None: reviews the epoch's batches are drawn from (None: 
 repeats = 2  # int: interleaved repetitions of each comparison (medians are reported)
 steps = 2  # int: timed batches per setup and repetition
 threads = 1  # int | None: torch CPU threads; 1 keeps timings steady on a shared machine (None: torch's default)
-clock = "wall"  # str: wall (elapsed time) or cpu (process CPU time, for threads=1 on a shared machine)
+clock = "wall"  # str: wall for elapsed time, or cpu for process CPU time with one thread on a shared machine
 gpu_result = None  # str | None: a benchmark JSON from a GPU for section 10 (None: the checkout's, if any)
 output = None  # str | None: file to write this notebook's measurements to as JSON (None: none written)''',
     [
