@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     add_profile(parser)
     add_overrides(parser)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (medians are reported)")
-    parser.add_argument("--steps", type=int, default=4, help="timed batches per setup and repetition")
+    parser.add_argument("--steps", type=int, default=8, help="timed batches per setup and repetition")
     parser.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
     parser.add_argument("--output", default="benchmarks/results", help="folder for the JSON")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")

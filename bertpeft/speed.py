@@ -376,6 +376,8 @@ class Trainee:
         self.trains = setup.trains and self.trainable > 0
         per_width = counts_by_width(model, self.batches.batch_size, self.trains)
         self.counts = {p: per_width(self.batches.widths[p]) for p in self._counted_positions()}
+        full = [w for w, b in zip(self.batches.widths, self.batches.batches) if len(b) == self.batches.batch_size]
+        self.epoch_flops = statistics.fmean(per_width(w)["flops"] for w in full)
         self.weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         if bench.device == "cuda":
             synchronize(bench.device)
@@ -584,6 +586,8 @@ def _summarize(trainee: Trainee, records: list[dict]) -> dict[str, Any]:
             "epoch_padded_over_real_tokens": batches.padded_over_real,
             "timed_widths": [batches.widths[p] for p in batches.timed],
             "flops_per_step": flops, "achieved_flops_per_second": flops / median_step,
+            # how well the timed batches stand for the epoch: 1.0 = their mean FLOPs equal the epoch's mean
+            "timed_over_epoch_flops": flops / trainee.epoch_flops,
             "memory": trainee.memory()}
 
 
@@ -623,12 +627,13 @@ def matmul_peak(device: str, precision: str = "fp32", max_size: int | None = Non
     while True:
         a = torch.randn(size, size, device=device).to(dtype)
         b = torch.randn(size, size, device=device).to(dtype)
-        a @ b
+        linear = torch.nn.functional.linear  # what nn.Linear runs; on a CPU, bf16 `a @ b` takes a far slower path
+        linear(a, b)
         seconds = []
         for _ in range(repeats):
             synchronize(device)
             start = CLOCKS[clock]()
-            a @ b
+            linear(a, b)
             synchronize(device)
             seconds.append(CLOCKS[clock]() - start)
         best = max(best, 2 * size**3 / min(seconds))
