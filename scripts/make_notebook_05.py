@@ -129,23 +129,31 @@ The same benchmark on CUDA (fp16 autocast for ours), read from its JSON when the
 gpu = load_speed_result(gpu_result)
 speed_table(gpu).round(3) if gpu else print("No GPU benchmark JSON found: the GPU figures were not measured.")'''),
         md("""## 12. Conclusion
-In the rendered run (MiniLM-L6, 512 tokens, 2-core CPU) and in `benchmarks/results/training_speed-quick-cpu.json`,
-a LoRA step is **cheaper** than a full fine-tuning step, never twice as dear. Its matrix products are about 0.7x
-of full's, as the arithmetic says. Its measured step is closer to full's than that, because on a CPU the element-wise
-work (dropout, softmax, GELU, layer norm), which LoRA does not reduce, takes a large share of the step. So the
-T4's "twice as long" cannot come from LoRA's per-step cost. What this notebook cannot see is what else differed
-between the write-up's two runs (number of steps or epochs, evaluation time counted in, precision, a shared Colab
-GPU). We found no way for LoRA's arithmetic alone to double a step.
+**A LoRA step is cheaper than a full fine-tuning step, not dearer.** On a 2-core CPU with MiniLM-L6 at 512 tokens (the
+rendered run, and `benchmarks/results/training_speed-quick-cpu.json`) it costs about 0.8-0.9x a full step while its
+matrix products are 0.68x. Section 2 shows where the difference goes. LoRA's backward pass costs what the arithmetic
+says, about two thirds of full's, because only the weight gradients are skipped. Its forward pass costs a little
+*more* than full's: the adapters' products, PEFT's dropout copy of the input, and the additions. On this CPU the forward
+pass, inflated by the dropout masks drawn over every attention matrix (section 8: the head-only step drops from about
+0.4x to 0.23x of a full step without them), is close to half of a step instead of a third, and LoRA cannot shorten it.
 
-The M1 observation fits memory, not arithmetic. Full fine-tuning and LoRA both keep the activations of all 12
-layers: about 12 GB at 16 x 512 tokens in fp32 (section 10), more than an 8 or 16 GB M1 can hold beside everything
-else. Head-only and head+1/+2 keep almost nothing, and those were the runs that finished in reasonable time. We
-measured no M1 and no GPU in this session. Section 11 shows a GPU's figures when a benchmark JSON from one is
-present.
+**The T4 observation.** Nothing in a LoRA step makes it twice as long as a full step: per step it is cheaper on every
+setup we measured, and its FLOPs are 0.7x of full's at any length. The write-up's "almost twice as long" must come from
+something that differed between its two runs and that a per-step measurement cannot see: the number of steps or
+epochs, evaluation time counted in, a different precision, or a shared Colab GPU. We had no GPU in this session.
+Section 11 shows a GPU's figures when a benchmark JSON from one is present; its `seeds_precision` section times full
+and LoRA in fp32 and fp16 under the seeds' padding.
 
-What makes LoRA fast in practice: our recipe's dynamic, length-grouped padding (section 7), `lora_dropout=0` if its
-cost shows in section 4, unfreezing the top layers rather than the bottom ones (section 8), and merging the adapter
-before serving (section 9). The sentences below come from this run's own numbers:"""),
+**The M1 observation fits memory, not arithmetic.** Full fine-tuning and LoRA both keep the activations of all 12
+layers for backward: about 11-12 GB for bert-base at 16 reviews x 512 tokens in fp32 (section 10), more than an 8 or
+16 GB M1 can hold beside everything else, so both would swap. Head-only keeps nothing and head+1/+2 keep one or two
+layers' worth, and those are the runs the write-up says finished in reasonable time. This is counted, not measured:
+we had no M1.
+
+**What makes training fast:** our recipe's dynamic, length-grouped padding (section 7: the seeds' padding to 512
+costs several times the tokens and more in time, since attention grows with the square of the length). Unfreeze the
+top layers rather than the bottom ones (section 8), and merge the adapter before serving (section 9). `lora_dropout=0`
+saves little (section 4). The sentences below are worded from this run's own numbers:"""),
         code('''from bertpeft.speed import verdict
 
 print("\\n".join(verdict(sections)))'''),
