@@ -94,9 +94,17 @@ def plot_accuracy_vs_parameters(table):
     _, params, _ = _per_configuration(table, "trainable_params")
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.errorbar(params, accuracy, yerr=spread if spread.any() else None, fmt="o", color="#4C72B0", capsize=3)
-    for rank, i in enumerate(params.argsort(kind="stable")):  # neighbours along x: labels alternate below/above
-        ax.annotate(names[i], (params[i], accuracy[i]), textcoords="offset points",
-                    xytext=(5, -13 if rank % 2 == 0 else 6), fontsize="small")
+    previous = None  # (x, accuracy, label above?) of the left neighbour
+    for i in params.argsort(kind="stable"):
+        # Above a point that rises from its left neighbour, below otherwise; flipped when both are within a decade
+        # and the neighbour's label already took that side.
+        above = previous is not None and accuracy[i] >= previous[1]
+        if previous is not None and above == previous[2] and params[i] < 10 * max(previous[0], 1):
+            above = not above
+        ax.annotate(names[i], (params[i], accuracy[i]), textcoords="offset points", xytext=(5, 6 if above else -13),
+                    fontsize="small")
+        previous = (params[i], accuracy[i], above)
+    ax.margins(y=0.12)
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlim(left=-0.5, right=max(params.max() * 5, 10))
     ax.set(xlabel="trainable parameters (log scale)", ylabel="test accuracy",
