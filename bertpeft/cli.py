@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
     p.add_argument("--output", default=None, help="run folder (default runs/<profile>-<timestamp>)")
     p.add_argument("--force", action="store_true", help="re-run configurations already done in --output")
+    p.add_argument("--no-quotes", dest="quote_reviews", action="store_false",
+                   help="executed notebooks show review lengths, not texts (for notebooks you publish)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="training-speed benchmark: our recipe vs the seeds', six configurations")

@@ -350,3 +350,22 @@ def padding_waste(lengths: np.ndarray, max_length: int) -> dict[str, float]:
     return {"median_tokens": float(np.median(lengths)), "p90_tokens": float(np.percentile(lengths, 90)),
             "truncated_share": float(np.mean(lengths > max_length)),
             "max_length_over_real_tokens": float(max_length * len(kept) / kept.sum())}
+
+
+def quote_review(text: str, quote: bool = True, limit: int | None = None) -> str:
+    """A review as a notebook shows it: the text, whitespace collapsed and cut at `limit` characters; or, with
+    `quote=False`, only its length. Notebooks meant for publishing run with `quote_reviews = False`: the Yelp
+    dataset's terms do not allow redistributing its reviews."""
+    text = " ".join(str(text).split())
+    if not quote:
+        return f"[review not quoted: {len(text)} characters]"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def preview_reviews(dataset, n: int = 5, quote: bool = True, limit: int = 200):
+    """The first `n` rows of a split: label, length in characters and the review (see `quote_review`)."""
+    import pandas as pd
+
+    rows = dataset.select(range(min(n, len(dataset))))
+    return pd.DataFrame({"label": rows["label"], "chars": [len(t) for t in rows["text"]],
+                         "review": [quote_review(t, quote, limit) for t in rows["text"]]})

@@ -12,21 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig
-from .data import PREPARED
+from .data import PREPARED, quote_review
 from .report import configuration_rank
 from .results import read_results
 
+# Plainly positive, plainly negative, mixed, and an idiom that a model reading words literally gets wrong.
 EXAMPLE_REVIEWS = (
-    "The brisket melted in my mouth and the staff remembered our names. We'll be back every week.",
+    "Delicious brisket and friendly staff who remembered our names. We'll be back every week.",
     "Waited forty minutes for cold fries and a rude shrug from the cashier. Never again.",
     "The rooms were clean and the location is great, but the front desk lost our booking twice.",
+    "The brisket melted in my mouth.",
 )
 SHOWN_CHARS = 300
 
 
 def _short(text: str, limit: int = SHOWN_CHARS) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return quote_review(text, True, limit)
 
 
 def finished_results(run_dir: str | Path, one_seed: bool = True) -> list[dict[str, Any]]:
@@ -150,24 +151,26 @@ def misclassified(run_dir: str | Path, config: str | None = None):
         columns="_rank").reset_index(drop=True)
 
 
-def misclassified_summary(run_dir: str | Path, shown: int = 2):
-    """The `shown` most confident mistakes of each configuration (review shortened), with its error count."""
+def misclassified_summary(run_dir: str | Path, shown: int = 2, quote: bool = True):
+    """The `shown` most confident mistakes of each configuration (review shortened, or only its length when not
+    `quote`), with its error count."""
     wrong = misclassified(run_dir)
     errors = wrong.groupby("config", sort=False)["row"].transform("size")
     top = wrong.assign(errors=errors).groupby("config", sort=False).head(shown)
-    top = top.assign(review=top["review"].map(_short))
+    top = top.assign(review=top["review"].map(lambda t: quote_review(t, quote, SHOWN_CHARS)))
     return top[["config", "errors", "row", "label", "prediction", "confidence", "review"]].reset_index(drop=True)
 
 
-def prediction_explorer(run_dir: str | Path, interactive: bool = True):
-    """Type or pick a review; see every configuration's prediction. Static table when not interactive."""
+def prediction_explorer(run_dir: str | Path, interactive: bool = True, quote: bool = True):
+    """Type or pick a review; see every configuration's prediction. Static table of the made-up example reviews when
+    not interactive. The picks include the run's test reviews only when `quote`."""
     predictor = Predictor(run_dir)
     if not interactive:
         return prediction_table(predictor, EXAMPLE_REVIEWS)
     import ipywidgets as widgets
     from IPython.display import display
 
-    picks = list(EXAMPLE_REVIEWS) + [_short(t, 200) for t in test_reviews(run_dir)["text"][:7]]
+    picks = list(EXAMPLE_REVIEWS) + ([_short(t, 200) for t in test_reviews(run_dir)["text"][:7]] if quote else [])
     pick = widgets.Dropdown(options=[(_short(t, 90), t) for t in picks], description="pick:",
                             layout=widgets.Layout(width="95%"))
     text = widgets.Textarea(value=picks[0], description="review:", layout=widgets.Layout(width="95%", height="80px"))
@@ -186,10 +189,11 @@ def prediction_explorer(run_dir: str | Path, interactive: bool = True):
     return widgets.VBox([pick, text, button, out])
 
 
-def misclassified_browser(run_dir: str | Path, interactive: bool = True):
-    """Step through the test reviews each configuration got wrong. Static summary when not interactive."""
+def misclassified_browser(run_dir: str | Path, interactive: bool = True, quote: bool = True):
+    """Step through the test reviews each configuration got wrong. Static summary when not interactive. With
+    `quote=False` a review shows only its length (see `quote_review`)."""
     if not interactive:
-        return misclassified_summary(run_dir)
+        return misclassified_summary(run_dir, quote=quote)
     import ipywidgets as widgets
 
     wrong = misclassified(run_dir)
@@ -207,7 +211,7 @@ def misclassified_browser(run_dir: str | Path, interactive: bool = True):
         row = rows.iloc[min(index.value, len(rows) - 1)]
         view.value = (f"<b>{len(rows)}</b> test reviews wrong. Test row {row['row']}: label <b>{row['label']}</b>, "
                       f"predicted <b>{row['prediction']}</b> with confidence {row['confidence']:.2f}"
-                      f"<p style='max-width:60em'>{_escape(row['review'])}</p>")
+                      f"<p style='max-width:60em'>{_escape(quote_review(row['review'], quote))}</p>")
 
     config.observe(show, names="value")
     index.observe(show, names="value")

@@ -112,6 +112,7 @@ class Series:
         self.run_dir = config.run_dir
         self.steps: list[Step] = []
         self.started = time.time()
+        self.earlier = earlier_invocations(self.run_dir / RUN_STATUS)
 
     def parameters(self, notebook: str, values: dict[str, Any]) -> dict[str, Any]:
         declared = declared_parameters(self.folder / f"{notebook}.ipynb")
@@ -162,12 +163,22 @@ class Series:
         status = {"argv": sys.argv[1:], "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z") if finished else None,
                   "wall_seconds": round(time.time() - self.started, 1),
-                  "steps": [s.to_dict() for s in self.steps], "failures": failures}
+                  "steps": [s.to_dict() for s in self.steps], "failures": failures, "earlier": self.earlier}
         atomic_write_json(self.run_dir / RUN_STATUS, status)
 
     @property
     def failed(self) -> list[Step]:
         return [s for s in self.steps if s.status == "failed"]
+
+
+def earlier_invocations(path: Path) -> list[dict[str, Any]]:
+    """The status of every earlier `bertpeft run` into this folder, oldest first (a resumed run keeps the timings
+    of the notebooks it skipped)."""
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [*status.pop("earlier", []), status]
 
 
 def _finalise(tmp: Path, path: Path) -> None:
@@ -219,8 +230,10 @@ def run_series(args) -> int:
         os.environ.setdefault(name, value)
 
     series = Series(config, folder, force)
-    overrides = {name: getattr(config, name) for name in set_names}
-    common = {"profile": config.profile, "output": str(run_dir), **overrides}
+    # Papermill writes parameters as Python literals: a tuple would not survive, a list does.
+    overrides = {name: list(v) if isinstance(v := getattr(config, name), tuple) else v for name in set_names}
+    common = {"profile": config.profile, "output": str(run_dir), **overrides,
+              "quote_reviews": getattr(args, "quote_reviews", True)}
     n_steps = 2 + len(config.configurations) * len(config.seeds) + ("lora" in config.configurations)
     print(f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
           f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))})",

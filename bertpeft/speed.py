@@ -725,7 +725,7 @@ def speed_table(result_or_section: dict[str, Any]):
     table = pd.DataFrame(rows)
     if len(sections) == 1:
         table = table.drop(columns="section")
-    return table
+    return table.dropna(axis=1, how="all")  # no pct_of_peak where no peak was measured
 
 
 def format_speed_table(result: dict[str, Any]) -> str:
@@ -875,8 +875,9 @@ def operator_group(name: str) -> str:
 
 
 def operator_breakdown(bench: SpeedBench, setups: list[Setup]):
-    """Where one step's time goes, by operator group (torch.profiler, self time, one step at the median timed
-    batch after a warm-up): matrix products are what FLOP counts predict; the rest does not shrink with LoRA."""
+    """Where one step's time goes: the share of each operator group in percent (torch.profiler, self time, one
+    step at the median timed batch after a warm-up) and the profiled step's total. The profiler adds a cost to every
+    operator it records, so read the shares, not the milliseconds."""
     import pandas as pd
     from torch.profiler import ProfilerActivity, profile
 
@@ -894,7 +895,12 @@ def operator_breakdown(bench: SpeedBench, setups: list[Setup]):
                 rows.append({"setup": setup.label, "group": operator_group(event.key), "seconds": seconds})
         del trainee
     table = pd.DataFrame(rows).groupby(["setup", "group"], sort=False)["seconds"].sum().unstack(fill_value=0.0)
-    return (1000 * table).round(1).rename_axis(columns="ms per step")
+    total = table.sum(axis=1)
+    shares = (100 * table.div(total, axis=0)).round(1)
+    order = shares.mean().sort_values(ascending=False).index
+    shares = shares[order].rename_axis(columns="% of the step")
+    shares["profiled step ms"] = (1000 * total).round(0)
+    return shares
 
 
 def plot_step_phases(section: dict[str, Any], title: str | None = None):

@@ -27,7 +27,8 @@ and the merged model computes the same logits as base + adapter.""",
 output = None  # str | None: run folder holding a trained lora configuration
 seed = None  # int | None: which lora seed to export (None: the first one trained)
 n_reviews = 32  # int: real test reviews of the run the equality check runs on
-demo_reviews = 5  # int: test reviews shown in the pipeline demo''',
+demo_reviews = 5  # int: test reviews shown in the pipeline demo
+quote_reviews = True  # bool: show review texts (False for notebooks you publish: only lengths are shown)''',
     [
         code('''from pathlib import Path
 
@@ -124,11 +125,13 @@ pd.DataFrame(benchmark_exports(run_dir, seed)).set_index("model").round(4)'''),
 A plain `transformers.pipeline` on the merged folder returns the data's label names."""),
         code('''from transformers import pipeline
 
+from bertpeft.data import quote_review
+
 classifier = pipeline("text-classification", model=str(merged_dir))
 demo = held_out_reviews(lora, demo_reviews)[0]
 reviews = list(demo["text"])
 predictions = classifier(reviews, truncation=True)
-pd.DataFrame({"review": [t[:120] for t in reviews], "label": [lora.id2label[i] for i in demo["label"]],
+pd.DataFrame({"review": [quote_review(t, quote_reviews, 120) for t in reviews], "label": [lora.id2label[i] for i in demo["label"]],
               "predicted": [p["label"] for p in predictions], "score": [round(p["score"], 3) for p in predictions]})'''),
         md("""## 9. The model card
 `export/lora-merged/README.md`, written from the result JSON and the verification."""),

@@ -13,7 +13,8 @@ figures of Experiment A (saved as PNGs in the run's `figures/`), and lets you lo
 configuration predicts. Nothing is retrained here.""",
     '''profile = "smoke"  # str: the run's profile (its default run folder, when output is None)
 output = None  # str | None: run folder to report on
-interactive = True  # bool: ipywidgets for exploring; `bertpeft run` sets False (papermill has no live frontend)''',
+interactive = True  # bool: ipywidgets for exploring; `bertpeft run` sets False (papermill has no live frontend)
+quote_reviews = True  # bool: show review texts (False for notebooks you publish: only lengths are shown)''',
     [
         code('''from pathlib import Path
 
@@ -69,14 +70,15 @@ save_figure(fig, figures, "loss_curves");'''),
         md("""## 6. What do the configurations predict?
 Every trained configuration, rebuilt from its saved weights (`models/<config>-seed<seed>/`), on the same
 reviews. Run this notebook in Jupyter or Colab to type your own review or pick one; an executed copy from
-`bertpeft run` shows three example reviews instead."""),
+`bertpeft run` shows four example reviews instead: plainly positive, plainly negative, mixed, and an idiom
+("melted in my mouth") that small models trained on a few thousand reviews tend to read as a complaint."""),
         code('''from bertpeft.explore import prediction_explorer
 
-prediction_explorer(run_dir, interactive=interactive)'''),
+prediction_explorer(run_dir, interactive=interactive, quote=quote_reviews)'''),
         md("""## 7. Which test reviews do they get wrong?
 Mistakes per configuration, the most confident first. Interactively, pick a configuration and step through its
 mistakes; the executed copy lists the two most confident mistakes of each, with its number of errors."""),
         code('''from bertpeft.explore import misclassified_browser
 
-misclassified_browser(run_dir, interactive=interactive)'''),
+misclassified_browser(run_dir, interactive=interactive, quote=quote_reviews)'''),
     ])

@@ -75,10 +75,11 @@ mode (dropout on). Backward is where they differ, and the optimizer step only sh
 the arithmetic (the FLOP columns), measured ratios sit higher: the next section shows why."""),
         code('''theory_table(bench, sections["configurations"]).style.format("{:.3f}", na_rep="-")'''),
         md("""## 3. Inside a step: matrix products and everything else
-`torch.profiler` on one step (self time per operator, grouped). Matrix products follow the FLOP arithmetic. Dropout
-masks, softmax, GELU, layer norm and additions run at memory speed, and their backward is needed in every layer a
-gradient crosses, so they do not shrink with LoRA: the larger their share on a device, the closer a LoRA step comes
-to a full one. Mixed precision on a GPU speeds up the matrix products much more than the rest."""),
+`torch.profiler` on one step: the share of each group of operators (self time). Matrix products follow the FLOP
+arithmetic. The rest (dropout masks, softmax, GELU, layer norm, additions) runs at memory speed. LoRA keeps almost all
+of it: every layer still runs forward in train mode and passes a gradient back, and PEFT adds its own dropout and
+additions. The larger that share on a device, the closer a LoRA step comes to a full one. Mixed precision on a GPU
+speeds up the matrix products far more than the rest."""),
         code('''from bertpeft.speed import Setup, operator_breakdown
 
 operator_breakdown(bench, [Setup("full", "full"), Setup("lora", "lora"), Setup("head", "head")])'''),
@@ -93,7 +94,8 @@ d_in·d_out product beside them, at any rank used in practice."""),
         code('''sections["lora_rank"] = run_section(bench, "lora_rank", repeats)
 speed_table(sections["lora_rank"]).round(3)'''),
         md("""## 6. Batch size
-Samples per second rise with the batch while the device has idle capacity; on a small CPU they barely move."""),
+Samples per second rise with the batch while the device has idle capacity. A 2-core CPU has none, and a larger batch
+also pads more: its longest review is longer."""),
         code('''sections["batch_size"] = run_section(bench, "batch_size", repeats)
 speed_table(sections["batch_size"])[["setup", "step_ms", "samples_per_s", "memory_mb"]].round(1)'''),
         md("""## 7. Padding: the seeds' recipe against ours
@@ -135,7 +137,8 @@ matrix products are 0.68x. Section 2 shows where the difference goes. LoRA's bac
 says, about two thirds of full's, because only the weight gradients are skipped. Its forward pass costs a little
 *more* than full's: the adapters' products, PEFT's dropout copy of the input, and the additions. On this CPU the forward
 pass, inflated by the dropout masks drawn over every attention matrix (section 8: the head-only step drops from about
-0.4x to 0.23x of a full step without them), is close to half of a step instead of a third, and LoRA cannot shorten it.
+0.4x to about 0.25x of a full step without them), is close to half of a step instead of a third, and LoRA cannot
+shorten it.
 
 **The T4 observation.** Nothing in a LoRA step makes it twice as long as a full step: per step it is cheaper on every
 setup we measured, and its FLOPs are 0.7x of full's at any length. The write-up's "almost twice as long" must come from
@@ -145,8 +148,8 @@ Section 11 shows a GPU's figures when a benchmark JSON from one is present; its 
 and LoRA in fp32 and fp16 under the seeds' padding.
 
 **The M1 observation fits memory, not arithmetic.** Full fine-tuning and LoRA both keep the activations of all 12
-layers for backward: about 11-12 GB for bert-base at 16 reviews x 512 tokens in fp32 (section 10), more than an 8 or
-16 GB M1 can hold beside everything else, so both would swap. Head-only keeps nothing and head+1/+2 keep one or two
+layers for backward: 11 GB (LoRA) to 13.5 GB (full) in all for bert-base at 16 reviews x 512 tokens in fp32 (section
+10), more than an 8 or 16 GB M1 can hold beside everything else, so both would swap. Head-only keeps nothing and head+1/+2 keep one or two
 layers' worth, and those are the runs the write-up says finished in reasonable time. This is counted, not measured:
 we had no M1.
 

@@ -16,6 +16,7 @@ n_train = None  # int | None: training reviews to sample
 n_test = None  # int | None: test reviews to sample
 max_length = None  # int | None: tokens kept per review
 data_seed = None  # int | None: seed of the random sample
+quote_reviews = True  # bool: show review texts (False for notebooks you publish: only lengths are shown)
 output = None  # str | None: run folder''',
     [
         code('''from bertpeft import profile_config
@@ -38,7 +39,9 @@ with a fixed seed so every configuration trains on the same reviews."""),
 
 sample = sample_reviews(raw, config.n_train, config.n_test, config.data_seed)
 class_balance(sample)'''),
-        code('''sample["train"].to_pandas().head(5)'''),
+        code('''from bertpeft.data import preview_reviews
+
+preview_reviews(sample["train"], 5, quote=quote_reviews)'''),
         md("""## 3. How long are the reviews in tokens?
 Padding every review to `max_length` (the write-ups' `padding="max_length"`) makes the model read pad tokens.
 Padding each batch to its longest review instead (dynamic padding) reads far fewer: the ratio below is how many
@@ -84,7 +87,18 @@ n_test = None  # int | None: test reviews
 max_length = None  # int | None: tokens kept per review
 learning_rate = None  # float | None: None uses the configuration's default rate
 epochs = None  # float | None: passes over the training reviews
+train_batch_size = None  # int | None: reviews per training step
+eval_batch_size = None  # int | None: reviews per evaluation step
+eval_steps = None  # int | None: evaluate every this many steps (and once at the end)
+logging_steps = None  # int | None: log the loss every this many steps
 lora_r = None  # int | None: LoRA rank
+lora_alpha = None  # int | None: LoRA scaling numerator (the update is scaled by alpha / r)
+lora_dropout = None  # float | None: dropout on the LoRA input
+lora_target_modules = None  # list | None: module names LoRA wraps, e.g. ["query", "value"]
+padding = None  # str | None: "dynamic" (pad each batch to its longest review) or "max_length"
+group_by_length = None  # bool | None: batch reviews of similar length together
+precision = None  # str | None: auto, fp32, fp16 or bf16
+data_seed = None  # int | None: seed of the random sample (as in 01)
 report_to = None  # str | None: "wandb" or "none"
 progress = "auto"  # str: auto, bar (tqdm) or lines (plain text, for logs)
 output = None  # str | None: run folder''',
@@ -92,8 +106,12 @@ output = None  # str | None: run folder''',
         code('''from bertpeft import profile_config
 
 config = profile_config(profile, configuration=configuration, seed=seed, model=model, data=data,
-                        n_train=n_train, n_test=n_test, max_length=max_length, learning_rate=learning_rate,
-                        epochs=epochs, lora_r=lora_r, report_to=report_to, progress=progress, output=output)
+                        n_train=n_train, n_test=n_test, max_length=max_length, data_seed=data_seed,
+                        learning_rate=learning_rate, epochs=epochs, train_batch_size=train_batch_size,
+                        eval_batch_size=eval_batch_size, eval_steps=eval_steps, logging_steps=logging_steps,
+                        lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                        lora_target_modules=lora_target_modules, padding=padding, group_by_length=group_by_length,
+                        precision=precision, report_to=report_to, progress=progress, output=output)
 print(config.to_json())'''),
         md("""## 1. What trains: parameter counts
 The six configurations on this model's architecture, counted without loading any weights. On bert-base-cased

@@ -39,6 +39,8 @@ def write_notebook(path: str, title: str, intro: str, parameters: str, cells: li
                              md("## Parameters\nPapermill overrides this cell (`papermill --help-notebook` lists "
                                 "them). `None` keeps the profile's value."),
                              code(parameters, tags=["parameters"]), *cells])
+    for i, cell in enumerate(nb.cells):  # stable ids: regenerating an unchanged notebook leaves git clean
+        cell.id = f"cell-{i:02d}"
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
     nbformat.write(nb, path)
