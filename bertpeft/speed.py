@@ -81,6 +81,7 @@ class Setup:
     training: bool = True  # False: forward only, eval mode, no gradients; `none` never trains
     merged: bool = False  # LoRA merged into the base weights (forward only)
     frozen_in_eval: bool = False  # frozen embeddings and encoder layers without dropout (not the Trainer's way)
+    dropout: bool = True  # False: every dropout rate set to 0 (a diagnostic: it changes the training maths)
 
     @property
     def trains(self) -> bool:
@@ -115,6 +116,9 @@ def section_setups(name: str, config: RunConfig, device: str) -> tuple[list[Setu
                 Setup(f"head+{n} (bottom layers)", f"head+{n}", layers="bottom"),
                 Setup("head", "head"), Setup("head, frozen layers without dropout", "head", frozen_in_eval=True),
                 Setup("full", "full")], "full"
+    if name == "dropout":  # how much of the LoRA/full gap is dropout, which both pay in every layer
+        return [Setup("full", "full"), Setup("lora", "lora"), Setup("full, no dropout", "full", dropout=False),
+                Setup("lora, no dropout", "lora", dropout=False)], "full"
     if name == "lora_rank":
         return [Setup(f"lora r={r}", "lora", lora_r=r) for r in (4, 16, 64)] + [Setup("full", "full")], "lora r=4"
     if name == "batch_size":
@@ -129,7 +133,7 @@ def section_setups(name: str, config: RunConfig, device: str) -> tuple[list[Setu
 
 
 SECTIONS = ("recipes", "configurations", "seeds_configurations", "precision", "seeds_precision", "lora_dropout",
-            "freezing", "lora_rank", "batch_size", "padding", "inference")
+            "freezing", "dropout", "lora_rank", "batch_size", "padding", "inference")
 
 
 def _layer_count(config: RunConfig) -> int:
@@ -277,7 +281,22 @@ def configure_model(base, config: RunConfig, setup: Setup):
             layer.requires_grad_(True)
     if setup.merged:
         model = model.merge_and_unload()
+    if not setup.dropout:
+        without_dropout(model)
     return model
+
+
+def without_dropout(model) -> int:
+    """Set every dropout rate in `model` to 0: the model's own layers, BERT's attention (it passes its dropout
+    module's rate to the attention kernel) and PEFT's LoRA dropout. Returns how many modules changed."""
+    from torch import nn
+
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, nn.Dropout) and module.p:
+            module.p = 0.0
+            changed += 1
+    return changed
 
 
 def frozen_modules_to_eval(model) -> list[str]:
@@ -968,6 +987,14 @@ def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
     if head_eval and "head" in freezing:
         lines.append(f"Without dropout in the frozen layers a head-only step took {head_eval['relative_step_time']:.2f}x "
                      f"a full step (with it, as the Trainer runs it: {freezing['head']['relative_step_time']:.2f}x).")
+    nodrop = sections.get("dropout", {}).get("setups", {})
+    if {"lora", "lora, no dropout", "full, no dropout"} <= set(nodrop):
+        a = nodrop["lora"]["relative_step_time"]
+        b = nodrop["lora, no dropout"]["relative_step_time"] / nodrop["full, no dropout"]["relative_step_time"]
+        flops = nodrop["lora"]["flops_per_step"] / nodrop["full"]["flops_per_step"]
+        share = f": dropout accounts for {(a - b) / (a - flops):.0%} of the gap" if a > flops else ""
+        lines.append(f"With every dropout at 0 in both, a LoRA step took {b:.2f}x a full step, against {a:.2f}x with "
+                     f"dropout and {flops:.2f}x in matrix-product FLOPs{share}.")
     padding = sections.get("padding", {}).get("setups", {})
     seeds, ours = [k for k in padding if k.endswith(SEEDS)], [k for k in padding if k.endswith(OURS)]
     if seeds and ours:

@@ -111,6 +111,12 @@ rows show the head-only step with and without dropout in the frozen layers: the 
 train mode, so the frozen layers still draw dropout masks, and on a CPU they take the slower attention path."""),
         code('''sections["freezing"] = run_section(bench, "freezing", repeats)
 speed_table(sections["freezing"]).round(3)'''),
+        md("""Dropout is paid alike by full fine-tuning and LoRA: every layer draws its masks in the forward pass and
+applies them again in the backward pass, whether or not its weights train. The same comparison with every dropout rate
+set to 0 (a diagnostic only: it changes what is trained, so it is never a default) shows how much of the distance
+between LoRA's measured ratio and its FLOP ratio that accounts for."""),
+        code('''sections["dropout"] = run_section(bench, "dropout", repeats)
+speed_table(sections["dropout"]).round(3)'''),
         md("""## 9. Inference: merged or not
 Unmerged, each adapted projection runs two extra small products and an addition; `merge_and_unload()` folds
 B·A into the base weights, so the merged model costs exactly the base model."""),
@@ -138,7 +144,10 @@ says, about two thirds of full's, because only the weight gradients are skipped.
 *more* than full's: the adapters' products, PEFT's dropout copy of the input, and the additions. On this CPU the forward
 pass, inflated by the dropout masks drawn over every attention matrix (section 8: the head-only step drops from about
 0.4x to about 0.25x of a full step without them), is close to half of a step instead of a third, and LoRA cannot
-shorten it.
+shorten it. Section 8's last table takes dropout out of both: LoRA then comes to 0.74x of a full step in
+`benchmarks/results/training_speed-quick-cpu-dropout.json` (this run's own figure is in the verdict below), close to
+its FLOP ratio. Dropout, paid alike by every configuration that runs the encoder in train mode, is most of the gap;
+the adapters themselves cost little.
 
 **The T4 observation.** Nothing in a LoRA step makes it twice as long as a full step: per step it is cheaper on every
 setup we measured, and its FLOPs are 0.7x of full's at any length. The write-up's "almost twice as long" must come from

@@ -262,3 +262,19 @@ def test_real_yelp_review_full_has_five_labels(shared_data):
     assert {split: ds.num_rows for split, ds in raw.items()} == {"train": 3270, "test": 1000}
     assert sorted(set(raw["train"]["label"])) == [0, 1, 2, 3, 4]
     assert sorted(set(raw["test"]["label"])) == [0, 1, 2, 3, 4]
+
+
+def test_reviews_are_quoted_or_only_measured():
+    from datasets import Dataset
+
+    from bertpeft.data import preview_reviews, quote_review
+
+    text = "Great   tacos,\nslow service. " * 20
+    assert quote_review(text, limit=30) == "Great tacos, slow service. Gr…"
+    hidden = quote_review(text, quote=False)
+    assert "tacos" not in hidden and str(len(" ".join(text.split()))) in hidden
+    split = Dataset.from_dict({"label": [1, 0, 1], "text": [text, "Cold soup.", "Fine."]})
+    shown = preview_reviews(split, 2, quote=False)
+    assert shown["label"].tolist() == [1, 0] and shown["chars"].tolist() == [len(text), 10]
+    assert not shown["review"].str.contains("tacos|soup").any()
+    assert preview_reviews(split, 5)["review"].tolist()[1:] == ["Cold soup.", "Fine."]

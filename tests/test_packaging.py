@@ -107,3 +107,26 @@ def test_ruff_passes():
                "scripts"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_committed_files_quote_no_review_of_the_local_data(shared_data):
+    """../shared/data may be read, never copied into the project: no rendered notebook, figure table or benchmark
+    JSON holds a review from it (a reference run uses `bertpeft run --no-quotes`)."""
+    import html
+
+    import pandas as pd
+
+    reviews = pd.concat([pd.read_csv(path) for path in shared_data.glob("*/*.csv")])["text"]
+    # 40 characters: pandas cuts a long text cell to 50 in a notebook's plain-text output
+    openings = {o[:40] for o in (" ".join(str(text).split()) for text in reviews) if len(o) >= 40}
+    committed = subprocess.run(["git", "ls-files", "rendered", "figures", "benchmarks", "README.md"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert committed, "git ls-files found nothing: is this a checkout?"
+    for name in committed:
+        if not name.endswith((".ipynb", ".json", ".csv", ".md")):
+            continue
+        text = (ROOT / name).read_text(encoding="utf-8")
+        # undo JSON's escapes (newline, quote) and HTML's, so an output cell reads as the text it shows
+        flat = html.unescape(" ".join(text.replace("\\n", " ").replace('\\"', '"').split()))
+        quoted = [o for o in openings if o in flat]
+        assert not quoted, f"{name} quotes {len(quoted)} review(s) of the local data, e.g. {quoted[0]!r}"

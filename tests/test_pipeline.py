@@ -32,7 +32,8 @@ def notebook_errors(path):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
-    done = bertpeft("run", "--profile", "smoke", "--output", run_dir)
+    # --no-quotes, as for the committed reference run: executed notebooks show review lengths, not texts
+    done = bertpeft("run", "--profile", "smoke", "--no-quotes", "--output", run_dir)
     assert done.returncode == 0, done.stdout + done.stderr
     return run_dir, done
 
@@ -77,6 +78,20 @@ def test_executed_results_notebook_shows_the_static_exploration(smoke_run):
     assert "image/png" in text
     assert "brisket" in text  # the example reviews' predictions table
     assert "application/vnd.jupyter.widget-view+json" not in text  # no dead widgets in a papermill copy
+
+
+@pytest.mark.slow
+def test_no_quotes_keeps_every_review_out_of_the_executed_notebooks(smoke_run):
+    from bertpeft.data import SMOKE_DATA
+
+    run_dir, _ = smoke_run
+    reviews = pd.concat([pd.read_csv(SMOKE_DATA / f"{split}.csv") for split in ("train", "test")])["text"]
+    outputs = {p.name: json.dumps([c.get("outputs", []) for c in json.loads(p.read_text())["cells"]])
+               for p in (run_dir / "notebooks").glob("*.ipynb")}
+    quoted = [(name, text) for name, out in outputs.items() for text in reviews
+              if " ".join(text.split())[:40] in out or json.dumps(text[:40])[1:-1] in out]
+    assert not quoted, quoted[:3]
+    assert "review not quoted" in outputs["01_data_prep.ipynb"] and "review not quoted" in outputs["04_results.ipynb"]
 
 
 @pytest.mark.slow

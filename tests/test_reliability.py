@@ -162,3 +162,56 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     for path in (out / "results").glob("*.json"):  # nothing half-written
         json.loads(path.read_text())
     assert [r["name"] for r in read_results(out)] == ["full-seed42"]
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything it started, as a lost machine or Colab session would: papermill's kernel
+    runs in a session of its own, so killing the process group alone would leave it training."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    for proc in [*parent.children(recursive=True), parent]:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs([parent], timeout=30)
+
+
+@pytest.mark.slow
+def test_killed_series_keeps_finished_configurations_and_resumes_the_interrupted_one(tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "--profile", "smoke", "--configs", "head,full", "--epochs", "20", "--eval-steps", "10",
+            "--output", str(out)]
+    checkpoints = out / "checkpoints" / "full-seed42"
+    proc = subprocess.Popen([sys.executable, "-m", "bertpeft", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if any((c / "trainer_state.json").exists() for c in checkpoints.glob("checkpoint-*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the series finished before it could be killed: make full train longer"
+        time.sleep(0.3)
+    finally:
+        kill_tree(proc.pid)
+    head = out / "results" / "head-seed42.json"
+    finished_at = head.stat().st_mtime_ns
+    assert not (out / "results" / "full-seed42.json").exists()
+    saved = sorted(int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*")
+                   if (c / "trainer_state.json").exists())
+    assert saved, "a checkpoint should have survived the kill"
+    json.loads((out / "run_status.json").read_text())  # written atomically: whole even after a kill
+
+    again = bertpeft(*args, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "02_train head-seed42" in again.stdout and "skipped: already done" in again.stdout
+    assert head.stat().st_mtime_ns == finished_at  # the finished configuration was kept, not redone
+    result = json.loads((out / "results" / "full-seed42.json").read_text())
+    assert result["resumed_from"].endswith(f"checkpoint-{saved[-1]}")
+    assert result["train_steps"] == 20 * 6
+    assert sorted(r["name"] for r in read_results(out)) == ["full-seed42", "head-seed42"]
+    assert not list((out / "notebooks").glob(".*")), "the interrupted notebook's temporary copy is left"
+    executed = json.loads((out / "notebooks" / "02_train-full-seed42.ipynb").read_text())
+    assert "resuming full from" in json.dumps(executed["cells"])

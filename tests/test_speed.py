@@ -133,6 +133,25 @@ def test_head_plus_n_trains_the_top_layers_unless_asked_for_the_bottom(bench):
     assert [trains(layer) for layer in bottom] == [True, False]
 
 
+def test_the_no_dropout_diagnostic_zeroes_every_dropout_and_only_that(bench):
+    import torch
+
+    from bertpeft.speed import Setup, configure_model
+
+    def rates(model):
+        return [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+
+    kept = configure_model(bench.base, bench.config, Setup("lora", "lora"))
+    dropped = configure_model(bench.base, bench.config, Setup("lora, no dropout", "lora", dropout=False))
+    assert any(rates(kept)) and not any(rates(dropped))
+    assert any("lora_dropout" in name for name, _ in dropped.named_modules())  # PEFT's adapter dropout included
+    assert [n for n, p in kept.named_parameters() if p.requires_grad] == \
+        [n for n, p in dropped.named_parameters() if p.requires_grad]
+    batch = {"input_ids": torch.randint(5, 100, (2, 12)), "attention_mask": torch.ones(2, 12, dtype=torch.long)}
+    dropped.train()
+    torch.testing.assert_close(dropped(**batch).logits, dropped(**batch).logits)  # no randomness left in training
+
+
 def test_bad_benchmark_settings_fail_before_any_work(tmp_path):
     from bertpeft.speed import run_speed_benchmark
 
