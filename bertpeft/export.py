@@ -151,10 +151,11 @@ def load_adapter_on_base(adapter_dir: str | Path, num_labels: int, id2label: dic
     """A freshly loaded base model (the one `adapter_config.json` names) with the saved adapter on top."""
     from peft import PeftConfig, PeftModel
 
-    from .models import load_base_model
+    from .models import load_base_model, peft_without_upstream_warning
 
     base = PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
-    return PeftModel.from_pretrained(load_base_model(base, num_labels, id2label), str(adapter_dir)).eval()
+    with peft_without_upstream_warning():
+        return PeftModel.from_pretrained(load_base_model(base, num_labels, id2label), str(adapter_dir)).eval()
 
 
 def save_merged(peft_model, tokenizer, folder: Path) -> Path:

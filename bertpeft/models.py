@@ -8,6 +8,8 @@ frozen, which is what the brief's counts (1,538 + N x 7,087,872) imply.
 from __future__ import annotations
 
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +204,15 @@ def apply_configuration(model, config: RunConfig):
     return model
 
 
+@contextmanager
+def peft_without_upstream_warning():
+    """PEFT 0.21 reads `model.is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning on
+    every PeftModel it builds; the warning says nothing a bertpeft user can act on. Only that one is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
+        yield
+
+
 def add_lora(model, config: RunConfig):
     """PEFT LoRA on `config.lora_target_modules`; task type SEQ_CLS makes the head trainable and saved with the
     adapter (as a `modules_to_save` copy)."""
@@ -215,7 +226,8 @@ def add_lora(model, config: RunConfig):
                           f"are {linear}")
     lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=list(config.lora_target_modules), bias="none")
-    return get_peft_model(model, lora)
+    with peft_without_upstream_warning():
+        return get_peft_model(model, lora)
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:

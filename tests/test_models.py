@@ -97,6 +97,17 @@ def test_lora_trains_adapters_and_one_copy_of_the_head():
     assert report["total_params"] == total
 
 
+def test_adding_lora_prints_no_upstream_deprecation_warning():
+    import warnings
+
+    from bertpeft.models import add_lora
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # PEFT 0.21 on transformers 5 warns on every PeftModel
+        model = add_lora(tiny_model(layers=2), profile_config("smoke", configuration="lora"))
+    assert type(model).__name__.startswith("PeftModel")
+
+
 def test_lora_target_module_the_model_lacks():
     config = profile_config("smoke", configuration="lora", lora_target_modules=("query", "q_proj"))
     with pytest.raises(ConfigError, match="q_proj"):
