@@ -24,11 +24,17 @@ def main(argv=None) -> int:
     add_overrides(parser)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--steps", type=int, default=8, help="timed batches per setup and repetition")
-    parser.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}"
+    )
     parser.add_argument("--output", default="benchmarks/results", help="folder for the JSON")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or process CPU time for a --threads 1 run on a shared machine")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or process CPU time for a --threads 1 run on a shared machine",
+    )
     parser.add_argument("--name", default=None, help="JSON file name (default training_speed-PROFILE-DEVICE.json)")
     args = parser.parse_args(argv)
     try:

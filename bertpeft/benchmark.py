@@ -31,8 +31,16 @@ class PerformanceBenchmark:
     `precision` is "fp32", or "fp16"/"bf16" for autocast like the Trainer's mixed precision.
     """
 
-    def __init__(self, model, tokenizer, dataset, num_labels: int, name: str = "model", batch_size: int = 64,
-                 precision: str = "fp32"):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        dataset,
+        num_labels: int,
+        name: str = "model",
+        batch_size: int = 64,
+        precision: str = "fp32",
+    ):
         self.model, self.tokenizer, self.dataset = model, tokenizer, dataset
         self.num_labels, self.name, self.batch_size, self.precision = num_labels, name, batch_size, precision
 
@@ -55,7 +63,7 @@ class PerformanceBenchmark:
         collate = DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=8 if self.precision == "fp16" else None)
         keep = [c for c in MODEL_INPUTS if c in rows.column_names]
         for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
+            chunk = rows[start : start + batch_size]
             features = [{k: chunk[k][i] for k in keep} for i in range(len(chunk["input_ids"]))]
             yield {k: v.to(self.device) for k, v in collate(features).items()}
 
@@ -106,8 +114,12 @@ class PerformanceBenchmark:
             timed = batches[1:] or batches
             seconds = sum(self._timed(batch) for batch in timed)
         reviews = sum(batch["input_ids"].shape[0] for batch in timed)
-        return {"latency_ms_median": statistics.median(times), "latency_ms_p90": float(np.percentile(times, 90)),
-                "reviews_per_second": reviews / seconds, "throughput_batch_size": self.batch_size}
+        return {
+            "latency_ms_median": statistics.median(times),
+            "latency_ms_p90": float(np.percentile(times, 90)),
+            "reviews_per_second": reviews / seconds,
+            "throughput_batch_size": self.batch_size,
+        }
 
     def _timed(self, batch) -> float:
         start = time.perf_counter()
@@ -137,7 +149,9 @@ def _save_base_weights(peft_model, folder: str) -> None:
     from safetensors.torch import save_file
 
     state = peft_model.get_base_model().state_dict()
-    base = {k: v.detach().cpu().contiguous() for k, v in state.items() if "lora_" not in k and "modules_to_save" not in k}
+    base = {
+        k: v.detach().cpu().contiguous() for k, v in state.items() if "lora_" not in k and "modules_to_save" not in k
+    }
     save_file(base, str(Path(folder) / "base.safetensors"))
 
 
@@ -155,8 +169,9 @@ def benchmark_result(model, tokenizer, dataset, config, num_labels: int, referen
     from .training import resolve_precision
 
     precision = resolve_precision(config.precision, model.device.type if hasattr(model, "device") else None)
-    bench = PerformanceBenchmark(model, tokenizer, dataset, num_labels, config.configuration, config.eval_batch_size,
-                                 precision)
+    bench = PerformanceBenchmark(
+        model, tokenizer, dataset, num_labels, config.configuration, config.eval_batch_size, precision
+    )
     measured = bench.run_benchmark(size=False)
     predictions = measured.pop("predictions")
     fields = {f"benchmark_{k}": v for k, v in measured.items() if k != "name"}
@@ -173,9 +188,14 @@ def benchmark_exports(run: str | Path | RunConfig, seed: int | None = None) -> l
     trained = export.find_lora_run(run, seed)
     v = export.read_verification(trained.run_dir)
     test, tokenizer = export.held_out_reviews(trained)
-    candidates = [("base + LoRA adapter (unmerged)", trained,
-                   lambda: export.load_adapter_on_base(v["adapter_dir"], trained.num_labels, trained.id2label)),
-                  ("merged", trained, lambda: export.load_merged(v["merged_dir"])[0])]
+    candidates = [
+        (
+            "base + LoRA adapter (unmerged)",
+            trained,
+            lambda: export.load_adapter_on_base(v["adapter_dir"], trained.num_labels, trained.id2label),
+        ),
+        ("merged", trained, lambda: export.load_merged(v["merged_dir"])[0]),
+    ]
     full = export.trained_runs(trained.run_dir, "full")
     full = [r for r in full if r.result["seed"] == trained.result["seed"]] or full  # same seed when there is one
     if full:
@@ -187,10 +207,22 @@ def _benchmark_row(name: str, model, tokenizer, test, trained) -> dict[str, Any]
     from .training import accelerator, resolve_precision
 
     device = accelerator()
-    bench = PerformanceBenchmark(model.to(device), tokenizer, test, trained.num_labels, name,
-                                 trained.config.eval_batch_size, resolve_precision(trained.config.precision, device))
+    bench = PerformanceBenchmark(
+        model.to(device),
+        tokenizer,
+        test,
+        trained.num_labels,
+        name,
+        trained.config.eval_batch_size,
+        resolve_precision(trained.config.precision, device),
+    )
     row = bench.run_benchmark()
     agree = agreement(row.pop("predictions"), trained.result["test_predictions"])
     keys = ("parameters", "size_mb", "saved_mb", "latency_ms_median", "latency_ms_p90", "reviews_per_second")
-    return {"model": name, "accuracy": row["accuracy"], "trainer_accuracy": trained.result["accuracy"],
-            "agreement_with_trainer": agree, **{k: row[k] for k in keys}}
+    return {
+        "model": name,
+        "accuracy": row["accuracy"],
+        "trainer_accuracy": trained.result["accuracy"],
+        "agreement_with_trainer": agree,
+        **{k: row[k] for k in keys},
+    }

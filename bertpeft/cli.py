@@ -12,10 +12,30 @@ from typing import Any
 from .config import PROFILES, ConfigError, RunConfig, profile_config
 
 # Settings the CLI takes as --kebab-case overrides of the chosen profile.
-OVERRIDES = ("model", "data", "n_train", "n_test", "max_length", "seed", "data_seed", "lora_r", "lora_alpha",
-             "lora_dropout", "lora_target_modules", "learning_rate", "epochs", "train_batch_size",
-             "eval_batch_size", "eval_steps", "logging_steps", "padding", "precision", "report_to", "progress",
-             "group_by_length")
+OVERRIDES = (
+    "model",
+    "data",
+    "n_train",
+    "n_test",
+    "max_length",
+    "seed",
+    "data_seed",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "learning_rate",
+    "epochs",
+    "train_batch_size",
+    "eval_batch_size",
+    "eval_steps",
+    "logging_steps",
+    "padding",
+    "precision",
+    "report_to",
+    "progress",
+    "group_by_length",
+)
 
 
 def _bool(text: str) -> bool:
@@ -31,8 +51,9 @@ def add_overrides(parser: argparse.ArgumentParser, names=OVERRIDES) -> None:
     for name in names:
         kind = fields[name].type
         convert = {"int": int, "float": float, "bool": _bool, "float | None": float}.get(str(kind), str)
-        parser.add_argument(f"--{name.replace('_', '-')}", type=convert, default=None,
-                            help=f"override the profile's {name}")
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=convert, default=None, help=f"override the profile's {name}"
+        )
 
 
 def add_profile(parser: argparse.ArgumentParser) -> None:
@@ -97,15 +118,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_lora
 
     v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
-    print(f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, merged "
-          f"{v['merged_mb']:.2f} MB in {v['merged_dir']}; logits max abs diff {max(v['max_abs_diff'].values()):.1e} "
-          f"on {v['reviews']} test reviews; pipeline labels {v['pipeline']['labels']}")
+    print(
+        f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, merged "
+        f"{v['merged_mb']:.2f} MB in {v['merged_dir']}; logits max abs diff {max(v['max_abs_diff'].values()):.1e} "
+        f"on {v['reviews']} test reviews; pipeline labels {v['pipeline']['labels']}"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bertpeft", description="Fine-tune BERT for review sentiment: six "
-                                     "configurations from a frozen model to LoRA and full fine-tuning.")
+    parser = argparse.ArgumentParser(
+        prog="bertpeft",
+        description="Fine-tune BERT for review sentiment: six "
+        "configurations from a frozen model to LoRA and full fine-tuning.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("params", help="print the six configurations' trainable parameter counts (no training)")
@@ -134,8 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
     p.add_argument("--output", default=None, help="run folder (default runs/<profile>-<timestamp>)")
     p.add_argument("--force", action="store_true", help="re-run configurations already done in --output")
-    p.add_argument("--no-quotes", dest="quote_reviews", action="store_false",
-                   help="executed notebooks show review lengths, not texts (for notebooks you publish)")
+    p.add_argument(
+        "--no-quotes",
+        dest="quote_reviews",
+        action="store_false",
+        help="executed notebooks show review lengths, not texts (for notebooks you publish)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="training-speed benchmark: our recipe vs the seeds', six configurations")

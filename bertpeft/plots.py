@@ -45,8 +45,9 @@ def plot_loss_curve(result: dict):
     evals = result.get("eval_curve") or []
     if evals:
         right = ax.twinx()
-        right.plot([p["step"] for p in evals], [p["accuracy"] for p in evals], "o-", color="#55A868",
-                   label="eval accuracy")
+        right.plot(
+            [p["step"] for p in evals], [p["accuracy"] for p in evals], "o-", color="#55A868", label="eval accuracy"
+        )
         right.set_ylabel("accuracy")
     if not curve:
         ax.text(0.5, 0.5, "not trained", ha="center", va="center", transform=ax.transAxes)
@@ -101,14 +102,22 @@ def plot_accuracy_vs_parameters(table):
         above = previous is not None and accuracy[i] >= previous[1]
         if previous is not None and above == previous[2] and params[i] < 10 * max(previous[0], 1):
             above = not above
-        ax.annotate(names[i], (params[i], accuracy[i]), textcoords="offset points", xytext=(5, 6 if above else -13),
-                    fontsize="small")
+        ax.annotate(
+            names[i],
+            (params[i], accuracy[i]),
+            textcoords="offset points",
+            xytext=(5, 6 if above else -13),
+            fontsize="small",
+        )
         previous = (params[i], accuracy[i], above)
     ax.margins(y=0.12)
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlim(left=-0.5, right=max(params.max() * 5, 10))
-    ax.set(xlabel="trainable parameters (log scale)", ylabel="test accuracy",
-           title="Accuracy against trainable parameters" + _seeds_note(table))
+    ax.set(
+        xlabel="trainable parameters (log scale)",
+        ylabel="test accuracy",
+        title="Accuracy against trainable parameters" + _seeds_note(table),
+    )
     ax.grid(alpha=0.3)
     return fig
 
@@ -119,8 +128,7 @@ def plot_training_time(table):
     names, seconds, spread = _per_configuration(table, "train_seconds")
     fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(names)), 4))
     bars = ax.bar(names, seconds, yerr=spread if spread.any() else None, capsize=3, color="#DD8452")
-    ax.bar_label(bars, labels=[f"{s:.0f}s" if s >= 10 else f"{s:.1f}s" for s in seconds], padding=2,
-                 fontsize="small")
+    ax.bar_label(bars, labels=[f"{s:.0f}s" if s >= 10 else f"{s:.1f}s" for s in seconds], padding=2, fontsize="small")
     device = table["device"].iloc[0] if "device" in table else None
     where = f" on {device}" if device else ""
     ax.set(ylabel="training seconds", title=f"Training time per configuration{where}" + _seeds_note(table))
@@ -142,8 +150,14 @@ def plot_loss_curves(results: list[dict]):
         name = result["config"]
         first = name not in colours
         colours.setdefault(name, f"C{len(colours)}")
-        ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], color=colours[name],
-                linewidth=1.5 if first else 0.8, alpha=1 if first else 0.6, label=name if first else None)
+        ax.plot(
+            [p["step"] for p in curve],
+            [p["loss"] for p in curve],
+            color=colours[name],
+            linewidth=1.5 if first else 0.8,
+            alpha=1 if first else 0.6,
+            label=name if first else None,
+        )
     ax.set(xlabel="step", ylabel="training loss", title="Training loss per configuration")
     if colours:
         ax.legend(fontsize="small")

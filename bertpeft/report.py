@@ -9,12 +9,35 @@ from .metrics import METRICS
 from .results import atomic_write_text, read_results
 
 RESULTS_CSV = "results.csv"
-COLUMNS = ("config", "seed", "trainable_params", "total_params", "trainable_percent", *METRICS,
-           "benchmark_accuracy", "train_seconds", "train_samples_per_second", "eval_seconds", "peak_memory_mb",
-           "learning_rate", "numeric_precision", "model", "profile", "device")
+COLUMNS = (
+    "config",
+    "seed",
+    "trainable_params",
+    "total_params",
+    "trainable_percent",
+    *METRICS,
+    "benchmark_accuracy",
+    "train_seconds",
+    "train_samples_per_second",
+    "eval_seconds",
+    "peak_memory_mb",
+    "learning_rate",
+    "numeric_precision",
+    "model",
+    "profile",
+    "device",
+)
 # What the notebook shows; results.csv keeps every column.
-SHOWN = ("config", "seed", "trainable_params", *METRICS, "benchmark_accuracy", "train_seconds",
-         "train_samples_per_second", "peak_memory_mb")
+SHOWN = (
+    "config",
+    "seed",
+    "trainable_params",
+    *METRICS,
+    "benchmark_accuracy",
+    "train_seconds",
+    "train_samples_per_second",
+    "peak_memory_mb",
+)
 SPREAD = (*METRICS, "train_seconds", "train_samples_per_second")
 
 
@@ -40,8 +63,10 @@ def results_table(run_dir: str | Path):
     """One row per configuration and seed, in order of complexity, from `<run_dir>/results/*.json`."""
     import pandas as pd
 
-    rows = [{**{c: result.get(c) for c in COLUMNS}, "device": device_text(result.get("device"))}
-            for result in read_results(Path(run_dir))]
+    rows = [
+        {**{c: result.get(c) for c in COLUMNS}, "device": device_text(result.get("device"))}
+        for result in read_results(Path(run_dir))
+    ]
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     if table.empty:
         return table
@@ -76,6 +101,8 @@ def summary_over_seeds(table, formatted: bool = False):
     for metric in SPREAD:
         digits = 4 if metric in METRICS else 1
         mean, std = summary[f"{metric}_mean"], summary[f"{metric}_std"]
-        shown[metric] = [f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if pd.notna(s) else "") if pd.notna(m) else ""
-                         for m, s in zip(mean, std, strict=True)]
+        shown[metric] = [
+            f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if pd.notna(s) else "") if pd.notna(m) else ""
+            for m, s in zip(mean, std, strict=True)
+        ]
     return shown

@@ -68,8 +68,13 @@ def git_state(where: Path | None = None) -> dict[str, Any]:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:
             return {"sha": None, "dirty": None}
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}
@@ -82,5 +87,9 @@ def device_description() -> dict[str, Any]:
         return {"type": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return {"type": "mps", "name": platform.processor() or "Apple silicon", "count": 1}
-    return {"type": "cpu", "name": platform.processor() or platform.machine(), "count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "type": "cpu",
+        "name": platform.processor() or platform.machine(),
+        "count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }

@@ -61,8 +61,13 @@ def make_recipe(name: str, config: RunConfig, device: str) -> Recipe:
         return Recipe(DYNAMIC, "dynamic", "random", "fp32")
     if name == OURS:
         precision = resolve_precision(config.precision, device)
-        return Recipe(OURS, config.padding, "group_by_length" if config.group_by_length else "random", precision,
-                      8 if precision == "fp16" else None)  # as training.train_configuration pads
+        return Recipe(
+            OURS,
+            config.padding,
+            "group_by_length" if config.group_by_length else "random",
+            precision,
+            8 if precision == "fp16" else None,
+        )  # as training.train_configuration pads
     raise ConfigError(f"unknown recipe {name!r}: use {SEEDS}, {DYNAMIC} or {OURS}")
 
 
@@ -104,36 +109,62 @@ def section_setups(name: str, config: RunConfig, device: str) -> tuple[list[Setu
         return [Setup(f"{base} {p}", base, precision=p) for p in ("fp32", *others)], f"{base} fp32"
     if name == "seeds_precision":  # could precision alone make LoRA slower than full fine-tuning?
         low = "bf16" if device == "cpu" else "fp16"
-        return [Setup(f"{c} {p}", c, recipe=SEEDS, precision=p) for c in ("full", "lora") for p in ("fp32", low)], \
-            "full fp32"
+        return [
+            Setup(f"{c} {p}", c, recipe=SEEDS, precision=p) for c in ("full", "lora") for p in ("fp32", low)
+        ], "full fp32"
     if name == "lora_dropout":
         rate = config.lora_dropout or 0.05
-        return [Setup("lora dropout 0", "lora", lora_dropout=0.0),
-                Setup(f"lora dropout {rate:g}", "lora", lora_dropout=rate)], "lora dropout 0"
+        return [
+            Setup("lora dropout 0", "lora", lora_dropout=0.0),
+            Setup(f"lora dropout {rate:g}", "lora", lora_dropout=rate),
+        ], "lora dropout 0"
     if name == "freezing":
         n = min(2, _layer_count(config))
-        return [Setup(f"head+{n} (top layers)", f"head+{n}"),
-                Setup(f"head+{n} (bottom layers)", f"head+{n}", layers="bottom"),
-                Setup("head", "head"), Setup("head, frozen layers without dropout", "head", frozen_in_eval=True),
-                Setup("full", "full")], "full"
+        return [
+            Setup(f"head+{n} (top layers)", f"head+{n}"),
+            Setup(f"head+{n} (bottom layers)", f"head+{n}", layers="bottom"),
+            Setup("head", "head"),
+            Setup("head, frozen layers without dropout", "head", frozen_in_eval=True),
+            Setup("full", "full"),
+        ], "full"
     if name == "dropout":  # how much of the LoRA/full gap is dropout, which both pay in every layer
-        return [Setup("full", "full"), Setup("lora", "lora"), Setup("full, no dropout", "full", dropout=False),
-                Setup("lora, no dropout", "lora", dropout=False)], "full"
+        return [
+            Setup("full", "full"),
+            Setup("lora", "lora"),
+            Setup("full, no dropout", "full", dropout=False),
+            Setup("lora, no dropout", "lora", dropout=False),
+        ], "full"
     if name == "lora_rank":
         return [Setup(f"lora r={r}", "lora", lora_r=r) for r in (4, 16, 64)] + [Setup("full", "full")], "lora r=4"
     if name == "batch_size":
         return [Setup(f"{base} batch {b}", base, batch_size=b) for b in (8, 16, 32)], f"{base} batch 16"
     if name == "padding":
-        return [Setup(f"{base} {r}", base, recipe=r, precision="fp32") for r in (SEEDS, DYNAMIC, OURS)], \
-            f"{base} {SEEDS}"
+        return [
+            Setup(f"{base} {r}", base, recipe=r, precision="fp32") for r in (SEEDS, DYNAMIC, OURS)
+        ], f"{base} {SEEDS}"
     if name == "inference":
-        return [Setup("base model", "full", training=False), Setup("lora unmerged", "lora", training=False),
-                Setup("lora merged", "lora", training=False, merged=True)], "base model"
+        return [
+            Setup("base model", "full", training=False),
+            Setup("lora unmerged", "lora", training=False),
+            Setup("lora merged", "lora", training=False, merged=True),
+        ], "base model"
     raise ConfigError(f"unknown section {name!r}: use {', '.join(SECTIONS)}")
 
 
-SECTIONS = ("recipes", "configurations", "seeds_configurations", "precision", "seeds_precision", "lora_dropout",
-            "freezing", "dropout", "lora_rank", "batch_size", "padding", "inference")
+SECTIONS = (
+    "recipes",
+    "configurations",
+    "seeds_configurations",
+    "precision",
+    "seeds_precision",
+    "lora_dropout",
+    "freezing",
+    "dropout",
+    "lora_rank",
+    "batch_size",
+    "padding",
+    "inference",
+)
 
 
 def _layer_count(config: RunConfig) -> int:
@@ -158,8 +189,12 @@ def read_reviews(data: str, n: int, seed: int) -> tuple[list[str], list[int]]:
         frame = pd.DataFrame({"label": train["label"], "text": train["text"]})
     else:
         path = Path(source.files["train"])
-        readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet,
-                   ".jsonl": lambda p: pd.read_json(p, lines=True), ".json": lambda p: pd.read_json(p, lines=True)}
+        readers = {
+            ".csv": pd.read_csv,
+            ".parquet": pd.read_parquet,
+            ".jsonl": lambda p: pd.read_json(p, lines=True),
+            ".json": lambda p: pd.read_json(p, lines=True),
+        }
         frame = readers[path.suffix.lower()](path)
         missing = {"label", "text"} - set(frame.columns)
         if missing:
@@ -171,8 +206,9 @@ def read_reviews(data: str, n: int, seed: int) -> tuple[list[str], list[int]]:
 
 def encode_reviews(tokenizer, texts: list[str], labels: list[int], max_length: int, padding: str) -> list[dict]:
     """Token features as `data.tokenize_reviews` makes them (the seeds pad to `max_length` here, we do not)."""
-    encoded = tokenizer(texts, truncation=True, max_length=max_length,
-                        padding="max_length" if padding == "max_length" else False)
+    encoded = tokenizer(
+        texts, truncation=True, max_length=max_length, padding="max_length" if padding == "max_length" else False
+    )
     keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded]
     return [{**{k: encoded[k][i] for k in keys}, "label": labels[i]} for i in range(len(texts))]
 
@@ -207,8 +243,9 @@ class EpochBatches:
     def tokens(self, position: int) -> tuple[int, int]:
         """(real, padded) tokens of one batch."""
         batch = self.batches[position]
-        return sum(len([m for m in self.features[i]["attention_mask"] if m]) for i in batch), \
-            self.widths[position] * len(batch)
+        return sum(len([m for m in self.features[i]["attention_mask"] if m]) for i in batch), self.widths[
+            position
+        ] * len(batch)
 
     @property
     def padded_over_real(self) -> float:
@@ -221,7 +258,7 @@ def epoch_batches(features: list[dict], recipe: Recipe, batch_size: int, steps: 
     """The epoch's batches and `steps` timed ones: full batches at evenly spaced quantiles of the padded width, a
     stratified sample whose mean step time estimates the epoch's."""
     order = list(make_sampler(recipe, features, batch_size, seed))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     multiple = recipe.pad_to_multiple_of or 1
     widths = [-(-max(len(features[i]["input_ids"]) for i in b) // multiple) * multiple for b in batches]
     full = sorted((w, p) for p, w in enumerate(widths) if len(batches[p]) == batch_size)
@@ -277,7 +314,7 @@ def configure_model(base, config: RunConfig, setup: Setup):
         layers = encoder_layers(model)
         model.requires_grad_(False)
         classifier_module(model).requires_grad_(True)
-        for layer in layers[:unfrozen_layers(setup.configuration)]:
+        for layer in layers[: unfrozen_layers(setup.configuration)]:
             layer.requires_grad_(True)
     if setup.merged:
         model = model.merge_and_unload()
@@ -307,8 +344,9 @@ def frozen_modules_to_eval(model) -> list[str]:
 
     switched = []
     for name, module in model.named_modules():
-        if re.search(r"(^|\.)(embeddings|encoder\.layer\.\d+)$", name) and \
-                not any(p.requires_grad for p in module.parameters()):
+        if re.search(r"(^|\.)(embeddings|encoder\.layer\.\d+)$", name) and not any(
+            p.requires_grad for p in module.parameters()
+        ):
             module.eval()
             switched.append(name)
     return switched
@@ -386,8 +424,13 @@ class Trainee:
         recipe = make_recipe(setup.recipe, bench.config, bench.device)
         self.precision = _check_precision(setup.precision or recipe.precision, bench.device)
         if setup.precision and setup.precision != recipe.precision:
-            recipe = Recipe(recipe.name, recipe.padding, recipe.sampler, self.precision,
-                            8 if self.precision == "fp16" and recipe.padding == "dynamic" else None)
+            recipe = Recipe(
+                recipe.name,
+                recipe.padding,
+                recipe.sampler,
+                self.precision,
+                8 if self.precision == "fp16" and recipe.padding == "dynamic" else None,
+            )
         self.batches = bench.batches(recipe, setup.batch_size or bench.config.train_batch_size)
         self.collate = DataCollatorWithPadding(bench.tokenizer, pad_to_multiple_of=recipe.pad_to_multiple_of)
         model = configure_model(bench.base, bench.config, setup)
@@ -409,8 +452,12 @@ class Trainee:
         self.optimizer = self.scaler = None
         if self.trains:
             fused = bench.device in ("cuda", "cpu")  # the Trainer's default optim is adamw_torch_fused (torch>=2.8)
-            self.optimizer = torch.optim.AdamW(self.params, lr=bench.config.learning_rate_for or 5e-5,
-                                               weight_decay=bench.config.weight_decay, fused=fused)
+            self.optimizer = torch.optim.AdamW(
+                self.params,
+                lr=bench.config.learning_rate_for or 5e-5,
+                weight_decay=bench.config.weight_decay,
+                fused=fused,
+            )
             if self.precision == "fp16":
                 self.scaler = torch.amp.GradScaler(bench.device)
         self.measured_peak_mb = None
@@ -421,8 +468,9 @@ class Trainee:
                 self.measured_peak_mb = (torch.cuda.max_memory_allocated() - before) / 2**20
 
     def _counted_positions(self) -> list[int]:
-        self.widest = max(range(len(self.batches.batches)),
-                          key=lambda p: (self.batches.widths[p], len(self.batches.batches[p])))
+        self.widest = max(
+            range(len(self.batches.batches)), key=lambda p: (self.batches.widths[p], len(self.batches.batches[p]))
+        )
         return sorted({*self.batches.timed, self.widest})
 
     def warm_up(self) -> None:
@@ -474,10 +522,12 @@ class Trainee:
     def memory(self) -> dict[str, Any]:
         """Peak memory of a step at the epoch's widest batch: measured on CUDA; counted everywhere (weights, fp32
         gradients and AdamW's two moments of the trainable weights, activations kept for backward)."""
-        counted = {"weights_mb": self.weight_bytes / 2**20,
-                   "gradients_and_optimizer_mb": 3 * 4 * self.trainable / 2**20 if self.trains else 0.0,
-                   "activations_mb": self.counts[self.widest]["saved_bytes"] / 2**20,
-                   "at_width": self.batches.widths[self.widest]}
+        counted = {
+            "weights_mb": self.weight_bytes / 2**20,
+            "gradients_and_optimizer_mb": 3 * 4 * self.trainable / 2**20 if self.trains else 0.0,
+            "activations_mb": self.counts[self.widest]["saved_bytes"] / 2**20,
+            "at_width": self.batches.widths[self.widest],
+        }
         counted["total_mb"] = counted["weights_mb"] + counted["gradients_and_optimizer_mb"] + counted["activations_mb"]
         return {"measured_peak_mb": self.measured_peak_mb, "counted": counted}
 
@@ -493,8 +543,14 @@ def _check_precision(precision: str, device: str) -> str:
 class SpeedBench:
     """What the setups of a comparison share: config, device, tokenizer, reviews, the base model, epoch batches."""
 
-    def __init__(self, config: RunConfig, device: str | None = None, steps: int = 4, n_reviews: int | None = None,
-                 clock: str = "wall"):
+    def __init__(
+        self,
+        config: RunConfig,
+        device: str | None = None,
+        steps: int = 4,
+        n_reviews: int | None = None,
+        clock: str = "wall",
+    ):
         import torch
 
         from .models import load_tokenizer
@@ -505,8 +561,10 @@ class SpeedBench:
         self.config, self.steps = config, steps
         self.device = device or accelerator()
         if clock not in CLOCKS or (clock == "cpu" and (self.device != "cpu" or torch.get_num_threads() != 1)):
-            raise ConfigError(f"clock must be wall, or cpu for a one-thread CPU run (--threads 1), got {clock!r} "
-                              f"on {self.device} with {torch.get_num_threads()} threads")
+            raise ConfigError(
+                f"clock must be wall, or cpu for a one-thread CPU run (--threads 1), got {clock!r} "
+                f"on {self.device} with {torch.get_num_threads()} threads"
+            )
         self.clock = clock
         self.tokenizer = load_tokenizer(config.model)
         self.texts, self.labels = read_reviews(config.data, n_reviews or config.n_train, config.data_seed)
@@ -518,15 +576,17 @@ class SpeedBench:
 
     def features(self, padding: str) -> list[dict]:
         if padding not in self._features:
-            self._features[padding] = encode_reviews(self.tokenizer, self.texts, self.labels,
-                                                     self.config.max_length, padding)
+            self._features[padding] = encode_reviews(
+                self.tokenizer, self.texts, self.labels, self.config.max_length, padding
+            )
         return self._features[padding]
 
     def batches(self, recipe: Recipe, batch_size: int) -> EpochBatches:
         key = (recipe.padding, recipe.sampler, recipe.pad_to_multiple_of, batch_size)
         if key not in self._batches:
-            self._batches[key] = epoch_batches(self.features(recipe.padding), recipe, batch_size, self.steps,
-                                               self.config.seed)
+            self._batches[key] = epoch_batches(
+                self.features(recipe.padding), recipe, batch_size, self.steps, self.config.seed
+            )
         return self._batches[key]
 
     def token_stats(self) -> dict[str, float]:
@@ -537,8 +597,7 @@ class SpeedBench:
 
 
 # ------------------------------------------------------------------------------------------------------- timing
-def compare(bench: SpeedBench, setups: list[Setup], reference: str, repeats: int = 3,
-            progress=print) -> dict[str, Any]:
+def compare(bench: SpeedBench, setups: list[Setup], reference: str, repeats: int = 3, progress=print) -> dict[str, Any]:
     """Time `setups` interleaved: each repetition runs every setup's timed batches, in an order that rotates and
     reverses from one repetition to the next (A B C, C B A, B C A, ...). Returns one summary per setup, ratios to
     `reference` paired per repetition, and every step's raw timings."""
@@ -553,27 +612,40 @@ def compare(bench: SpeedBench, setups: list[Setup], reference: str, repeats: int
     records = []
     for r in range(repeats):
         order = list(range(len(setups)))
-        order = order[r % len(order):] + order[:r % len(order)]
-        for i in (order[::-1] if r % 2 else order):
+        order = order[r % len(order) :] + order[: r % len(order)]
+        for i in order[::-1] if r % 2 else order:
             trainee = trainees[i]
             start = time.perf_counter()
             for position in trainee.batches.timed:
                 timing = trainee.step(trainee.batches.rows(position))
-                records.append({"setup": setups[i].label, "repeat": r, "batch": position,
-                                "width": trainee.batches.widths[position], **timing})
+                records.append(
+                    {
+                        "setup": setups[i].label,
+                        "repeat": r,
+                        "batch": position,
+                        "width": trainee.batches.widths[position],
+                        **timing,
+                    }
+                )
             if progress:
-                progress(f"  repeat {r + 1}/{repeats} {setups[i].label}: "
-                         f"{(time.perf_counter() - start) / len(trainee.batches.timed):.3f} s/step")
-    summaries = {s.label: _summarize(t, [x for x in records if x["setup"] == s.label])
-                 for s, t in zip(setups, trainees)}
+                progress(
+                    f"  repeat {r + 1}/{repeats} {setups[i].label}: "
+                    f"{(time.perf_counter() - start) / len(trainee.batches.timed):.3f} s/step"
+                )
+    summaries = {
+        s.label: _summarize(t, [x for x in records if x["setup"] == s.label]) for s, t in zip(setups, trainees)
+    }
     ref = summaries[reference]
     for summary in summaries.values():
         ratios = [a / b for a, b in zip(summary["step_seconds_per_repeat"], ref["step_seconds_per_repeat"])]
         summary["relative_step_time"] = statistics.median(ratios)
         summary["relative_step_time_per_repeat"] = ratios
         summary["relative_samples_per_second"] = statistics.median(
-            [(summary["batch_size"] / a) / (ref["batch_size"] / b)
-             for a, b in zip(summary["step_seconds_per_repeat"], ref["step_seconds_per_repeat"])])
+            [
+                (summary["batch_size"] / a) / (ref["batch_size"] / b)
+                for a, b in zip(summary["step_seconds_per_repeat"], ref["step_seconds_per_repeat"])
+            ]
+        )
     del trainees
     _free(bench.device)
     return {"reference": reference, "repeats": repeats, "setups": summaries, "steps": records}
@@ -585,29 +657,41 @@ def _summarize(trainee: Trainee, records: list[dict]) -> dict[str, Any]:
     for record in records:
         per_repeat.setdefault(record["repeat"], []).append(record)
     step = [statistics.fmean(x["step"] for x in rows) for rows in per_repeat.values()]
-    phases = {p: statistics.median(statistics.fmean(x[p] for x in rows) for rows in per_repeat.values())
-              for p in PHASES}
+    phases = {
+        p: statistics.median(statistics.fmean(x[p] for x in rows) for rows in per_repeat.values()) for p in PHASES
+    }
     median_step = statistics.median(step)
     flops = statistics.fmean(trainee.counts[p]["flops"] for p in batches.timed)
     real, padded = zip(*(batches.tokens(p) for p in batches.timed))
     lora = setup.configuration == "lora"
-    return {**{k: v for k, v in asdict(setup).items() if k != "label"},
-            "lora_r": (setup.lora_r or trainee.config.lora_r) if lora else None,
-            "lora_dropout": (trainee.config.lora_dropout if setup.lora_dropout is None else setup.lora_dropout)
-            if lora else None,
-            "precision": trainee.precision, "batch_size": batches.batch_size, "trains": trainee.trains,
-            "sampler": batches.recipe.sampler, "padding": batches.recipe.padding,
-            "pad_to_multiple_of": batches.recipe.pad_to_multiple_of, "trainable_params": trainee.trainable,
-            "step_seconds": median_step, "step_seconds_per_repeat": step, "phase_seconds": phases,
-            "wall_seconds": statistics.median(statistics.fmean(x["wall"] for x in rows) for rows in per_repeat.values()),
-            "samples_per_second": batches.batch_size / median_step,
-            "real_tokens_per_step": statistics.fmean(real), "padded_tokens_per_step": statistics.fmean(padded),
-            "epoch_padded_over_real_tokens": batches.padded_over_real,
-            "timed_widths": [batches.widths[p] for p in batches.timed],
-            "flops_per_step": flops, "achieved_flops_per_second": flops / median_step,
-            # how well the timed batches stand for the epoch: 1.0 = their mean FLOPs equal the epoch's mean
-            "timed_over_epoch_flops": flops / trainee.epoch_flops,
-            "memory": trainee.memory()}
+    return {
+        **{k: v for k, v in asdict(setup).items() if k != "label"},
+        "lora_r": (setup.lora_r or trainee.config.lora_r) if lora else None,
+        "lora_dropout": (trainee.config.lora_dropout if setup.lora_dropout is None else setup.lora_dropout)
+        if lora
+        else None,
+        "precision": trainee.precision,
+        "batch_size": batches.batch_size,
+        "trains": trainee.trains,
+        "sampler": batches.recipe.sampler,
+        "padding": batches.recipe.padding,
+        "pad_to_multiple_of": batches.recipe.pad_to_multiple_of,
+        "trainable_params": trainee.trainable,
+        "step_seconds": median_step,
+        "step_seconds_per_repeat": step,
+        "phase_seconds": phases,
+        "wall_seconds": statistics.median(statistics.fmean(x["wall"] for x in rows) for rows in per_repeat.values()),
+        "samples_per_second": batches.batch_size / median_step,
+        "real_tokens_per_step": statistics.fmean(real),
+        "padded_tokens_per_step": statistics.fmean(padded),
+        "epoch_padded_over_real_tokens": batches.padded_over_real,
+        "timed_widths": [batches.widths[p] for p in batches.timed],
+        "flops_per_step": flops,
+        "achieved_flops_per_second": flops / median_step,
+        # how well the timed batches stand for the epoch: 1.0 = their mean FLOPs equal the epoch's mean
+        "timed_over_epoch_flops": flops / trainee.epoch_flops,
+        "memory": trainee.memory(),
+    }
 
 
 def _threads() -> int:
@@ -633,8 +717,9 @@ def run_section(bench: SpeedBench, name: str, repeats: int = 3, progress=print) 
     return compare(bench, setups, reference, repeats, progress)
 
 
-def matmul_peak(device: str, precision: str = "fp32", max_size: int | None = None, repeats: int = 5,
-                clock: str = "wall") -> float:
+def matmul_peak(
+    device: str, precision: str = "fp32", max_size: int | None = None, repeats: int = 5, clock: str = "wall"
+) -> float:
     """This machine's matrix-multiply rate in FLOP/s: the best of `repeats` square products (the roof a training
     step's matrix products run under). The size grows from 256 until one product takes 0.1 s (or `max_size`), so
     a slow precision (bf16 on a CPU without bf16 instructions) costs seconds, not minutes."""
@@ -662,8 +747,15 @@ def matmul_peak(device: str, precision: str = "fp32", max_size: int | None = Non
 
 
 # ------------------------------------------------------------------------------------------------ the benchmark
-def measure_training_speed(config: RunConfig, sections=DEFAULT_SECTIONS, repeats: int = 3, steps: int = 4,
-                           device: str | None = None, clock: str = "wall", progress=print) -> dict[str, Any]:
+def measure_training_speed(
+    config: RunConfig,
+    sections=DEFAULT_SECTIONS,
+    repeats: int = 3,
+    steps: int = 4,
+    device: str | None = None,
+    clock: str = "wall",
+    progress=print,
+) -> dict[str, Any]:
     """Run the named sections on one model, one set of reviews and one max_length; returns the result dict."""
     from .results import device_description, git_state, package_versions
 
@@ -673,15 +765,27 @@ def measure_training_speed(config: RunConfig, sections=DEFAULT_SECTIONS, repeats
     started = time.perf_counter()
     bench = SpeedBench(config, device, steps, clock=clock)
     result: dict[str, Any] = {
-        "kind": "training_speed", "profile": config.profile, "model": config.model,
+        "kind": "training_speed",
+        "profile": config.profile,
+        "model": config.model,
         "total_params": sum(p.numel() for p in bench.base.parameters()),
-        "benchmark": {"sections": list(sections), "repeats": repeats, "steps_per_repeat": steps,
-                      "max_length": config.max_length, "batch_size": config.train_batch_size,
-                      "step": "collate + to(device) + forward + backward + clip_grad_norm + fused AdamW + zero_grad",
-                      "clock": clock, "threads": _threads(),
-                      "timed_batches": "full batches at evenly spaced quantiles of the epoch's padded widths"},
-        "reviews": bench.token_stats(), "device": device_description(), "device_type": bench.device,
-        "versions": package_versions(), "git": git_state(), "run_config": config.to_dict(),
+        "benchmark": {
+            "sections": list(sections),
+            "repeats": repeats,
+            "steps_per_repeat": steps,
+            "max_length": config.max_length,
+            "batch_size": config.train_batch_size,
+            "step": "collate + to(device) + forward + backward + clip_grad_norm + fused AdamW + zero_grad",
+            "clock": clock,
+            "threads": _threads(),
+            "timed_batches": "full batches at evenly spaced quantiles of the epoch's padded widths",
+        },
+        "reviews": bench.token_stats(),
+        "device": device_description(),
+        "device_type": bench.device,
+        "versions": package_versions(),
+        "git": git_state(),
+        "run_config": config.to_dict(),
     }
     precisions = {"fp32"}
     result["sections"] = {}
@@ -700,8 +804,11 @@ def measure_training_speed(config: RunConfig, sections=DEFAULT_SECTIONS, repeats
     return result
 
 
-TARGETS = {"ours_over_seeds_samples_per_second": (">=", 4.0), "lora_over_full_step_time": ("<=", 0.75),
-           "head_over_full_step_time": ("<=", 0.4)}
+TARGETS = {
+    "ours_over_seeds_samples_per_second": (">=", 4.0),
+    "lora_over_full_step_time": ("<=", 0.75),
+    "head_over_full_step_time": ("<=", 0.4),
+}
 
 
 def check_targets(result: dict[str, Any]) -> dict[str, Any]:
@@ -710,7 +817,8 @@ def check_targets(result: dict[str, Any]) -> dict[str, Any]:
     values = {}
     if "recipes" in sections:
         values["ours_over_seeds_samples_per_second"] = sections["recipes"]["setups"]["ours"][
-            "relative_samples_per_second"]
+            "relative_samples_per_second"
+        ]
     configurations = sections.get("configurations", {}).get("setups", {})
     for name in ("lora", "head"):
         if name in configurations:
@@ -731,16 +839,24 @@ def speed_table(result_or_section: dict[str, Any]):
     for name, section in sections.items():
         for label, s in section["setups"].items():
             memory = s["memory"]
-            rows.append({"section": name, "setup": label, "precision": s["precision"],
-                         "step_ms": 1000 * s["step_seconds"], "samples_per_s": s["samples_per_second"],
-                         f"x_{section['reference']}": s["relative_step_time"],
-                         **{f"{p}_ms": 1000 * s["phase_seconds"][p] for p in PHASES[1:]},
-                         "gflop_per_step": s["flops_per_step"] / 1e9,
-                         "tflop_per_s": s["achieved_flops_per_second"] / 1e12,
-                         "pct_of_peak": 100 * s.get("fraction_of_matmul_peak", float("nan")),
-                         "memory_mb": memory["measured_peak_mb"] if memory["measured_peak_mb"] is not None
-                         else memory["counted"]["total_mb"],
-                         "trainable": s["trainable_params"]})
+            rows.append(
+                {
+                    "section": name,
+                    "setup": label,
+                    "precision": s["precision"],
+                    "step_ms": 1000 * s["step_seconds"],
+                    "samples_per_s": s["samples_per_second"],
+                    f"x_{section['reference']}": s["relative_step_time"],
+                    **{f"{p}_ms": 1000 * s["phase_seconds"][p] for p in PHASES[1:]},
+                    "gflop_per_step": s["flops_per_step"] / 1e9,
+                    "tflop_per_s": s["achieved_flops_per_second"] / 1e12,
+                    "pct_of_peak": 100 * s.get("fraction_of_matmul_peak", float("nan")),
+                    "memory_mb": memory["measured_peak_mb"]
+                    if memory["measured_peak_mb"] is not None
+                    else memory["counted"]["total_mb"],
+                    "trainable": s["trainable_params"],
+                }
+            )
     table = pd.DataFrame(rows)
     if len(sections) == 1:
         table = table.drop(columns="section")
@@ -752,15 +868,34 @@ def format_speed_table(result: dict[str, Any]) -> str:
     lines = []
     for name, section in result["sections"].items():
         table = speed_table(section).rename(columns={f"x_{section['reference']}": "relative"})
-        columns = ["setup", "precision", "step_ms", "samples_per_s", "relative", "forward_ms", "backward_ms",
-                   "optimizer_ms", "gflop_per_step", "tflop_per_s", "pct_of_peak", "memory_mb"]
-        lines += [f"[{name}] relative = step time / step time of {section['reference']!r}",
-                  table[[c for c in columns if c in table]].to_string(index=False, float_format=_fmt), ""]
+        columns = [
+            "setup",
+            "precision",
+            "step_ms",
+            "samples_per_s",
+            "relative",
+            "forward_ms",
+            "backward_ms",
+            "optimizer_ms",
+            "gflop_per_step",
+            "tflop_per_s",
+            "pct_of_peak",
+            "memory_mb",
+        ]
+        lines += [
+            f"[{name}] relative = step time / step time of {section['reference']!r}",
+            table[[c for c in columns if c in table]].to_string(index=False, float_format=_fmt),
+            "",
+        ]
     memory = "measured peak (CUDA)" if result["device_type"] == "cuda" else "counted: weights+grads+AdamW+activations"
-    lines.append(f"memory_mb: {memory}; tflop_per_s from counted matrix-product FLOPs; peaks: "
-                 + ", ".join(f"{p} {v / 1e12:.3g} TFLOP/s" for p, v in result["matmul_peak_flops_per_second"].items()))
+    lines.append(
+        f"memory_mb: {memory}; tflop_per_s from counted matrix-product FLOPs; peaks: "
+        + ", ".join(f"{p} {v / 1e12:.3g} TFLOP/s" for p, v in result["matmul_peak_flops_per_second"].items())
+    )
     for key, target in result["targets"].items():
-        lines.append(f"target {key}: {target['value']:.3f} ({target['target']}) {'met' if target['met'] else 'NOT met'}")
+        lines.append(
+            f"target {key}: {target['value']:.3f} ({target['target']}) {'met' if target['met'] else 'NOT met'}"
+        )
     return "\n".join(lines)
 
 
@@ -787,8 +922,9 @@ def run_speed_benchmark(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    result = measure_training_speed(config, sections, args.repeats, args.steps,
-                                    clock=getattr(args, "clock", None) or "wall")
+    result = measure_training_speed(
+        config, sections, args.repeats, args.steps, clock=getattr(args, "clock", None) or "wall"
+    )
     path = Path(args.output) / (getattr(args, "name", None) or result_filename(config, result["device_type"]))
     atomic_write_json(path, result)
     print(format_speed_table(result))
@@ -805,9 +941,11 @@ def open_bench(config: RunConfig, steps: int = 2, threads: int | None = None, cl
     if threads:
         torch.set_num_threads(threads)
     bench = SpeedBench(config, steps=steps, clock=clock)
-    print(f"{config.model} ({sum(p.numel() for p in bench.base.parameters()):,} parameters) on {bench.device} "
-          f"({torch.get_num_threads()} CPU threads, {clock} clock); {len(bench.texts)} reviews, max_length {config.max_length}, "
-          f"batch {config.train_batch_size}")
+    print(
+        f"{config.model} ({sum(p.numel() for p in bench.base.parameters()):,} parameters) on {bench.device} "
+        f"({torch.get_num_threads()} CPU threads, {clock} clock); {len(bench.texts)} reviews, max_length {config.max_length}, "
+        f"batch {config.train_batch_size}"
+    )
     return bench
 
 
@@ -829,13 +967,24 @@ def theory_table(bench: SpeedBench, section: dict[str, Any] | None = None):
             bench.counts[name] = counts_by_width(model, bench.config.train_batch_size, name != "none")
         counts = bench.counts[name]
         k = unfrozen_layers(name)
-        rows.append({"configuration": name, "theory": theory.get(name, (2 + 4 * k / layers) / 6),
-                     "median": counts(median)["flops"], "max_length": counts(bench.config.max_length)["flops"]})
+        rows.append(
+            {
+                "configuration": name,
+                "theory": theory.get(name, (2 + 4 * k / layers) / 6),
+                "median": counts(median)["flops"],
+                "max_length": counts(bench.config.max_length)["flops"],
+            }
+        )
     table = pd.DataFrame(rows).set_index("configuration")
     for column in ("median", "max_length"):
         table[column] = table[column] / table.loc["full", column]
-    table = table.rename(columns={"theory": "theory (2N/4N/6N)", "median": f"FLOPs at width {median}",
-                                  "max_length": f"FLOPs at width {bench.config.max_length}"})
+    table = table.rename(
+        columns={
+            "theory": "theory (2N/4N/6N)",
+            "median": f"FLOPs at width {median}",
+            "max_length": f"FLOPs at width {bench.config.max_length}",
+        }
+    )
     if section:
         table["measured step time"] = [section["setups"].get(n, {}).get("relative_step_time") for n in table.index]
     return table
@@ -871,18 +1020,29 @@ def memory_table(model: str, config: RunConfig, batch_size: int | None = None, w
         trainable = sum(p.numel() for p in meta.parameters() if p.requires_grad)
         weights = sum(p.numel() * p.element_size() for p in meta.parameters())
         saved = counted_step(meta, batch_size, width, name != "none")["saved_bytes"]
-        rows.append({"configuration": name, "weights": weights / 2**30, "gradients + AdamW": 12 * trainable / 2**30,
-                     "activations": saved / 2**30})
+        rows.append(
+            {
+                "configuration": name,
+                "weights": weights / 2**30,
+                "gradients + AdamW": 12 * trainable / 2**30,
+                "activations": saved / 2**30,
+            }
+        )
     table = pd.DataFrame(rows).set_index("configuration")
     table["total"] = table.sum(axis=1)
     return table.rename_axis(columns=f"GB at batch {batch_size} x {width} tokens").round(2)
 
 
-OPERATOR_GROUPS = (("matrix products", r"(mm|bmm|addmm|baddbmm|matmul|linear|addmv|mv)"),
-                   ("dropout", r".*(dropout|bernoulli).*"), ("softmax", r".*softmax.*"),
-                   ("layer norm", r".*layer_norm.*"), ("GELU", r".*gelu.*"),
-                   ("optimizer", r".*(adam|_foreach|vector_norm|clip).*"), ("embedding", r".*embedding.*"),
-                   ("copies and casts", r"(copy_|to|_to_copy|clone|contiguous|cat|index_select|index)"))
+OPERATOR_GROUPS = (
+    ("matrix products", r"(mm|bmm|addmm|baddbmm|matmul|linear|addmv|mv)"),
+    ("dropout", r".*(dropout|bernoulli).*"),
+    ("softmax", r".*softmax.*"),
+    ("layer norm", r".*layer_norm.*"),
+    ("GELU", r".*gelu.*"),
+    ("optimizer", r".*(adam|_foreach|vector_norm|clip).*"),
+    ("embedding", r".*embedding.*"),
+    ("copies and casts", r"(copy_|to|_to_copy|clone|contiguous|cat|index_select|index)"),
+)
 
 
 def operator_group(name: str) -> str:
@@ -962,49 +1122,66 @@ def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
     if "lora" in conf and "full" in conf:
         ratio = conf["lora"]["relative_step_time"]
         flops = conf["lora"]["flops_per_step"] / conf["full"]["flops_per_step"]
-        lines.append(f"A LoRA step took {ratio:.2f}x a full fine-tuning step (its matrix-product FLOPs are "
-                     f"{flops:.2f}x): here LoRA is {'cheaper' if ratio < 1 else 'not cheaper'} per step.")
+        lines.append(
+            f"A LoRA step took {ratio:.2f}x a full fine-tuning step (its matrix-product FLOPs are "
+            f"{flops:.2f}x): here LoRA is {'cheaper' if ratio < 1 else 'not cheaper'} per step."
+        )
     if "head" in conf:
         none = conf.get("none", {}).get("relative_step_time")
-        lines.append(f"A head-only step took {conf['head']['relative_step_time']:.2f}x a full step"
-                     + (f"; a forward pass alone (configuration 'none', eval mode) took {none:.2f}x." if none else "."))
+        lines.append(
+            f"A head-only step took {conf['head']['relative_step_time']:.2f}x a full step"
+            + (f"; a forward pass alone (configuration 'none', eval mode) took {none:.2f}x." if none else ".")
+        )
     drop = sections.get("lora_dropout", {}).get("setups", {})
     if len(drop) == 2:
         label = [k for k in drop if k != "lora dropout 0"][0]
-        lines.append(f"LoRA dropout {label.split()[-1]} changed the step time by "
-                     f"{drop[label]['relative_step_time'] - 1:+.0%} against no dropout.")
+        lines.append(
+            f"LoRA dropout {label.split()[-1]} changed the step time by "
+            f"{drop[label]['relative_step_time'] - 1:+.0%} against no dropout."
+        )
     rank = {k: v["relative_step_time"] for k, v in sections.get("lora_rank", {}).get("setups", {}).items()}
     if rank:
-        lines.append("LoRA rank, step time relative to r=4: " + ", ".join(f"{k} {v:.2f}x" for k, v in rank.items())
-                     + ".")
+        lines.append(
+            "LoRA rank, step time relative to r=4: " + ", ".join(f"{k} {v:.2f}x" for k, v in rank.items()) + "."
+        )
     freezing = sections.get("freezing", {}).get("setups", {})
     top, bottom = [k for k in freezing if "top" in k], [k for k in freezing if "bottom" in k]
     if top and bottom:
         a, b = freezing[top[0]]["relative_step_time"], freezing[bottom[0]]["relative_step_time"]
-        lines.append(f"{top[0]} took {a:.2f}x a full step, {bottom[0]} {b:.2f}x"
-                     + (": backpropagation runs through every layer above the lowest trainable one." if b > a else "."))
+        lines.append(
+            f"{top[0]} took {a:.2f}x a full step, {bottom[0]} {b:.2f}x"
+            + (": backpropagation runs through every layer above the lowest trainable one." if b > a else ".")
+        )
     head_eval = freezing.get("head, frozen layers without dropout")
     if head_eval and "head" in freezing:
-        lines.append(f"Without dropout in the frozen layers a head-only step took {head_eval['relative_step_time']:.2f}x "
-                     f"a full step (with it, as the Trainer runs it: {freezing['head']['relative_step_time']:.2f}x).")
+        lines.append(
+            f"Without dropout in the frozen layers a head-only step took {head_eval['relative_step_time']:.2f}x "
+            f"a full step (with it, as the Trainer runs it: {freezing['head']['relative_step_time']:.2f}x)."
+        )
     nodrop = sections.get("dropout", {}).get("setups", {})
     if {"lora", "lora, no dropout", "full, no dropout"} <= set(nodrop):
         a = nodrop["lora"]["relative_step_time"]
         b = nodrop["lora, no dropout"]["relative_step_time"] / nodrop["full, no dropout"]["relative_step_time"]
         flops = nodrop["lora"]["flops_per_step"] / nodrop["full"]["flops_per_step"]
         share = f": dropout accounts for {(a - b) / (a - flops):.0%} of the gap" if a > flops else ""
-        lines.append(f"With every dropout at 0 in both, a LoRA step took {b:.2f}x a full step, against {a:.2f}x with "
-                     f"dropout and {flops:.2f}x in matrix-product FLOPs{share}.")
+        lines.append(
+            f"With every dropout at 0 in both, a LoRA step took {b:.2f}x a full step, against {a:.2f}x with "
+            f"dropout and {flops:.2f}x in matrix-product FLOPs{share}."
+        )
     padding = sections.get("padding", {}).get("setups", {})
     seeds, ours = [k for k in padding if k.endswith(SEEDS)], [k for k in padding if k.endswith(OURS)]
     if seeds and ours:
         tokens = padding[seeds[0]]["padded_tokens_per_step"] / padding[ours[0]]["padded_tokens_per_step"]
-        lines.append(f"The seeds' padding to max_length made a step {1 / padding[ours[0]]['relative_step_time']:.1f}x "
-                     f"as long as our dynamic, length-grouped batches ({tokens:.1f}x the tokens).")
+        lines.append(
+            f"The seeds' padding to max_length made a step {1 / padding[ours[0]]['relative_step_time']:.1f}x "
+            f"as long as our dynamic, length-grouped batches ({tokens:.1f}x the tokens)."
+        )
     inference = sections.get("inference", {}).get("setups", {})
     if "lora unmerged" in inference:
-        lines.append(f"Inference: unmerged LoRA took {inference['lora unmerged']['relative_step_time']:.2f}x the "
-                     f"base model's time, merged {inference['lora merged']['relative_step_time']:.2f}x.")
+        lines.append(
+            f"Inference: unmerged LoRA took {inference['lora unmerged']['relative_step_time']:.2f}x the "
+            f"base model's time, merged {inference['lora merged']['relative_step_time']:.2f}x."
+        )
     return lines
 
 
@@ -1013,8 +1190,17 @@ def save_sections(path: str | Path, bench: SpeedBench, sections: dict[str, dict[
     from .results import atomic_write_json, device_description, git_state, package_versions
 
     path = Path(path)
-    atomic_write_json(path, {"kind": "training_speed_notebook", "run_config": bench.config.to_dict(),
-                             "device": device_description(), "device_type": bench.device,
-                             "versions": package_versions(), "git": git_state(), "sections": sections,
-                             "verdict": verdict(sections)})
+    atomic_write_json(
+        path,
+        {
+            "kind": "training_speed_notebook",
+            "run_config": bench.config.to_dict(),
+            "device": device_description(),
+            "device_type": bench.device,
+            "versions": package_versions(),
+            "git": git_state(),
+            "sections": sections,
+            "verdict": verdict(sections),
+        },
+    )
     return path

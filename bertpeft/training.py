@@ -66,8 +66,11 @@ def line_progress_callback():
                 elapsed = time.perf_counter() - self.start
                 eta = elapsed / max(done, 1e-9) - elapsed
                 loss = next((f"{h['loss']:.4f}" for h in reversed(state.log_history) if "loss" in h), "-")
-                print(f"  step {state.global_step}/{state.max_steps} ({done:4.0%}) loss {loss} "
-                      f"elapsed {elapsed:.0f}s eta {eta:.0f}s", flush=True)
+                print(
+                    f"  step {state.global_step}/{state.max_steps} ({done:4.0%}) loss {loss} "
+                    f"elapsed {elapsed:.0f}s eta {eta:.0f}s",
+                    flush=True,
+                )
                 while self.next_mark <= done + 1e-9:
                     self.next_mark += 0.1
 
@@ -170,9 +173,13 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     model = report.pop("model")
     lines = progress_mode(config.progress) == "lines"
     trainer = Trainer(
-        model=model, args=args, train_dataset=data["train"], eval_dataset=data["test"],
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["test"],
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if precision == "fp16" else None),
-        compute_metrics=make_compute_metrics(num_labels), processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(num_labels),
+        processing_class=tokenizer,
     )
     if lines:  # our one-line-per-10% progress replaces the Trainer's print of every log dict
         trainer.remove_callback(PrinterCallback)
@@ -187,9 +194,12 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
             if resume:
                 print(f"resuming {config.configuration} from {resume}")
             output = trainer.train(resume_from_checkpoint=resume)
-            timings = {"train_seconds": output.metrics["train_runtime"],
-                       "train_samples_per_second": output.metrics["train_samples_per_second"],
-                       "train_steps": trainer.state.global_step, "resumed_from": resume}
+            timings = {
+                "train_seconds": output.metrics["train_runtime"],
+                "train_samples_per_second": output.metrics["train_samples_per_second"],
+                "train_steps": trainer.state.global_step,
+                "resumed_from": resume,
+            }
             tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * config.epochs
             timings["train_tokens_per_second"] = tokens / max(output.metrics["train_runtime"], 1e-9)
         # The Trainer evaluates every eval_steps but not after the last step: evaluate explicitly here.
@@ -206,22 +216,35 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     finally:
         if report_to:
             finish_wandb()
-    metrics = {k.removeprefix("eval_"): v for k, v in prediction.metrics.items()
-               if k.removeprefix("eval_") in ("accuracy", "precision", "recall", "f1", "loss")}
+    metrics = {
+        k.removeprefix("eval_"): v
+        for k, v in prediction.metrics.items()
+        if k.removeprefix("eval_") in ("accuracy", "precision", "recall", "f1", "loss")
+    }
     predictions = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
     result = {
-        "name": result_name(config.configuration, config.seed), "config": config.configuration,
-        "seed": config.seed, "profile": config.profile, "model": config.model,
+        "name": result_name(config.configuration, config.seed),
+        "config": config.configuration,
+        "seed": config.seed,
+        "profile": config.profile,
+        "model": config.model,
         **{k: report[k] for k in ("trainable_params", "total_params", "trainable_percent", "adapter_params")},
-        **metrics, **timings,
-        "learning_rate": config.learning_rate_for if trains else None, "numeric_precision": precision,
-        "peak_memory_mb": peak_memory_mb(device), "device": device_description(),
-        "world_size": trainer.args.world_size, "num_labels": num_labels, "id2label": meta["id2label"],
+        **metrics,
+        **timings,
+        "learning_rate": config.learning_rate_for if trains else None,
+        "numeric_precision": precision,
+        "peak_memory_mb": peak_memory_mb(device),
+        "device": device_description(),
+        "world_size": trainer.args.world_size,
+        "num_labels": num_labels,
+        "id2label": meta["id2label"],
         "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h],
         "eval_curve": eval_curve(trainer.state.log_history),
         "test_predictions": predictions.argmax(-1).tolist(),
         "test_probabilities": torch.softmax(torch.as_tensor(predictions).float(), -1).max(-1).values.tolist(),
-        "run_config": config.to_dict(), "versions": package_versions(), "git": git_state(),
+        "run_config": config.to_dict(),
+        "versions": package_versions(),
+        "git": git_state(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if trainer.is_world_process_zero():
@@ -231,8 +254,11 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         if benchmark:
             from .benchmark import benchmark_result
 
-            result.update(benchmark_result(trainer.model, tokenizer, data["test"], config, num_labels,
-                                           reference=result["test_predictions"]))
+            result.update(
+                benchmark_result(
+                    trainer.model, tokenizer, data["test"], config, num_labels, reference=result["test_predictions"]
+                )
+            )
         atomic_write_json(result_path(config.run_dir, config.configuration, config.seed), result)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result
@@ -263,7 +289,7 @@ def cpu_processes_requested() -> int:
         return 1
     try:
         argv = psutil.Process().parent().cmdline()
-        launcher_args, _ = launch_command_parser().parse_known_args(argv[argv.index("launch") + 1:])
+        launcher_args, _ = launch_command_parser().parse_known_args(argv[argv.index("launch") + 1 :])
     except (ValueError, OSError, SystemExit, psutil.Error):
         return 1
     if (launcher_args.num_machines or 1) > 1:  # several machines: that launch is the user's (mpirun) to set up
@@ -274,15 +300,28 @@ def cpu_processes_requested() -> int:
 def relaunch_on_cpu_processes(n: int, argv: list[str]) -> int:
     """Start `n` CPU processes of `bertpeft argv` with torch.distributed (gloo), as `accelerate launch` was asked to;
     returns their exit status. The Trainer in each sees RANK/WORLD_SIZE and trains data-parallel."""
-    print(f"accelerate launch --cpu started 1 process for --num_processes {n}: starting {n} with torch.distributed "
-          f"(gloo backend)", flush=True)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
-               "-m", "bertpeft", *argv]
+    print(
+        f"accelerate launch --cpu started 1 process for --num_processes {n}: starting {n} with torch.distributed "
+        f"(gloo backend)",
+        flush=True,
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={n}",
+        "-m",
+        "bertpeft",
+        *argv,
+    ]
     return subprocess.call(command)
 
 
 def summary(result: dict[str, Any]) -> str:
     keys = ("accuracy", "precision", "recall", "f1")
     metrics = "  ".join(f"{k} {result[k]:.4f}" for k in keys)
-    return (f"{result['config']} (seed {result['seed']}): {metrics}  trainable {result['trainable_params']:,}"
-            f"  train {result['train_seconds']:.1f}s")
+    return (
+        f"{result['config']} (seed {result['seed']}): {metrics}  trainable {result['trainable_params']:,}"
+        f"  train {result['train_seconds']:.1f}s"
+    )

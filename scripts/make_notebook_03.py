@@ -7,7 +7,8 @@ sys.path.insert(0, "scripts")
 from notebook_tools import code, md, write_notebook  # noqa: E402
 
 write_notebook(
-    "notebooks/03_lora_merge_export.ipynb", "03 · LoRA: save the adapter, reload it, merge it, export it",
+    "notebooks/03_lora_merge_export.ipynb",
+    "03 · LoRA: save the adapter, reload it, merge it, export it",
     """Experiment B fine-tunes `nlptown/bert-base-multilingual-uncased-sentiment`, a BERT that already rates reviews
 from 1 to 5 stars, on 1,000 five-class Yelp reviews with LoRA (r=16, alpha 32, dropout 0.05 on `query` and
 `value`), saves the adapter alone, loads it back onto a fresh copy of the base model, merges it with
@@ -23,39 +24,39 @@ loading); `model.config["_name_or_path"]` fails (a config is not a dict; the ada
 
 This notebook proves what the write-up assumes: the adapter is small, it carries the trained classifier head,
 and the merged model computes the same logits as base + adapter.""",
-    '''profile = "smoke"  # str: the run's profile (its default run folder, when output is None); seed003 is Experiment B
+    """profile = "smoke"  # str: the run's profile (its default run folder, when output is None); seed003 is Experiment B
 output = None  # str | None: run folder holding a trained lora configuration
 seed = None  # int | None: which lora seed to export (None: the first one trained)
 n_reviews = 32  # int: real test reviews of the run the equality check runs on
 demo_reviews = 5  # int: test reviews shown in the pipeline demo
-quote_reviews = True  # bool: show review texts (False for notebooks you publish: only lengths are shown)''',
+quote_reviews = True  # bool: show review texts (False for notebooks you publish: only lengths are shown)""",
     [
-        code('''from pathlib import Path
+        code("""from pathlib import Path
 
 from bertpeft import profile_config
 from bertpeft.export import find_lora_run
 
 run_dir = Path(output or profile_config(profile).output)
 lora = find_lora_run(run_dir, seed)  # a run without a trained lora configuration stops here, saying how to train it
-print(f"run folder {run_dir}: exporting {lora.result['name']} ({lora.config.model} on {lora.config.data})")'''),
+print(f"run folder {run_dir}: exporting {lora.result['name']} ({lora.config.model} on {lora.config.data})")"""),
         md("""## 1. What this run trained
 One JSON per configuration in `results/`. In Experiment B, `none` is the pretrained 5-star model used zero-shot and
 `lora` is the same model after LoRA fine-tuning."""),
-        code('''import pandas as pd
+        code("""import pandas as pd
 
 from bertpeft.results import read_results
 
 columns = ["name", "accuracy", "f1", "trainable_params", "train_seconds", "benchmark_accuracy"]
-pd.DataFrame(read_results(run_dir)).reindex(columns=columns)'''),
+pd.DataFrame(read_results(run_dir)).reindex(columns=columns)"""),
         md("""## 2. Mind the label order
 `yelp_review_full` stores `label = stars - 1` (0 is 1 star, 4 is 5 stars). nlptown's head was trained with
 `id2label` 0 = "1 star" ... 4 = "5 stars": the same order, so its pretrained head can be evaluated as it is
 (`none`) and LoRA starts from a useful head instead of a random one. The labels the exports carry come from the
 data (the Hub's dataset spells id 1 "2 star"). A base without a trained head (the smoke profile's) has only
 `LABEL_0`, `LABEL_1`, ... and its head is trained from scratch."""),
-        code('''from bertpeft.export import label_orders
+        code("""from bertpeft.export import label_orders
 
-pd.DataFrame(label_orders(run_dir, seed))'''),
+pd.DataFrame(label_orders(run_dir, seed))"""),
         md("""## 3. Export: the adapter alone, then merged
 `export_lora` rebuilds the trained configuration from the run's saved weights and:
 1. saves the adapter alone into `export/lora-adapter/`: `adapter_config.json` naming the base model (a Hub id, or
@@ -66,26 +67,26 @@ pd.DataFrame(label_orders(run_dir, seed))'''),
    a model card;
 3. compares logits on real test reviews of the run (trained model, adapter on a fresh base, merged model reloaded
    from disk) and asks `transformers.pipeline` for labels; `export/verification.json` keeps the numbers."""),
-        code('''from bertpeft.export import export_lora
+        code("""from bertpeft.export import export_lora
 
 verification = export_lora(run_dir, seed=seed, n_reviews=n_reviews)
-pd.Series(verification["max_abs_diff"], name=f"max |logit difference| on {verification['reviews']} reviews")'''),
+pd.Series(verification["max_abs_diff"], name=f"max |logit difference| on {verification['reviews']} reviews")"""),
         md("""## 4. Sizes on disk
 The adapter is the only thing a task adds on top of the shared base model: a few MB against the whole model for
 the merged export (which, like full fine-tuning, is a complete copy per task)."""),
-        code('''from bertpeft.export import disk_sizes
+        code("""from bertpeft.export import disk_sizes
 
-pd.DataFrame(disk_sizes(run_dir))'''),
-        code('''import json
+pd.DataFrame(disk_sizes(run_dir))"""),
+        code("""import json
 
 adapter_dir, merged_dir = Path(verification["adapter_dir"]), Path(verification["merged_dir"])
 adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
-{k: adapter_config[k] for k in ("base_model_name_or_path", "r", "lora_alpha", "target_modules", "modules_to_save")}'''),
+{k: adapter_config[k] for k in ("base_model_name_or_path", "r", "lora_alpha", "target_modules", "modules_to_save")}"""),
         md("""## 5. Reload and merge with plain peft and transformers
 What a user of the exports writes: no bertpeft. The base is the model `adapter_config.json` names; the adapter
 brings the trained head, so the base's own head is replaced (`ignore_mismatched_sizes` covers a base whose head
 has another number of classes)."""),
-        code('''from peft import PeftModel
+        code("""from peft import PeftModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 base = AutoModelForSequenceClassification.from_pretrained(
@@ -93,21 +94,21 @@ base = AutoModelForSequenceClassification.from_pretrained(
     label2id={v: k for k, v in lora.id2label.items()}, ignore_mismatched_sizes=True)
 with_adapter = PeftModel.from_pretrained(base, adapter_dir).eval()
 merged = AutoModelForSequenceClassification.from_pretrained(merged_dir).eval()
-tokenizer = AutoTokenizer.from_pretrained(merged_dir)'''),
+tokenizer = AutoTokenizer.from_pretrained(merged_dir)"""),
         md("""## 6. The equality check
 On the same real test reviews: the merged model against base + adapter (the same function, so the difference
 is float rounding, far below 1e-4), and the base with the adapter switched off (how much the adapter changes)."""),
-        code('''from bertpeft.export import held_out_reviews, max_abs_diff, review_logits
+        code("""from bertpeft.export import held_out_reviews, max_abs_diff, review_logits
 
 texts = list(held_out_reviews(lora, n_reviews)[0]["text"])
 adapter_logits = review_logits(with_adapter, tokenizer, texts, lora.config.max_length)
 with with_adapter.disable_adapter():
     base_logits = review_logits(with_adapter, tokenizer, texts, lora.config.max_length)
-merged_logits = review_logits(merged, tokenizer, texts, lora.config.max_length)'''),
-        code('''pd.Series({"merged vs base + adapter": max_abs_diff(merged_logits, adapter_logits),
+merged_logits = review_logits(merged, tokenizer, texts, lora.config.max_length)"""),
+        code("""pd.Series({"merged vs base + adapter": max_abs_diff(merged_logits, adapter_logits),
            "base alone vs base + adapter": max_abs_diff(base_logits, adapter_logits),
            "same predictions (merged vs adapter)": bool((merged_logits.argmax(-1) == adapter_logits.argmax(-1)).all())},
-          name="max |logit difference|")'''),
+          name="max |logit difference|")"""),
         md("""## 7. PerformanceBenchmark: unmerged adapter, merged, full fine-tuning
 `PerformanceBenchmark` runs its own batched inference over the run's whole test split (not the Trainer) and
 times the forward pass after warm-up: median and p90 milliseconds per review at batch 1, reviews per second at
@@ -115,15 +116,15 @@ the evaluation batch size. The unmerged adapter adds two small matrix products t
 projection; the merged model costs exactly what the base costs. `size_mb` counts every weight needed to run the
 model (base + adapter for the unmerged one), `saved_mb` what the configuration saves of its own. Full
 fine-tuning appears when the run trained `full` (Experiment B does not)."""),
-        code('''from bertpeft.benchmark import benchmark_exports
+        code("""from bertpeft.benchmark import benchmark_exports
 
 del base, with_adapter, merged  # free memory before loading the benchmarked models one by one
-pd.DataFrame(benchmark_exports(run_dir, seed)).set_index("model").round(4)'''),
+pd.DataFrame(benchmark_exports(run_dir, seed)).set_index("model").round(4)"""),
         md("""`accuracy` is the benchmark's, `trainer_accuracy` the Trainer's from the result JSON, and
 `agreement_with_trainer` the share of test reviews where both predicted the same label: merging changes nothing."""),
         md("""## 8. The merged model in a `pipeline`
 A plain `transformers.pipeline` on the merged folder returns the data's label names."""),
-        code('''from transformers import pipeline
+        code("""from transformers import pipeline
 
 from bertpeft.data import quote_review
 
@@ -132,12 +133,15 @@ demo = held_out_reviews(lora, demo_reviews)[0]
 reviews = list(demo["text"])
 predictions = classifier(reviews, truncation=True)
 pd.DataFrame({"review": [quote_review(t, quote_reviews, 120) for t in reviews], "label": [lora.id2label[i] for i in demo["label"]],
-              "predicted": [p["label"] for p in predictions], "score": [round(p["score"], 3) for p in predictions]})'''),
+              "predicted": [p["label"] for p in predictions], "score": [round(p["score"], 3) for p in predictions]})"""),
         md("""## 9. The model card
 `export/lora-merged/README.md`, written from the result JSON and the verification."""),
-        code('''from IPython.display import Markdown
+        code("""from IPython.display import Markdown
 
-Markdown((merged_dir / "README.md").read_text().split("---\\n", 2)[-1])'''),
+Markdown((merged_dir / "README.md").read_text().split("---\\n", 2)[-1])"""),
         md("## 10. Record"),
-        code('''{k: verification[k] for k in ("passed", "same_predictions", "adapter_mb", "merged_mb", "max_abs_diff")}'''),
-    ])
+        code(
+            """{k: verification[k] for k in ("passed", "same_predictions", "adapter_mb", "merged_mb", "max_abs_diff")}"""
+        ),
+    ],
+)

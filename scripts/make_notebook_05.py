@@ -4,7 +4,8 @@ sys.path.insert(0, "scripts")
 from notebook_tools import code, md, write_notebook  # noqa: E402
 
 write_notebook(
-    "notebooks/05_lora_training_time.ipynb", "05 · The LoRA training-time question: where a step's time goes",
+    "notebooks/05_lora_training_time.ipynb",
+    "05 · The LoRA training-time question: where a step's time goes",
     """Experiment A's author trained LoRA (r=4, 148,994 trainable weights) and full fine-tuning (108 million) on the
 same reviews and saw LoRA take **almost twice as long on a Colab T4**, and *impossibly long* on an M1, where head-only
 and head+1/head+2 ran in reasonable time. With 1/700 of the weights to train, why?
@@ -21,7 +22,7 @@ interleaved (A B, B A, ...) for `repeats` repetitions on the same `steps` batche
 are paired within a repetition. With the default parameters (a tiny random BERT) the notebook runs in under a minute
 and its numbers only show that the code works; the rendered copy ran profile `quick` (MiniLM-L6, real weights) at
 `max_length` 512 on a 2-core CPU.""",
-    '''profile = "smoke"  # str: smoke (tiny random BERT, for CI), quick (MiniLM) or paper (bert-base-cased)
+    """profile = "smoke"  # str: smoke (tiny random BERT, for CI), quick (MiniLM) or paper (bert-base-cased)
 model = None  # str | None: Hub id, model folder, "minilm" or "tiny-random-bert" (None: the profile's)
 data = None  # str | None: reviews as a CSV/Parquet/JSONL file or folder, or a Hub id (None: the profile's)
 max_length = None  # int | None: tokens kept per review (None: the profile's)
@@ -31,14 +32,14 @@ steps = 2  # int: timed batches per setup and repetition
 threads = 1  # int | None: torch CPU threads; 1 keeps timings steady on a shared machine (None: torch's default)
 clock = "wall"  # str: wall for elapsed time, or cpu for process CPU time with one thread on a shared machine
 gpu_result = None  # str | None: a benchmark JSON from a GPU for section 10 (None: the checkout's, if any)
-output = None  # str | None: file to write this notebook's measurements to as JSON (None: none written)''',
+output = None  # str | None: file to write this notebook's measurements to as JSON (None: none written)""",
     [
-        code('''from bertpeft import profile_config
+        code("""from bertpeft import profile_config
 from bertpeft.speed import open_bench
 
 config = profile_config(profile, model=model, data=data, max_length=max_length, n_train=n_train)
 bench = open_bench(config, steps=steps, threads=threads, clock=clock)
-sections = {}'''),
+sections = {}"""),
         md("""## 1. The arithmetic
 Per token, a dense layer with N weights costs 2N FLOPs forward. Backward costs 2N more for the gradient with respect
 to its input (needed whenever anything *below* the layer trains) and 2N for the gradient with respect to its weights
@@ -56,86 +57,86 @@ through the activations and skips only the weight gradients and the optimizer up
 score products (QKᵀ and softmax·V) have no weights: their backward costs twice their forward whenever a gradient
 passes, so LoRA's FLOP ratio sits a little above 4/6 and grows with the review length. The table counts every
 matrix product of a real step of this model (torch's FlopCounterMode on a weightless copy)."""),
-        code('''from bertpeft.speed import theory_table
+        code("""from bertpeft.speed import theory_table
 
-theory_table(bench).style.format("{:.3f}")'''),
+theory_table(bench).style.format("{:.3f}")"""),
         md("""## 2. Forward, backward and optimizer time per configuration
 The six configurations on the same batches (our recipe: dynamic padding, length-grouped batches). `relative` is the
 step time over full fine-tuning's; `memory_mb` is the peak (measured on CUDA; on a CPU counted: weights, gradients
 and AdamW state of the trainable weights, and the activations autograd keeps for backward)."""),
-        code('''from bertpeft.speed import run_section, speed_table
+        code("""from bertpeft.speed import run_section, speed_table
 
 sections["configurations"] = run_section(bench, "configurations", repeats)
-speed_table(sections["configurations"]).round(3)'''),
-        code('''from bertpeft.speed import plot_step_phases
+speed_table(sections["configurations"]).round(3)"""),
+        code("""from bertpeft.speed import plot_step_phases
 
-plot_step_phases(sections["configurations"]);'''),
+plot_step_phases(sections["configurations"]);"""),
         md("""Forward costs about the same in every training configuration: all of them run the whole model, in train
 mode (dropout on). Backward is where they differ, and the optimizer step only shows for full fine-tuning. Against
 the arithmetic (the FLOP columns), measured ratios sit higher: the next section shows why."""),
-        code('''theory_table(bench, sections["configurations"]).style.format("{:.3f}", na_rep="-")'''),
+        code("""theory_table(bench, sections["configurations"]).style.format("{:.3f}", na_rep="-")"""),
         md("""## 3. Inside a step: matrix products and everything else
 `torch.profiler` on one step: the share of each group of operators (self time). Matrix products follow the FLOP
 arithmetic. The rest (dropout masks, softmax, GELU, layer norm, additions) runs at memory speed. LoRA keeps almost all
 of it: every layer still runs forward in train mode and passes a gradient back, and PEFT adds its own dropout and
 additions. The larger that share on a device, the closer a LoRA step comes to a full one. Mixed precision on a GPU
 speeds up the matrix products far more than the rest."""),
-        code('''from bertpeft.speed import Setup, operator_breakdown
+        code("""from bertpeft.speed import Setup, operator_breakdown
 
-operator_breakdown(bench, [Setup("full", "full"), Setup("lora", "lora"), Setup("head", "head")])'''),
+operator_breakdown(bench, [Setup("full", "full"), Setup("lora", "lora"), Setup("head", "head")])"""),
         md("""## 4. LoRA dropout
 PEFT computes `lora_B(lora_A(dropout(x)))`: with `lora_dropout > 0` every adapted projection (query and value in
 each layer) makes a dropped-out copy of its input and keeps the mask for backward. With 0 it skips both."""),
-        code('''sections["lora_dropout"] = run_section(bench, "lora_dropout", repeats)
-speed_table(sections["lora_dropout"]).round(3)'''),
+        code("""sections["lora_dropout"] = run_section(bench, "lora_dropout", repeats)
+speed_table(sections["lora_dropout"]).round(3)"""),
         md("""## 5. LoRA rank
 The adapters' products cost 2·r·(d_in + d_out) FLOPs per token and projection, tiny next to the frozen
 d_in·d_out product beside them, at any rank used in practice."""),
-        code('''sections["lora_rank"] = run_section(bench, "lora_rank", repeats)
-speed_table(sections["lora_rank"]).round(3)'''),
+        code("""sections["lora_rank"] = run_section(bench, "lora_rank", repeats)
+speed_table(sections["lora_rank"]).round(3)"""),
         md("""## 6. Batch size
 Samples per second rise with the batch while the device has idle capacity. A 2-core CPU has none, and a larger batch
 also pads more: its longest review is longer."""),
-        code('''sections["batch_size"] = run_section(bench, "batch_size", repeats)
-speed_table(sections["batch_size"])[["setup", "step_ms", "samples_per_s", "memory_mb"]].round(1)'''),
+        code("""sections["batch_size"] = run_section(bench, "batch_size", repeats)
+speed_table(sections["batch_size"])[["setup", "step_ms", "samples_per_s", "memory_mb"]].round(1)"""),
         md("""## 7. Padding: the seeds' recipe against ours
 The seeds tokenized with `padding="max_length"`: every review becomes `max_length` tokens. Dynamic padding pads
 each batch to its longest review; length grouping (the Trainer's `train_sampling_strategy="group_by_length"`) puts
 reviews of similar length in the same batch, so that longest review is close to the others. All three in fp32."""),
-        code('''sections["padding"] = run_section(bench, "padding", repeats)
-speed_table(sections["padding"]).round(3)'''),
+        code("""sections["padding"] = run_section(bench, "padding", repeats)
+speed_table(sections["padding"]).round(3)"""),
         md("""## 8. Which layers to unfreeze: top or bottom
 `head+2` trains the classifier and two encoder layers. Unfrozen at the top (ours), the gradient stops below them;
 unfrozen at the bottom, it has to cross every layer above to reach them, which costs about what LoRA costs. The last
 rows show the head-only step with and without dropout in the frozen layers: the Trainer keeps the whole model in
 train mode, so the frozen layers still draw dropout masks, and on a CPU they take the slower attention path."""),
-        code('''sections["freezing"] = run_section(bench, "freezing", repeats)
-speed_table(sections["freezing"]).round(3)'''),
+        code("""sections["freezing"] = run_section(bench, "freezing", repeats)
+speed_table(sections["freezing"]).round(3)"""),
         md("""Dropout is paid alike by full fine-tuning and LoRA: every layer draws its masks in the forward pass and
 applies them again in the backward pass, whether or not its weights train. The same comparison with every dropout rate
 set to 0 (a diagnostic only: it changes what is trained, so it is never a default) shows how much of the distance
 between LoRA's measured ratio and its FLOP ratio that accounts for."""),
-        code('''sections["dropout"] = run_section(bench, "dropout", repeats)
-speed_table(sections["dropout"]).round(3)'''),
+        code("""sections["dropout"] = run_section(bench, "dropout", repeats)
+speed_table(sections["dropout"]).round(3)"""),
         md("""## 9. Inference: merged or not
 Unmerged, each adapted projection runs two extra small products and an addition; `merge_and_unload()` folds
 B·A into the base weights, so the merged model costs exactly the base model."""),
-        code('''sections["inference"] = run_section(bench, "inference", repeats)
-speed_table(sections["inference"])[["setup", "step_ms", "samples_per_s", "x_base model"]].round(3)'''),
+        code("""sections["inference"] = run_section(bench, "inference", repeats)
+speed_table(sections["inference"])[["setup", "step_ms", "samples_per_s", "x_base model"]].round(3)"""),
         md("""## 10. Memory, and what it says about the M1
 Activations kept for backward dominate training memory at 512 tokens. LoRA keeps nearly all of them (every layer
 must pass a gradient down), so it saves only the gradients and AdamW state of the frozen weights. Counted for
 bert-base-cased, the write-ups' model, at the seeds' batch of 16 reviews padded to 512 tokens, in fp32:"""),
-        code('''from bertpeft.speed import BERT_BASE_CASED_SHAPE, memory_table
+        code("""from bertpeft.speed import BERT_BASE_CASED_SHAPE, memory_table
 
-memory_table(BERT_BASE_CASED_SHAPE, config, batch_size=16, width=512)'''),
+memory_table(BERT_BASE_CASED_SHAPE, config, batch_size=16, width=512)"""),
         md("""## 11. On a GPU
 The same benchmark on CUDA (fp16 autocast for ours), read from its JSON when the checkout has one
 (`python benchmarks/training_speed.py --profile paper ...` on a GPU machine writes it)."""),
-        code('''from bertpeft.speed import load_speed_result
+        code("""from bertpeft.speed import load_speed_result
 
 gpu = load_speed_result(gpu_result)
-speed_table(gpu).round(3) if gpu else print("No GPU benchmark JSON found: the GPU figures were not measured.")'''),
+speed_table(gpu).round(3) if gpu else print("No GPU benchmark JSON found: the GPU figures were not measured.")"""),
         md("""## 12. Conclusion
 **A LoRA step is cheaper than a full fine-tuning step, not dearer.** On a 2-core CPU with MiniLM-L6 at 512 tokens (the
 rendered run, and `benchmarks/results/training_speed-quick-cpu.json`) it costs about 0.8-0.9x a full step while its
@@ -166,11 +167,12 @@ we had no M1.
 costs several times the tokens and more in time, since attention grows with the square of the length). Unfreeze the
 top layers rather than the bottom ones (section 8), and merge the adapter before serving (section 9). `lora_dropout=0`
 saves little (section 4). The sentences below are worded from this run's own numbers:"""),
-        code('''from bertpeft.speed import verdict
+        code("""from bertpeft.speed import verdict
 
-print("\\n".join(verdict(sections)))'''),
-        code('''from bertpeft.speed import save_sections
+print("\\n".join(verdict(sections)))"""),
+        code("""from bertpeft.speed import save_sections
 
 if output:
-    print(f"wrote {save_sections(output, bench, sections)}")'''),
-    ])
+    print(f"wrote {save_sections(output, bench, sections)}")"""),
+    ],
+)

@@ -10,16 +10,48 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "bertpeft" / "resources" / "smoke"
 
-PLACES = ["the diner", "this cafe", "the taco shop", "our hotel", "the bakery", "this pizza place",
-          "the noodle bar", "the steakhouse", "this salon", "the car wash", "the sushi spot", "the brewery"]
-GOOD = ["the food was delicious", "the staff were friendly and quick", "everything tasted fresh",
-        "the service was excellent", "prices were fair and portions generous", "we loved the cozy room",
-        "the coffee was perfect", "our server was attentive and kind", "the dessert was amazing",
-        "it was clean and bright", "the wait was short", "they fixed my order with a smile"]
-BAD = ["the food was cold and bland", "the staff were rude and slow", "everything tasted stale",
-       "the service was terrible", "prices were high and portions tiny", "the room was dirty and loud",
-       "the coffee was burnt", "our server ignored us", "the dessert was awful",
-       "the tables were sticky", "we waited an hour", "they got my order wrong twice"]
+PLACES = [
+    "the diner",
+    "this cafe",
+    "the taco shop",
+    "our hotel",
+    "the bakery",
+    "this pizza place",
+    "the noodle bar",
+    "the steakhouse",
+    "this salon",
+    "the car wash",
+    "the sushi spot",
+    "the brewery",
+]
+GOOD = [
+    "the food was delicious",
+    "the staff were friendly and quick",
+    "everything tasted fresh",
+    "the service was excellent",
+    "prices were fair and portions generous",
+    "we loved the cozy room",
+    "the coffee was perfect",
+    "our server was attentive and kind",
+    "the dessert was amazing",
+    "it was clean and bright",
+    "the wait was short",
+    "they fixed my order with a smile",
+]
+BAD = [
+    "the food was cold and bland",
+    "the staff were rude and slow",
+    "everything tasted stale",
+    "the service was terrible",
+    "prices were high and portions tiny",
+    "the room was dirty and loud",
+    "the coffee was burnt",
+    "our server ignored us",
+    "the dessert was awful",
+    "the tables were sticky",
+    "we waited an hour",
+    "they got my order wrong twice",
+]
 OPEN_GOOD = ["Great visit to {p}.", "I really like {p}.", "Five stars for {p}!", "{p} never lets me down."]
 OPEN_BAD = ["Bad visit to {p}.", "I really dislike {p}.", "One star for {p}.", "{p} let me down again."]
 CLOSE_GOOD = ["We will come back soon.", "Highly recommended.", "Best in town.", "Worth every penny."]

@@ -15,9 +15,31 @@ def test_two_cpu_processes_write_one_result(tmp_path):
     output = tmp_path / "run"
     env = {**os.environ, "HOME": str(tmp_path / "home")}  # no ~/.cache/huggingface/accelerate config file
     done = subprocess.run(
-        [str(accelerate), "launch", "--cpu", "--num_processes", "2", "-m", "bertpeft", "train", "--profile", "smoke",
-         "--config", "full", "--progress", "lines", "--output", str(output)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=400)
+        [
+            str(accelerate),
+            "launch",
+            "--cpu",
+            "--num_processes",
+            "2",
+            "-m",
+            "bertpeft",
+            "train",
+            "--profile",
+            "smoke",
+            "--config",
+            "full",
+            "--progress",
+            "lines",
+            "--output",
+            str(output),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     results = list((output / "results").glob("*.json"))
     assert [p.name for p in results] == ["full-seed42.json"], "one result, written by the main process"

@@ -20,8 +20,16 @@ def tiny_classifier(folder, num_labels=2):
     from bertpeft.models import TINY_BERT, resolve_model_source
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(TINY_BERT))
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.5, num_labels=num_labels)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        initializer_range=0.5,
+        num_labels=num_labels,
+    )
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -34,8 +42,15 @@ def head_run(tmp_path_factory):
     from bertpeft.training import train_configuration
 
     folder = tmp_path_factory.mktemp("benchmark")
-    config = profile_config("smoke", model=str(tiny_classifier(folder / "model")), configuration="head",
-                            output=str(folder / "run"), n_train=32, eval_batch_size=16, progress="lines")
+    config = profile_config(
+        "smoke",
+        model=str(tiny_classifier(folder / "model")),
+        configuration="head",
+        output=str(folder / "run"),
+        n_train=32,
+        eval_batch_size=16,
+        progress="lines",
+    )
     return config, train_configuration(config)
 
 
@@ -46,8 +61,9 @@ def rebuilt(config):
 
     tokenizer = load_tokenizer(config.model)
     data, meta = load_prepared(config, tokenizer)
-    model = load_trained_model(config, config.run_dir / MODELS / f"head-seed{config.seed}", meta["num_labels"],
-                               id2label_of(meta))
+    model = load_trained_model(
+        config, config.run_dir / MODELS / f"head-seed{config.seed}", meta["num_labels"], id2label_of(meta)
+    )
     return model, tokenizer, data["test"], meta["num_labels"]
 
 

@@ -16,7 +16,10 @@ def test_every_profile_builds(profile):
 
 def test_profiles_hold_the_briefs_sizes():
     assert (profile_config("paper").model, profile_config("paper").n_train, profile_config("paper").n_test) == (
-        "bert-base-cased", 10_000, 2_000)
+        "bert-base-cased",
+        10_000,
+        2_000,
+    )
     seed003 = profile_config("seed003")
     assert (seed003.lora_r, seed003.lora_alpha, seed003.n_train, seed003.n_test) == (16, 32, 1_000, 1_000)
 
@@ -67,8 +70,14 @@ def test_overrides_of_none_keep_the_profile_value():
 
 
 def test_json_round_trip(tmp_path):
-    config = profile_config("seed003", configuration="head+2", learning_rate=3e-4, seeds="1,2,3",
-                            lora_target_modules="query,key,value", output=str(tmp_path / "run"))
+    config = profile_config(
+        "seed003",
+        configuration="head+2",
+        learning_rate=3e-4,
+        seeds="1,2,3",
+        lora_target_modules="query,key,value",
+        output=str(tmp_path / "run"),
+    )
     data = json.loads(config.to_json())
     assert data["seeds"] == [1, 2, 3]
     again = RunConfig.from_dict(data)
@@ -79,7 +88,9 @@ def test_json_round_trip(tmp_path):
 
 
 def test_default_learning_rates_differ_by_configuration():
-    rates = {name: profile_config("paper", configuration=name).learning_rate_for
-             for name in ("head", "head+1", "lora", "full")}
+    rates = {
+        name: profile_config("paper", configuration=name).learning_rate_for
+        for name in ("head", "head+1", "lora", "full")
+    }
     assert rates["head"] > rates["lora"] > rates["full"] > 0
     assert profile_config("paper", configuration="full", learning_rate=1e-5).learning_rate_for == 1e-5

@@ -43,9 +43,17 @@ def tiny_classifier(folder, num_labels=2, id2label=None):
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(TINY_BERT))
     labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.5,
-                        num_labels=num_labels, **labels)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        initializer_range=0.5,
+        num_labels=num_labels,
+        **labels,
+    )
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -71,8 +79,15 @@ def lora_run(tmp_path_factory):
     from bertpeft.training import train_configuration
 
     folder = tmp_path_factory.mktemp("export")
-    config = profile_config("smoke", model=str(tiny_classifier(folder / "model")), configuration="lora",
-                            output=str(folder / "run"), n_train=32, n_test=32, progress="lines")
+    config = profile_config(
+        "smoke",
+        model=str(tiny_classifier(folder / "model")),
+        configuration="lora",
+        output=str(folder / "run"),
+        n_train=32,
+        n_test=32,
+        progress="lines",
+    )
     train_configuration(config, benchmark=False)
     strengthen_lora(config.run_dir / "models" / "lora-seed42" / "trained.safetensors")
     assert main(["export", "--output", str(config.run_dir), "--reviews", "16"]) == 0
@@ -154,8 +169,13 @@ def test_plain_code_in_a_fresh_process_gets_the_trained_logits(lora_run, tmp_pat
     expected = review_logits(load_run_model(trained), tokenizer, texts, lora_run.max_length)
     (tmp_path / "task.json").write_text(json.dumps({"texts": texts, "max_length": lora_run.max_length}))
     out = export_dir(lora_run.run_dir)
-    subprocess.run([sys.executable, "-c", PLAIN_CODE, str(out / ADAPTER), str(out / MERGED), "task.json", "out.json"],
-                   cwd=tmp_path, check=True, timeout=300, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", PLAIN_CODE, str(out / ADAPTER), str(out / MERGED), "task.json", "out.json"],
+        cwd=tmp_path,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     fresh = json.loads((tmp_path / "out.json").read_text())
     assert not fresh["bertpeft"]
     assert max_abs_diff(fresh["logits"]["adapter"], expected) <= 1e-4
@@ -170,8 +190,9 @@ def test_merge_equivalence_with_init_lora_weights_false(tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     model_dir = tiny_classifier(tmp_path / "model")
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, target_modules=["query", "value"],
-                      init_lora_weights=False)
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, target_modules=["query", "value"], init_lora_weights=False
+    )
     get_peft_model(AutoModelForSequenceClassification.from_pretrained(model_dir), lora).save_pretrained(tmp_path / "a")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     texts = ["the food was amazing and the staff friendly", "awful service, we will not come back", "okay"]
@@ -189,17 +210,22 @@ def test_base_model_source_names_a_real_folder_or_a_hub_id():
     source = base_model_source("tiny-random-bert")
     assert Path(source).is_absolute() and (Path(source) / "config.json").exists()
     assert base_model_source("nlptown/bert-base-multilingual-uncased-sentiment") == (
-        "nlptown/bert-base-multilingual-uncased-sentiment")
+        "nlptown/bert-base-multilingual-uncased-sentiment"
+    )
 
 
 def test_a_run_without_lora_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     config = profile_config("smoke", configuration="none", output=str(run))
     (run / "results").mkdir(parents=True)
-    (run / "results" / "none-seed42.json").write_text(json.dumps(
-        {"name": "none-seed42", "seed": 42, "profile": "smoke", "run_config": config.to_dict()}))
-    with pytest.raises(ExportError, match=r"no trained lora configuration .*bertpeft train --profile smoke "
-                                          r"--config lora --output "):
+    (run / "results" / "none-seed42.json").write_text(
+        json.dumps({"name": "none-seed42", "seed": 42, "profile": "smoke", "run_config": config.to_dict()})
+    )
+    with pytest.raises(
+        ExportError,
+        match=r"no trained lora configuration .*bertpeft train --profile smoke "
+        r"--config lora --output ",
+    ):
         export_lora(run)
     assert main(["export", "--output", str(tmp_path / "empty")]) == 2
     assert "lora-seed*.json" in capsys.readouterr().err
@@ -214,15 +240,27 @@ def test_seed003_profile_offline(shared_data, tmp_path):
     from bertpeft.training import train_configuration
 
     model_dir = tiny_classifier(tmp_path / "five", 5, NLPTOWN_LABELS)
-    config = profile_config("seed003", model=str(model_dir), data=str(shared_data / "yelp_review_full"), n_train=24,
-                            n_test=20, max_length=64, eval_batch_size=8, output=str(tmp_path / "run"),
-                            progress="lines")
+    config = profile_config(
+        "seed003",
+        model=str(model_dir),
+        data=str(shared_data / "yelp_review_full"),
+        n_train=24,
+        n_test=20,
+        max_length=64,
+        eval_batch_size=8,
+        output=str(tmp_path / "run"),
+        progress="lines",
+    )
     assert config.configurations == ("none", "lora") and (config.lora_r, config.lora_alpha) == (16, 32)
     none = train_configuration(config.replace(configuration="none"), benchmark=False)
     assert {int(k): v for k, v in none["id2label"].items()} == NLPTOWN_LABELS
     test = load_prepared(config)[0]["test"]
-    own_head = review_logits(AutoModelForSequenceClassification.from_pretrained(model_dir),
-                             AutoTokenizer.from_pretrained(model_dir), list(test["text"]), 64)
+    own_head = review_logits(
+        AutoModelForSequenceClassification.from_pretrained(model_dir),
+        AutoTokenizer.from_pretrained(model_dir),
+        list(test["text"]),
+        64,
+    )
     assert none["test_predictions"] == own_head.argmax(-1).tolist()  # the model's head, not a new random one
     train_configuration(config.replace(configuration="lora"), benchmark=False)
     verification = export_lora(config, n_reviews=8)

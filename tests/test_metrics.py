@@ -13,8 +13,12 @@ BINARY_EXPECTED = {"accuracy": 5 / 8, "precision": 3 / 5, "recall": 3 / 4, "f1":
 # Three classes, macro averages: per class (precision, recall, F1) = (1/2, 1/2, 1/2), (2/3, 1, 4/5), (1, 1/2, 2/3).
 MULTI_LABELS = [0, 0, 1, 1, 2, 2]
 MULTI_PREDICTIONS = [0, 1, 1, 1, 2, 0]
-MULTI_EXPECTED = {"accuracy": 4 / 6, "precision": (1 / 2 + 2 / 3 + 1) / 3, "recall": (1 / 2 + 1 + 1 / 2) / 3,
-                  "f1": (1 / 2 + 4 / 5 + 2 / 3) / 3}
+MULTI_EXPECTED = {
+    "accuracy": 4 / 6,
+    "precision": (1 / 2 + 2 / 3 + 1) / 3,
+    "recall": (1 / 2 + 1 + 1 / 2) / 3,
+    "f1": (1 / 2 + 4 / 5 + 2 / 3) / 3,
+}
 
 
 def test_binary_metrics_by_hand():
@@ -47,6 +51,7 @@ def test_trainer_compute_metrics_takes_the_argmax_of_logits():
     one_hot = np.eye(3)[MULTI_PREDICTIONS] * 2.5 - 1.0  # the predicted class has the largest logit
     compute = make_compute_metrics(num_labels=3)
     assert compute(EvalPrediction(predictions=one_hot, label_ids=np.array(MULTI_LABELS))) == pytest.approx(
-        MULTI_EXPECTED)
+        MULTI_EXPECTED
+    )
     assert compute((one_hot, np.array(MULTI_LABELS))) == pytest.approx(MULTI_EXPECTED)
     assert compute(((one_hot, None), np.array(MULTI_LABELS))) == pytest.approx(MULTI_EXPECTED)

@@ -9,8 +9,14 @@ import pytest
 from bertpeft.config import ConfigError, profile_config
 from bertpeft.models import apply_configuration, configuration_table, parameter_report
 
-BRIEF_TRAINABLE = {"none": 0, "head": 1_538, "head+1": 7_089_410, "head+2": 14_177_282, "lora": 148_994,
-                   "full": 108_311_810}
+BRIEF_TRAINABLE = {
+    "none": 0,
+    "head": 1_538,
+    "head+1": 7_089_410,
+    "head+2": 14_177_282,
+    "lora": 148_994,
+    "full": 108_311_810,
+}
 BERT_BASE_CASED_TOTAL = 108_311_810
 
 
@@ -29,8 +35,15 @@ def tiny_model(layers=4, num_labels=2):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=99, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, num_labels=num_labels)
+    config = BertConfig(
+        vocab_size=99,
+        hidden_size=16,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -39,8 +52,12 @@ def trainable_names(model):
 
 
 def test_params_cli_prints_the_briefs_counts(bert_base_cased_shape):
-    done = subprocess.run([sys.executable, "-m", "bertpeft", "params", "--model", str(bert_base_cased_shape),
-                           "--json"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bertpeft", "params", "--model", str(bert_base_cased_shape), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [row["config"] for row in rows] == list(BRIEF_TRAINABLE)

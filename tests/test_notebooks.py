@@ -17,14 +17,24 @@ def execute(name, output_folder, cwd, **parameters):
     import papermill
 
     target = output_folder / f"{Path(name).stem}-{parameters.get('configuration', 'data')}.ipynb"
-    papermill.execute_notebook(str(NOTEBOOKS / name), str(target), parameters=parameters, kernel_name="python3",
-                               cwd=str(cwd), progress_bar=False)
+    papermill.execute_notebook(
+        str(NOTEBOOKS / name),
+        str(target),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(cwd),
+        progress_bar=False,
+    )
     return nbformat.read(target, as_version=4)
 
 
 def errors(notebook):
-    return [output for cell in notebook["cells"] for output in cell.get("outputs", [])
-            if output.get("output_type") == "error"]
+    return [
+        output
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +47,21 @@ def series(tmp_path_factory):
     patch.delenv("WANDB_DIR", raising=False)
     executed = {}
     try:
-        executed["01"] = execute("01_data_prep.ipynb", folder, folder, profile="smoke", n_train=N_TRAIN,
-                                 n_test=N_TEST, output=str(run))
+        executed["01"] = execute(
+            "01_data_prep.ipynb", folder, folder, profile="smoke", n_train=N_TRAIN, n_test=N_TEST, output=str(run)
+        )
         for name in CONFIGURATIONS:
-            executed[name] = execute("02_train.ipynb", folder, folder, profile="smoke", configuration=name,
-                                     n_train=N_TRAIN, n_test=N_TEST, progress="lines", output=str(run))
+            executed[name] = execute(
+                "02_train.ipynb",
+                folder,
+                folder,
+                profile="smoke",
+                configuration=name,
+                n_train=N_TRAIN,
+                n_test=N_TEST,
+                progress="lines",
+                output=str(run),
+            )
     finally:
         patch.undo()
     return run, executed

@@ -11,6 +11,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
+LINTED = ("bertpeft", "tests", "scripts", "benchmarks")
 SOURCE_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -33,8 +34,9 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     environment = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
     pip = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict) and "pip" in item)
     conda = [item for item in environment["dependencies"] if isinstance(item, str)]
-    listed = names(r for r in pip if not r.startswith("-e")) | names(c.split("=")[0] for c in conda
-                                                                       if c.split("=")[0] not in ("python", "pip"))
+    listed = names(r for r in pip if not r.startswith("-e")) | names(
+        c.split("=")[0] for c in conda if c.split("=")[0] not in ("python", "pip")
+    )
     assert listed == declared, f"only in environment.yml: {listed - declared}; only in pyproject: {declared - listed}"
     assert "-e ." in pip, "environment.yml installs bertpeft itself"
 
@@ -44,8 +46,22 @@ def test_pyproject_declares_the_console_script_and_extras():
     assert project["scripts"]["bertpeft"] == "bertpeft.cli:main"
     assert {"dev", "minilm"} <= set(project["optional-dependencies"])
     assert {"pytest", "ruff"} <= names(project["optional-dependencies"]["dev"])
-    required = {"transformers", "datasets", "evaluate", "peft", "accelerate", "torch", "wandb", "matplotlib", "pandas",
-                "ipywidgets", "papermill", "ipykernel", "scikit-learn", "python-dotenv"}
+    required = {
+        "transformers",
+        "datasets",
+        "evaluate",
+        "peft",
+        "accelerate",
+        "torch",
+        "wandb",
+        "matplotlib",
+        "pandas",
+        "ipywidgets",
+        "papermill",
+        "ipykernel",
+        "scikit-learn",
+        "python-dotenv",
+    }
     assert required <= names(project["dependencies"])
 
 
@@ -103,10 +119,16 @@ def test_dot_env_is_ignored_and_documented():
 
 
 def test_ruff_passes():
-    command = [sys.executable, "-m", "ruff", "check", "--output-format", "concise", "bertpeft", "tests", "notebooks",
-               "scripts"]
+    command = [sys.executable, "-m", "ruff", "check", "--output-format", "concise", *LINTED, "notebooks"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_code_is_formatted_by_ruff():
+    """One formatter for the Python code (notebooks are written by scripts/ and carry their own layout)."""
+    command = [sys.executable, "-m", "ruff", "format", "--check", *LINTED]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"run `ruff format {' '.join(LINTED)}`:\n{done.stdout[-2000:]}"
 
 
 def test_committed_files_quote_no_review_of_the_local_data(shared_data):
@@ -119,8 +141,13 @@ def test_committed_files_quote_no_review_of_the_local_data(shared_data):
     reviews = pd.concat([pd.read_csv(path) for path in shared_data.glob("*/*.csv")])["text"]
     # 40 characters: pandas cuts a long text cell to 50 in a notebook's plain-text output
     openings = {o[:40] for o in (" ".join(str(text).split()) for text in reviews) if len(o) >= 40}
-    committed = subprocess.run(["git", "ls-files", "rendered", "figures", "benchmarks", "README.md"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.split()
+    committed = subprocess.run(
+        ["git", "ls-files", "rendered", "figures", "benchmarks", "README.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert committed, "git ls-files found nothing: is this a checkout?"
     for name in committed:
         if not name.endswith((".ipynb", ".json", ".csv", ".md")):

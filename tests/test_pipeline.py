@@ -11,15 +11,25 @@ import pytest
 from conftest import ROOT
 
 CONFIGS = ["none", "head", "head+1", "head+2", "lora", "full"]
-FIGURES = ["metrics_per_configuration", "accuracy_vs_trainable_parameters", "training_time_per_configuration",
-           "loss_curves"]
+FIGURES = [
+    "metrics_per_configuration",
+    "accuracy_vs_trainable_parameters",
+    "training_time_per_configuration",
+    "loss_curves",
+]
 HAS_EXPORT = (ROOT / "notebooks" / "03_lora_merge_export.ipynb").exists()
 
 
 def bertpeft(*args, cwd=None):
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bertpeft", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=os.environ.copy(), timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bertpeft", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=os.environ.copy(),
+        timeout=600,
+    )
     done.seconds = time.perf_counter() - start
     return done
 
@@ -53,8 +63,20 @@ def test_smoke_series_leaves_a_complete_run_folder(smoke_run):
 
     table = pd.read_csv(run_dir / "results.csv")
     assert table["config"].tolist() == CONFIGS
-    for column in ("config", "seed", "trainable_params", "total_params", "accuracy", "precision", "recall", "f1",
-                   "train_seconds", "train_samples_per_second", "benchmark_accuracy", "peak_memory_mb"):
+    for column in (
+        "config",
+        "seed",
+        "trainable_params",
+        "total_params",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "train_seconds",
+        "train_samples_per_second",
+        "benchmark_accuracy",
+        "peak_memory_mb",
+    ):
         assert column in table, column
     assert table[["accuracy", "f1", "benchmark_accuracy", "trainable_params"]].notna().all().all()
     assert (table["accuracy"] - table["benchmark_accuracy"]).abs().max() < 1e-6
@@ -86,10 +108,16 @@ def test_no_quotes_keeps_every_review_out_of_the_executed_notebooks(smoke_run):
 
     run_dir, _ = smoke_run
     reviews = pd.concat([pd.read_csv(SMOKE_DATA / f"{split}.csv") for split in ("train", "test")])["text"]
-    outputs = {p.name: json.dumps([c.get("outputs", []) for c in json.loads(p.read_text())["cells"]])
-               for p in (run_dir / "notebooks").glob("*.ipynb")}
-    quoted = [(name, text) for name, out in outputs.items() for text in reviews
-              if " ".join(text.split())[:40] in out or json.dumps(text[:40])[1:-1] in out]
+    outputs = {
+        p.name: json.dumps([c.get("outputs", []) for c in json.loads(p.read_text())["cells"]])
+        for p in (run_dir / "notebooks").glob("*.ipynb")
+    }
+    quoted = [
+        (name, text)
+        for name, out in outputs.items()
+        for text in reviews
+        if " ".join(text.split())[:40] in out or json.dumps(text[:40])[1:-1] in out
+    ]
     assert not quoted, quoted[:3]
     assert "review not quoted" in outputs["01_data_prep.ipynb"] and "review not quoted" in outputs["04_results.ipynb"]
 
@@ -144,11 +172,26 @@ def test_a_failing_configuration_does_not_lose_the_others(tmp_path):
 
 def fake_result(config, seed, accuracy, trainable):
     curve = [{"step": s, "loss": 0.7 - 0.01 * s * (trainable > 0)} for s in range(1, 6)] if trainable else []
-    return {"name": f"{config}-seed{seed}", "config": config, "seed": seed, "trainable_params": trainable,
-            "total_params": 1000, "trainable_percent": trainable / 10, "accuracy": accuracy, "precision": accuracy,
-            "recall": accuracy, "f1": accuracy, "benchmark_accuracy": accuracy, "train_seconds": 10.0 + seed,
-            "train_samples_per_second": 5.0, "peak_memory_mb": 100.0, "model": "m", "profile": "smoke",
-            "device": {"type": "cpu", "count": 2}, "loss_curve": curve}
+    return {
+        "name": f"{config}-seed{seed}",
+        "config": config,
+        "seed": seed,
+        "trainable_params": trainable,
+        "total_params": 1000,
+        "trainable_percent": trainable / 10,
+        "accuracy": accuracy,
+        "precision": accuracy,
+        "recall": accuracy,
+        "f1": accuracy,
+        "benchmark_accuracy": accuracy,
+        "train_seconds": 10.0 + seed,
+        "train_samples_per_second": 5.0,
+        "peak_memory_mb": 100.0,
+        "model": "m",
+        "profile": "smoke",
+        "device": {"type": "cpu", "count": 2},
+        "loss_curve": curve,
+    }
 
 
 def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
@@ -158,8 +201,9 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
 
     for config, trainable, base in (("full", 1000, 0.9), ("head+1", 300, 0.8), ("none", 0, 0.5), ("lora", 20, 0.85)):
         for seed, shift in ((1, -0.01), (2, 0.01)):
-            atomic_write_json(tmp_path / "results" / f"{config}-seed{seed}.json",
-                              fake_result(config, seed, base + shift, trainable))
+            atomic_write_json(
+                tmp_path / "results" / f"{config}-seed{seed}.json", fake_result(config, seed, base + shift, trainable)
+            )
     table = write_results_csv(tmp_path)
     assert table["config"].tolist() == ["none", "none", "head+1", "head+1", "lora", "lora", "full", "full"]
     assert pd.read_csv(tmp_path / "results.csv").shape == table.shape
@@ -168,8 +212,12 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
     assert summary.set_index("config").loc["full", "accuracy_mean"] == pytest.approx(0.9)
     assert summary.set_index("config").loc["full", "accuracy_std"] == pytest.approx(0.01414, abs=1e-4)
     assert summary_over_seeds(table, formatted=True).set_index("config").loc["full", "accuracy"] == "0.9000 ± 0.0141"
-    figures = [plots.plot_metrics_per_configuration(table), plots.plot_accuracy_vs_parameters(table),
-               plots.plot_training_time(table), plots.plot_loss_curves(read_results(tmp_path))]
+    figures = [
+        plots.plot_metrics_per_configuration(table),
+        plots.plot_accuracy_vs_parameters(table),
+        plots.plot_training_time(table),
+        plots.plot_loss_curves(read_results(tmp_path)),
+    ]
     for i, fig in enumerate(figures):
         assert plots.save_figure(fig, tmp_path / "figures", f"f{i}").stat().st_size > 5_000
     assert results_table(tmp_path / "empty").empty

@@ -18,8 +18,15 @@ FAKE_KEY = "fakekey" + "0123456789abcdef" * 2 + "01"  # 40 characters, the shape
 
 
 def bertpeft(*args, env=None, timeout=300, **kwargs):
-    return subprocess.run([sys.executable, "-m", "bertpeft", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "bertpeft", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
 
 
 def write_csv(folder: Path, rows_train, rows_test=None) -> Path:
@@ -35,8 +42,9 @@ def no_tokenizer_model(tmp_path):
     from transformers import BertConfig
 
     folder = tmp_path / "model-without-tokenizer"
-    BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-               intermediate_size=64).save_pretrained(folder)
+    BertConfig(
+        vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    ).save_pretrained(folder)
     return folder
 
 
@@ -68,16 +76,38 @@ def test_bad_value_exits_2_with_one_line_before_training(tmp_path, capsys, args,
 
 
 def test_model_folder_without_tokenizer_is_refused(tmp_path, no_tokenizer_model):
-    proc = bertpeft("train", "--profile", "smoke", "--config", "head", "--model", str(no_tokenizer_model),
-                    "--output", str(tmp_path / "run"), timeout=120)
+    proc = bertpeft(
+        "train",
+        "--profile",
+        "smoke",
+        "--config",
+        "head",
+        "--model",
+        str(no_tokenizer_model),
+        "--output",
+        str(tmp_path / "run"),
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "no usable tokenizer" in proc.stderr and str(no_tokenizer_model) in proc.stderr
 
 
 def test_single_class_dataset_is_refused(tmp_path):
     data = write_csv(tmp_path / "data", [(1, f"great place number {i}") for i in range(20)])
-    proc = bertpeft("prep", "--profile", "smoke", "--data", str(data), "--n-train", "10", "--n-test", "5",
-                    "--output", str(tmp_path / "run"), timeout=120)
+    proc = bertpeft(
+        "prep",
+        "--profile",
+        "smoke",
+        "--data",
+        str(data),
+        "--n-train",
+        "10",
+        "--n-test",
+        "5",
+        "--output",
+        str(tmp_path / "run"),
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "single class" in proc.stderr
 
@@ -105,8 +135,12 @@ def test_model_hub_unreachable_fails_within_seconds(monkeypatch):
 def test_same_profile_and_seed_give_identical_metrics(tmp_path):
     from bertpeft.training import train_configuration
 
-    runs = [train_configuration(profile_config("smoke", configuration="lora", epochs=3.0, progress="lines",
-                                               output=str(tmp_path / name))) for name in ("a", "b")]
+    runs = [
+        train_configuration(
+            profile_config("smoke", configuration="lora", epochs=3.0, progress="lines", output=str(tmp_path / name))
+        )
+        for name in ("a", "b")
+    ]
     for key in ("accuracy", "precision", "recall", "f1", "loss"):
         assert runs[0][key] == runs[1][key], key
     assert runs[0]["loss_curve"] == runs[1]["loss_curve"]
@@ -117,8 +151,9 @@ def test_same_profile_and_seed_give_identical_metrics(tmp_path):
 def test_wandb_key_never_written_to_the_run_folder(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "WANDB_API_KEY": FAKE_KEY, "WANDB_MODE": "offline"}
-    proc = bertpeft("train", "--profile", "smoke", "--config", "head", "--report-to", "wandb",
-                    "--output", str(out), env=env)
+    proc = bertpeft(
+        "train", "--profile", "smoke", "--config", "head", "--report-to", "wandb", "--output", str(out), env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert FAKE_KEY not in proc.stdout + proc.stderr
     files = [p for p in out.rglob("*") if p.is_file()]
@@ -130,11 +165,26 @@ def test_wandb_key_never_written_to_the_run_folder(tmp_path):
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     out = tmp_path / "run"
-    args = ["train", "--profile", "smoke", "--config", "full", "--epochs", "20", "--eval-steps", "10",
-            "--output", str(out)]
+    args = [
+        "train",
+        "--profile",
+        "smoke",
+        "--config",
+        "full",
+        "--epochs",
+        "20",
+        "--eval-steps",
+        "10",
+        "--output",
+        str(out),
+    ]
     checkpoints = out / "checkpoints" / "full-seed42"
-    proc = subprocess.Popen([sys.executable, "-m", "bertpeft", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bertpeft", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 180
         while time.time() < deadline and proc.poll() is None:
@@ -149,8 +199,9 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert not (out / "results" / "full-seed42.json").exists()
-    saved = sorted(int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*")
-                   if (c / "trainer_state.json").exists())
+    saved = sorted(
+        int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()
+    )
     assert saved, "a checkpoint should have survived the kill"
 
     again = bertpeft(*args)
@@ -181,11 +232,26 @@ def kill_tree(pid: int) -> None:
 @pytest.mark.slow
 def test_killed_series_keeps_finished_configurations_and_resumes_the_interrupted_one(tmp_path):
     out = tmp_path / "run"
-    args = ["run", "--profile", "smoke", "--configs", "head,full", "--epochs", "20", "--eval-steps", "10",
-            "--output", str(out)]
+    args = [
+        "run",
+        "--profile",
+        "smoke",
+        "--configs",
+        "head,full",
+        "--epochs",
+        "20",
+        "--eval-steps",
+        "10",
+        "--output",
+        str(out),
+    ]
     checkpoints = out / "checkpoints" / "full-seed42"
-    proc = subprocess.Popen([sys.executable, "-m", "bertpeft", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bertpeft", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
@@ -199,8 +265,9 @@ def test_killed_series_keeps_finished_configurations_and_resumes_the_interrupted
     head = out / "results" / "head-seed42.json"
     finished_at = head.stat().st_mtime_ns
     assert not (out / "results" / "full-seed42.json").exists()
-    saved = sorted(int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*")
-                   if (c / "trainer_state.json").exists())
+    saved = sorted(
+        int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()
+    )
     assert saved, "a checkpoint should have survived the kill"
     json.loads((out / "run_status.json").read_text())  # written atomically: whole even after a kill
 

@@ -43,8 +43,19 @@ def test_benchmark_writes_json_with_positive_numbers(tmp_path, capsys, one_threa
     sections = ["recipes", "configurations", "freezing"]  # the notebook's smoke run covers the others
     assert run_speed_benchmark(bench_args(tmp_path, threads=1, clock="cpu", sections=",".join(sections))) == 0
     result = json.loads((tmp_path / "training_speed-smoke-cpu.json").read_text())
-    for key in ("kind", "benchmark", "reviews", "device", "versions", "git", "run_config", "sections",
-                "matmul_peak_flops_per_second", "targets", "total_params"):
+    for key in (
+        "kind",
+        "benchmark",
+        "reviews",
+        "device",
+        "versions",
+        "git",
+        "run_config",
+        "sections",
+        "matmul_peak_flops_per_second",
+        "targets",
+        "total_params",
+    ):
         assert key in result
     assert result["benchmark"]["clock"] == "cpu" and result["benchmark"]["threads"] == 1
     assert result["versions"]["torch"] and result["run_config"]["profile"] == "smoke"
@@ -62,8 +73,11 @@ def test_benchmark_writes_json_with_positive_numbers(tmp_path, capsys, one_threa
     recipes = result["sections"]["recipes"]["setups"]
     assert recipes["seeds' recipe"]["padding"] == "max_length" and recipes["seeds' recipe"]["sampler"] == "random"
     assert recipes["ours"]["padding"] == "dynamic" and recipes["ours"]["sampler"] == "group_by_length"
-    assert set(result["targets"]) == {"ours_over_seeds_samples_per_second", "lora_over_full_step_time",
-                                      "head_over_full_step_time"}
+    assert set(result["targets"]) == {
+        "ours_over_seeds_samples_per_second",
+        "lora_over_full_step_time",
+        "head_over_full_step_time",
+    }
     printed = capsys.readouterr().out
     assert "[recipes]" in printed and "[configurations]" in printed and "wrote" in printed
 
@@ -97,8 +111,13 @@ def test_our_recipe_uses_the_samplers_the_trainer_builds(bench, tmp_path):
     features = bench.features("dynamic")
     for group_by_length, recipe in ((True, OURS), (False, SEEDS)):
         config = bench.config.replace(group_by_length=group_by_length, output=str(tmp_path))
-        trainer = Trainer(model=bench.base, args=training_arguments(config, "fp32", [], True),
-                          train_dataset=features, eval_dataset=features, processing_class=bench.tokenizer)
+        trainer = Trainer(
+            model=bench.base,
+            args=training_arguments(config, "fp32", [], True),
+            train_dataset=features,
+            eval_dataset=features,
+            processing_class=bench.tokenizer,
+        )
         ours = make_sampler(make_recipe(recipe, config, "cpu"), features, 16, seed=0)
         assert type(ours) is type(trainer._get_train_sampler())
     assert isinstance(make_sampler(make_recipe(OURS, bench.config, "cpu"), features, 16, 0), LengthGroupedSampler)
@@ -145,8 +164,9 @@ def test_the_no_dropout_diagnostic_zeroes_every_dropout_and_only_that(bench):
     dropped = configure_model(bench.base, bench.config, Setup("lora, no dropout", "lora", dropout=False))
     assert any(rates(kept)) and not any(rates(dropped))
     assert any("lora_dropout" in name for name, _ in dropped.named_modules())  # PEFT's adapter dropout included
-    assert [n for n, p in kept.named_parameters() if p.requires_grad] == \
-        [n for n, p in dropped.named_parameters() if p.requires_grad]
+    assert [n for n, p in kept.named_parameters() if p.requires_grad] == [
+        n for n, p in dropped.named_parameters() if p.requires_grad
+    ]
     batch = {"input_ids": torch.randint(5, 100, (2, 12)), "attention_mask": torch.ones(2, 12, dtype=torch.long)}
     dropped.train()
     torch.testing.assert_close(dropped(**batch).logits, dropped(**batch).logits)  # no randomness left in training

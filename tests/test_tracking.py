@@ -25,8 +25,8 @@ def wandb_records(path):
         if block - pos % block < 7:  # a block's tail too short for a header is padding
             pos += block - pos % block
             continue
-        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
-        payload, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        payload, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         pending = payload if kind in (1, 2) else pending + payload
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
@@ -79,8 +79,15 @@ def test_offline_runs_hold_the_metrics(tmp_path, restored_environment):
     results = {}
     try:
         for name in ("head", "lora"):
-            config = profile_config("smoke", configuration=name, n_train=32, n_test=16, output=str(tmp_path / "run"),
-                                    report_to="wandb", progress="lines")
+            config = profile_config(
+                "smoke",
+                configuration=name,
+                n_train=32,
+                n_test=16,
+                output=str(tmp_path / "run"),
+                report_to="wandb",
+                progress="lines",
+            )
             results[name] = train_configuration(config)
     finally:
         torch.set_num_threads(threads)
@@ -152,9 +159,33 @@ def test_cli_without_key_or_mode_completes_without_prompting(tmp_path):
     env.update(HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
     output = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "bertpeft", "train", "--profile", "smoke", "--config", "head", "--report-to", "wandb",
-         "--n-train", "32", "--n-test", "16", "--progress", "lines", "--output", str(output)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "bertpeft",
+            "train",
+            "--profile",
+            "smoke",
+            "--config",
+            "head",
+            "--report-to",
+            "wandb",
+            "--n-train",
+            "32",
+            "--n-test",
+            "16",
+            "--progress",
+            "lines",
+            "--output",
+            str(output),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "no WANDB_API_KEY found, logging offline" in done.stdout
     assert (output / "results" / "head-seed42.json").exists()

@@ -7,8 +7,23 @@ import pytest
 from bertpeft.config import CONFIGURATIONS, RunConfig, profile_config
 from bertpeft.results import result_path
 
-RESULT_KEYS = {"config", "accuracy", "precision", "recall", "f1", "trainable_params", "total_params", "device",
-               "world_size", "versions", "git", "train_seconds", "loss_curve", "run_config", "benchmark_accuracy"}
+RESULT_KEYS = {
+    "config",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "trainable_params",
+    "total_params",
+    "device",
+    "world_size",
+    "versions",
+    "git",
+    "train_seconds",
+    "loss_curve",
+    "run_config",
+    "benchmark_accuracy",
+}
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +162,13 @@ def test_saved_trained_weights_reload(trained, name):
         assert torch.allclose(reloaded(**batch).logits, run["model"](**batch).logits, atol=1e-6)
 
 
-@pytest.mark.parametrize(("overrides", "expected"), [
-    ({"configuration": "head+5"}, r"head\+5 asks for 5 encoder layers but the model has 2"),
-    ({"configuration": "lora", "lora_target_modules": ("q_proj", "v_proj")}, "q_proj"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"configuration": "head+5"}, r"head\+5 asks for 5 encoder layers but the model has 2"),
+        ({"configuration": "lora", "lora_target_modules": ("q_proj", "v_proj")}, "q_proj"),
+    ],
+)
 def test_a_configuration_the_model_cannot_take_fails_before_any_work(tmp_path, overrides, expected):
     from bertpeft.config import ConfigError
     from bertpeft.training import train_configuration
