@@ -162,59 +162,6 @@ def test_wandb_key_never_written_to_the_run_folder(tmp_path):
     assert leaked == []
 
 
-@pytest.mark.slow
-def test_killed_training_resumes_from_its_checkpoint(tmp_path):
-    out = tmp_path / "run"
-    args = [
-        "train",
-        "--profile",
-        "smoke",
-        "--config",
-        "full",
-        "--epochs",
-        "20",
-        "--eval-steps",
-        "10",
-        "--output",
-        str(out),
-    ]
-    checkpoints = out / "checkpoints" / "full-seed42"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bertpeft", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline and proc.poll() is None:
-            if any((c / "trainer_state.json").exists() for c in checkpoints.glob("checkpoint-*")):
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "training finished before it could be killed: make it longer"
-        time.sleep(0.3)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert not (out / "results" / "full-seed42.json").exists()
-    saved = sorted(
-        int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()
-    )
-    assert saved, "a checkpoint should have survived the kill"
-
-    again = bertpeft(*args)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "resuming full from" in again.stdout
-    result = json.loads((out / "results" / "full-seed42.json").read_text())
-    assert result["resumed_from"].endswith(f"checkpoint-{saved[-1]}")
-    assert result["train_steps"] == 20 * 6
-    for path in (out / "results").glob("*.json"):  # nothing half-written
-        json.loads(path.read_text())
-    assert [r["name"] for r in read_results(out)] == ["full-seed42"]
-
-
 def kill_tree(pid: int) -> None:
     """SIGKILL a process and everything it started, as a lost machine or Colab session would: papermill's kernel
     runs in a session of its own, so killing the process group alone would leave it training."""
@@ -229,23 +176,9 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs([parent], timeout=30)
 
 
-@pytest.mark.slow
-def test_killed_series_keeps_finished_configurations_and_resumes_the_interrupted_one(tmp_path):
-    out = tmp_path / "run"
-    args = [
-        "run",
-        "--profile",
-        "smoke",
-        "--configs",
-        "head,full",
-        "--epochs",
-        "20",
-        "--eval-steps",
-        "10",
-        "--output",
-        str(out),
-    ]
-    checkpoints = out / "checkpoints" / "full-seed42"
+def kill_after_first_checkpoint(args: list[str], checkpoints: Path, timeout: float = 300) -> list[int]:
+    """Start `bertpeft ARGS`, kill it (and its children) just after the first checkpoint in `checkpoints` is
+    complete, and return the steps of the checkpoints that survived."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bertpeft", *args],
         stdout=subprocess.DEVNULL,
@@ -253,22 +186,46 @@ def test_killed_series_keeps_finished_configurations_and_resumes_the_interrupted
         stdin=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 300
+        deadline = time.time() + timeout
         while time.time() < deadline and proc.poll() is None:
             if any((c / "trainer_state.json").exists() for c in checkpoints.glob("checkpoint-*")):
                 break
             time.sleep(0.05)
-        assert proc.poll() is None, "the series finished before it could be killed: make full train longer"
+        assert proc.poll() is None, "it finished before it could be killed: make the training longer"
         time.sleep(0.3)
     finally:
         kill_tree(proc.pid)
+    saved = [c for c in checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()]
+    assert saved, "a checkpoint should have survived the kill"
+    return sorted(int(c.name.split("-")[1]) for c in saved)
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    args = [*"train --profile smoke --config full --epochs 20 --eval-steps 10 --output".split(), str(out)]
+    saved = kill_after_first_checkpoint(args, out / "checkpoints" / "full-seed42")
+    assert not (out / "results" / "full-seed42.json").exists()
+
+    again = bertpeft(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming full from" in again.stdout
+    result = json.loads((out / "results" / "full-seed42.json").read_text())
+    assert result["resumed_from"].endswith(f"checkpoint-{saved[-1]}")
+    assert result["train_steps"] == 20 * 6
+    for path in (out / "results").glob("*.json"):  # nothing half-written
+        json.loads(path.read_text())
+    assert [r["name"] for r in read_results(out)] == ["full-seed42"]
+
+
+@pytest.mark.slow
+def test_killed_series_keeps_finished_configurations_and_resumes_the_interrupted_one(tmp_path):
+    out = tmp_path / "run"
+    args = [*"run --profile smoke --configs head,full --epochs 20 --eval-steps 10 --output".split(), str(out)]
+    saved = kill_after_first_checkpoint(args, out / "checkpoints" / "full-seed42")
     head = out / "results" / "head-seed42.json"
     finished_at = head.stat().st_mtime_ns
     assert not (out / "results" / "full-seed42.json").exists()
-    saved = sorted(
-        int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()
-    )
-    assert saved, "a checkpoint should have survived the kill"
     json.loads((out / "run_status.json").read_text())  # written atomically: whole even after a kill
 
     again = bertpeft(*args, timeout=600)
