@@ -143,6 +143,14 @@ def test_settings_that_change_results_do_not_mix_into_a_run_folder(smoke_run, ca
     assert "n_train 96 -> 64" in capsys.readouterr().err
 
 
+def test_every_setting_run_accepts_reaches_the_training_notebook():
+    from bertpeft.cli import OVERRIDES
+    from bertpeft.pipeline import declared_parameters
+
+    declared = declared_parameters(ROOT / "notebooks" / "02_train.ipynb")
+    assert set(OVERRIDES) <= declared, sorted(set(OVERRIDES) - declared)
+
+
 def test_a_configuration_the_model_cannot_have_fails_before_anything_runs(tmp_path, capsys):
     from bertpeft.cli import main
 
