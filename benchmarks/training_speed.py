@@ -1,6 +1,6 @@
 """Training-speed benchmark: the seeds' recipe against ours, the six configurations against full fine-tuning.
 
-The same as `bertpeft bench`, plus `--sections` and `--name`; the work is in `bertpeft/speed.py`. For example
+The same as `bertpeft bench`, plus `--sections` and `--name`; the work is in `bertpeft/speed/`. For example
 
     python benchmarks/training_speed.py --profile quick --max-length 512 --data ../shared/data/yelp_polarity
 

@@ -1,0 +1,286 @@
+"""Notebook 05's helpers: open a bench, theory, memory and operator tables, plots, saved results, the verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import RunConfig, unfrozen_layers
+from .setups import OURS, SEEDS, Setup
+from .trainee import PHASES, SpeedBench, Trainee, configure_model, counted_step, counts_by_width
+
+
+# --------------------------------------------------------------------------------- the notebook's helpers (05)
+def open_bench(config: RunConfig, steps: int = 2, threads: int | None = None, clock: str = "wall") -> SpeedBench:
+    """A `SpeedBench` for `config`, with torch limited to `threads` CPU threads when given (on a machine shared
+    with other work, one thread per process avoids threads waiting on each other)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    bench = SpeedBench(config, steps=steps, clock=clock)
+    print(
+        f"{config.model} ({sum(p.numel() for p in bench.base.parameters()):,} parameters) on {bench.device} "
+        f"({torch.get_num_threads()} CPU threads, {clock} clock); {len(bench.texts)} reviews, max_length {config.max_length}, "
+        f"batch {config.train_batch_size}"
+    )
+    return bench
+
+
+def theory_table(bench: SpeedBench, section: dict[str, Any] | None = None):
+    """Each configuration's step cost relative to full fine-tuning: the textbook estimate (N weights: forward 2N
+    FLOPs per token, backward 2N for the activations' gradients + 2N for the weights'), matrix-product FLOPs
+    counted on this model at the median batch width and at max_length, and (given a measured `section`) the
+    measured step time."""
+    import pandas as pd
+
+    layers = len([m for m in bench.base.modules() if type(m).__name__ == "BertLayer"]) or 1
+    theory = {"none": 2 / 6, "head": 2 / 6, "lora": 4 / 6, "full": 1.0}
+    features = bench.features("dynamic")
+    median = int(np.median([len(f["input_ids"]) for f in features]))
+    rows = []
+    for name in bench.config.configurations:
+        if name not in bench.counts:
+            model = configure_model(bench.base, bench.config, Setup(name, name))
+            bench.counts[name] = counts_by_width(model, bench.config.train_batch_size, name != "none")
+        counts = bench.counts[name]
+        k = unfrozen_layers(name)
+        rows.append(
+            {
+                "configuration": name,
+                "theory": theory.get(name, (2 + 4 * k / layers) / 6),
+                "median": counts(median)["flops"],
+                "max_length": counts(bench.config.max_length)["flops"],
+            }
+        )
+    table = pd.DataFrame(rows).set_index("configuration")
+    for column in ("median", "max_length"):
+        table[column] = table[column] / table.loc["full", column]
+    table = table.rename(
+        columns={
+            "theory": "theory (2N/4N/6N)",
+            "median": f"FLOPs at width {median}",
+            "max_length": f"FLOPs at width {bench.config.max_length}",
+        }
+    )
+    if section:
+        table["measured step time"] = [section["setups"].get(n, {}).get("relative_step_time") for n in table.index]
+    return table
+
+
+BERT_BASE_CASED_SHAPE = "bert-base-cased-shape"
+
+
+def model_shape(model: str, num_labels: int = 2):
+    """A weightless (meta) model to count on: `model`'s architecture, or bert-base-cased's shape for
+    "bert-base-cased-shape" (built from BertConfig(vocab_size=28996), no download)."""
+    if model == BERT_BASE_CASED_SHAPE:
+        import torch
+        from transformers import BertConfig, BertForSequenceClassification
+
+        with torch.device("meta"):
+            return BertForSequenceClassification(BertConfig(vocab_size=28_996, num_labels=num_labels))
+    from ..models import model_skeleton
+
+    return model_skeleton(model, num_labels)
+
+
+def memory_table(model: str, config: RunConfig, batch_size: int | None = None, width: int | None = None):
+    """Counted training memory per configuration in GB (fp32, no arithmetic run): weights, gradients + AdamW's two
+    moments for the trainable weights, and the activations autograd keeps for backward at `batch_size` x `width`
+    (default: the config's batch and max_length)."""
+    import pandas as pd
+
+    batch_size, width = batch_size or config.train_batch_size, width or config.max_length
+    rows = []
+    for name in config.configurations:
+        meta = configure_model(model_shape(model), config, Setup(name, name))
+        trainable = sum(p.numel() for p in meta.parameters() if p.requires_grad)
+        weights = sum(p.numel() * p.element_size() for p in meta.parameters())
+        saved = counted_step(meta, batch_size, width, name != "none")["saved_bytes"]
+        rows.append(
+            {
+                "configuration": name,
+                "weights": weights / 2**30,
+                "gradients + AdamW": 12 * trainable / 2**30,
+                "activations": saved / 2**30,
+            }
+        )
+    table = pd.DataFrame(rows).set_index("configuration")
+    table["total"] = table.sum(axis=1)
+    return table.rename_axis(columns=f"GB at batch {batch_size} x {width} tokens").round(2)
+
+
+OPERATOR_GROUPS = (
+    ("matrix products", r"(mm|bmm|addmm|baddbmm|matmul|linear|addmv|mv)"),
+    ("dropout", r".*(dropout|bernoulli).*"),
+    ("softmax", r".*softmax.*"),
+    ("layer norm", r".*layer_norm.*"),
+    ("GELU", r".*gelu.*"),
+    ("optimizer", r".*(adam|_foreach|vector_norm|clip).*"),
+    ("embedding", r".*embedding.*"),
+    ("copies and casts", r"(copy_|to|_to_copy|clone|contiguous|cat|index_select|index)"),
+)
+
+
+def operator_group(name: str) -> str:
+    """The group of a profiler event's operator, e.g. aten::addmm -> "matrix products"."""
+    import re
+
+    op = name.split("::")[-1]
+    return next((group for group, pattern in OPERATOR_GROUPS if re.fullmatch(pattern, op)), "other element-wise")
+
+
+def operator_breakdown(bench: SpeedBench, setups: list[Setup]):
+    """Where one step's time goes: the share of each operator group in percent (torch.profiler, self time, one
+    step at the median timed batch after a warm-up) and the profiled step's total. The profiler adds a cost to every
+    operator it records, so read the shares, not the milliseconds."""
+    import pandas as pd
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if bench.device == "cuda" else [])
+    rows = []
+    for setup in setups:
+        trainee = Trainee(bench, setup)
+        timed = sorted(trainee.batches.timed, key=trainee.batches.widths.__getitem__)
+        rows_of_batch = trainee.batches.rows(timed[len(timed) // 2])
+        with profile(activities=activities) as prof:
+            trainee.step(rows_of_batch)
+        for event in prof.key_averages():
+            seconds = (event.self_device_time_total if bench.device == "cuda" else event.self_cpu_time_total) / 1e6
+            if seconds > 0:
+                rows.append({"setup": setup.label, "group": operator_group(event.key), "seconds": seconds})
+        del trainee
+    table = pd.DataFrame(rows).groupby(["setup", "group"], sort=False)["seconds"].sum().unstack(fill_value=0.0)
+    total = table.sum(axis=1)
+    shares = (100 * table.div(total, axis=0)).round(1)
+    order = shares.mean().sort_values(ascending=False).index
+    shares = shares[order].rename_axis(columns="% of the step")
+    shares["profiled step ms"] = (1000 * total).round(0)
+    return shares
+
+
+def plot_step_phases(section: dict[str, Any], title: str | None = None):
+    """Stacked bars: milliseconds per step in collate, forward, backward and optimizer, one bar per setup."""
+    import matplotlib.pyplot as plt
+
+    labels = list(section["setups"])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2))
+    left = np.zeros(len(labels))
+    for phase in PHASES:
+        values = np.array([1000 * section["setups"][s]["phase_seconds"][phase] for s in labels])
+        ax.barh(labels, values, left=left, label=phase)
+        left += values
+    ax.invert_yaxis()
+    ax.set_xlabel("ms per step (median of repetitions)")
+    ax.set_title(title or f"Where a step's time goes (relative to {section['reference']!r})")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return ax
+
+
+def load_speed_result(path: str | Path | None = None, device: str = "cuda") -> dict[str, Any] | None:
+    """A benchmark JSON: `path`, or the first `training_speed-*-{device}.json` in the checkout's
+    benchmarks/results/ (None when there is none, e.g. in an installed package)."""
+    import json
+
+    if path is None:
+        folder = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+        found = sorted(folder.glob(f"training_speed-*-{device}.json")) if folder.is_dir() else []
+        if not found:
+            return None
+        path = found[0]
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
+    """The measured answers, one sentence each, worded from this notebook's own numbers."""
+    lines = []
+    conf = sections.get("configurations", {}).get("setups", {})
+    if "lora" in conf and "full" in conf:
+        ratio = conf["lora"]["relative_step_time"]
+        flops = conf["lora"]["flops_per_step"] / conf["full"]["flops_per_step"]
+        lines.append(
+            f"A LoRA step took {ratio:.2f}x a full fine-tuning step (its matrix-product FLOPs are "
+            f"{flops:.2f}x): here LoRA is {'cheaper' if ratio < 1 else 'not cheaper'} per step."
+        )
+    if "head" in conf:
+        none = conf.get("none", {}).get("relative_step_time")
+        lines.append(
+            f"A head-only step took {conf['head']['relative_step_time']:.2f}x a full step"
+            + (f"; a forward pass alone (configuration 'none', eval mode) took {none:.2f}x." if none else ".")
+        )
+    drop = sections.get("lora_dropout", {}).get("setups", {})
+    if len(drop) == 2:
+        label = [k for k in drop if k != "lora dropout 0"][0]
+        lines.append(
+            f"LoRA dropout {label.split()[-1]} changed the step time by "
+            f"{drop[label]['relative_step_time'] - 1:+.0%} against no dropout."
+        )
+    rank = {k: v["relative_step_time"] for k, v in sections.get("lora_rank", {}).get("setups", {}).items()}
+    if rank:
+        lines.append(
+            "LoRA rank, step time relative to r=4: " + ", ".join(f"{k} {v:.2f}x" for k, v in rank.items()) + "."
+        )
+    freezing = sections.get("freezing", {}).get("setups", {})
+    top, bottom = [k for k in freezing if "top" in k], [k for k in freezing if "bottom" in k]
+    if top and bottom:
+        a, b = freezing[top[0]]["relative_step_time"], freezing[bottom[0]]["relative_step_time"]
+        lines.append(
+            f"{top[0]} took {a:.2f}x a full step, {bottom[0]} {b:.2f}x"
+            + (": backpropagation runs through every layer above the lowest trainable one." if b > a else ".")
+        )
+    head_eval = freezing.get("head, frozen layers without dropout")
+    if head_eval and "head" in freezing:
+        lines.append(
+            f"Without dropout in the frozen layers a head-only step took {head_eval['relative_step_time']:.2f}x "
+            f"a full step (with it, as the Trainer runs it: {freezing['head']['relative_step_time']:.2f}x)."
+        )
+    nodrop = sections.get("dropout", {}).get("setups", {})
+    if {"lora", "lora, no dropout", "full, no dropout"} <= set(nodrop):
+        a = nodrop["lora"]["relative_step_time"]
+        b = nodrop["lora, no dropout"]["relative_step_time"] / nodrop["full, no dropout"]["relative_step_time"]
+        flops = nodrop["lora"]["flops_per_step"] / nodrop["full"]["flops_per_step"]
+        share = f": dropout accounts for {(a - b) / (a - flops):.0%} of the gap" if a > flops else ""
+        lines.append(
+            f"With every dropout at 0 in both, a LoRA step took {b:.2f}x a full step, against {a:.2f}x with "
+            f"dropout and {flops:.2f}x in matrix-product FLOPs{share}."
+        )
+    padding = sections.get("padding", {}).get("setups", {})
+    seeds, ours = [k for k in padding if k.endswith(SEEDS)], [k for k in padding if k.endswith(OURS)]
+    if seeds and ours:
+        tokens = padding[seeds[0]]["padded_tokens_per_step"] / padding[ours[0]]["padded_tokens_per_step"]
+        lines.append(
+            f"The seeds' padding to max_length made a step {1 / padding[ours[0]]['relative_step_time']:.1f}x "
+            f"as long as our dynamic, length-grouped batches ({tokens:.1f}x the tokens)."
+        )
+    inference = sections.get("inference", {}).get("setups", {})
+    if "lora unmerged" in inference:
+        lines.append(
+            f"Inference: unmerged LoRA took {inference['lora unmerged']['relative_step_time']:.2f}x the "
+            f"base model's time, merged {inference['lora merged']['relative_step_time']:.2f}x."
+        )
+    return lines
+
+
+def save_sections(path: str | Path, bench: SpeedBench, sections: dict[str, dict[str, Any]]) -> Path:
+    """The notebook's measurements as one JSON (config, versions, device, every raw step)."""
+    from ..results import atomic_write_json, device_description, git_state, package_versions
+
+    path = Path(path)
+    atomic_write_json(
+        path,
+        {
+            "kind": "training_speed_notebook",
+            "run_config": bench.config.to_dict(),
+            "device": device_description(),
+            "device_type": bench.device,
+            "versions": package_versions(),
+            "git": git_state(),
+            "sections": sections,
+            "verdict": verdict(sections),
+        },
+    )
+    return path
