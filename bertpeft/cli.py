@@ -89,7 +89,8 @@ def cmd_prep(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import resolve_data_source
-    from .training import cpu_processes_requested, relaunch_on_cpu_processes, summary, train_configuration
+    from .launch import cpu_processes_requested, relaunch_on_cpu_processes
+    from .training import summary, train_configuration
 
     config = config_from_args(args, configuration=args.config, output=args.output)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded

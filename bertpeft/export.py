@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from .cards import ADAPTER, MERGED, adapter_card, model_card
 from .config import ConfigError, RunConfig
 from .results import RESULTS, atomic_write_json, atomic_write_text, read_results, result_name
 
-EXPORT, ADAPTER, MERGED, VERIFICATION = "export", "lora-adapter", "lora-merged", "verification.json"
+EXPORT, VERIFICATION = "export", "verification.json"
 TOLERANCE = 1e-4  # fp32 merge rounding is ~1e-6; a wrong or missing head or adapter is off by far more
 
 
@@ -295,104 +296,6 @@ def read_verification(run: str | Path | RunConfig) -> dict[str, Any]:
     if not path.exists():
         raise ExportError(f"{path} not found: export the run first (bertpeft export --output {_run_dir(run)})")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _label_lines(id2label: dict[int, str]) -> str:
-    return "\n".join(f"| {i} | {label} |" for i, label in sorted(id2label.items()))
-
-
-def _made_with(result: dict[str, Any]) -> str:
-    versions, git = result.get("versions", {}), result.get("git", {})
-    sha = (git.get("sha") or "unknown")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
-    return (
-        f"bertpeft {versions.get('bertpeft')} (git {sha}), transformers {versions.get('transformers')}, "
-        f"peft {versions.get('peft')}, torch {versions.get('torch')}"
-    )
-
-
-def adapter_card(trained: TrainedRun, base: str) -> str:
-    """README.md of the adapter folder: what it is and the plain peft code that loads it."""
-    c, labels = trained.config, trained.id2label
-    return f"""---
-library_name: peft
-base_model: {base}
-pipeline_tag: text-classification
-tags: [lora, bertpeft]
----
-# LoRA adapter: `{c.model}` for {trained.num_labels}-class review sentiment
-
-LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(c.lora_target_modules)}`, trained
-with its classifier head (saved in `adapter_model.safetensors` with the LoRA matrices) on {c.n_train:,} reviews of
-`{c.data}` (seed {c.seed}). Test accuracy {trained.result["accuracy"]:.4f} on {c.n_test:,} reviews.
-Made with {_made_with(trained.result)}.
-
-| id | label |
-|---|---|
-{_label_lines(labels)}
-
-```python
-from peft import PeftModel
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-id2label = {labels!r}
-base = AutoModelForSequenceClassification.from_pretrained(
-    "{base}", num_labels={trained.num_labels}, id2label=id2label, label2id={{v: k for k, v in id2label.items()}},
-    ignore_mismatched_sizes=True)  # the adapter brings its own trained head
-model = PeftModel.from_pretrained(base, "path/to/{ADAPTER}")
-tokenizer = AutoTokenizer.from_pretrained("path/to/{ADAPTER}")
-```
-"""
-
-
-def model_card(trained: TrainedRun, verification: dict[str, Any]) -> str:
-    """README.md of the merged folder: metrics, how it was made and verified, how to use it."""
-    c, r = trained.config, trained.result
-    average = "positive class" if trained.num_labels == 2 else "macro average"
-    diffs = verification["max_abs_diff"]
-    return f"""---
-library_name: transformers
-pipeline_tag: text-classification
-tags: [lora, merged, bertpeft]
----
-# `{c.model}` + LoRA, merged: {trained.num_labels}-class review sentiment
-
-A plain transformers model: a LoRA adapter trained by bertpeft and merged into the base weights. It loads with
-`transformers.pipeline` or `AutoModelForSequenceClassification`; peft is not needed.
-
-## Metrics
-Test set: {c.n_test:,} reviews of `{c.data}` (a seeded random sample, seed {c.data_seed}); precision, recall and F1
-are the {average}.
-
-| accuracy | precision | recall | F1 |
-|---|---|---|---|
-| {r["accuracy"]:.4f} | {r["precision"]:.4f} | {r["recall"]:.4f} | {r["f1"]:.4f} |
-
-## Labels
-| id | label |
-|---|---|
-{_label_lines(trained.id2label)}
-
-## How it was made
-- Base model `{c.model}` (`{verification["base_model"]}`), {c.n_train:,} training reviews, truncated at
-  {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.get("learning_rate")}, seed {c.seed}.
-- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(c.lora_target_modules)}`, plus
-  the classifier head: {r["trainable_params"]:,} trainable parameters of {r["total_params"]:,}.
-- The adapter was saved alone ({verification["adapter_mb"]:.2f} MB), reloaded onto a freshly loaded base model
-  with `PeftModel.from_pretrained`, merged with `merge_and_unload()` and saved here
-  ({verification["merged_mb"]:.2f} MB).
-- Verified on {verification["reviews"]} test reviews: merged vs adapter-on-base logits differ by at most
-  {diffs["merged_vs_adapter"]:.2e}, adapter-on-base vs the trained model by {diffs["adapter_vs_trained"]:.2e}
-  (tolerance {verification["tolerance"]:g}).
-- Made with {_made_with(r)}.
-
-## Use
-```python
-from transformers import pipeline
-
-classifier = pipeline("text-classification", model="path/to/{MERGED}")
-classifier("The pasta was cold and the waiter ignored us.", truncation=True)
-```
-"""
 
 
 def base_weights_mb(model: str) -> float | None:
