@@ -112,11 +112,30 @@ def test_single_class_dataset_is_refused(tmp_path):
     assert "single class" in proc.stderr
 
 
-def test_python_api_and_papermill_parameters_validate_the_same_way():
+def test_python_api_validates_like_the_cli():
     with pytest.raises(ConfigError, match="n_train"):
         profile_config("smoke", n_train=0)
     with pytest.raises(ConfigError, match="unknown configuration"):
         profile_config("smoke", configuration="head+0")
+
+
+@pytest.mark.slow
+def test_a_bad_papermill_parameter_stops_the_notebook_before_any_work(tmp_path):
+    import papermill
+
+    out = tmp_path / "run"
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(
+            str(Path(__file__).resolve().parents[1] / "notebooks" / "02_train.ipynb"),
+            str(tmp_path / "02.ipynb"),
+            parameters={"profile": "smoke", "configuration": "head", "n_train": 0, "output": str(out)},
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    assert failure.value.ename == "ConfigError"
+    assert "n_train must be a whole number above 0" in failure.value.evalue
+    assert len(failure.value.evalue.splitlines()) == 1
+    assert not out.exists()  # stopped at the cell that builds the config: nothing prepared, trained or written
 
 
 def test_model_hub_unreachable_fails_within_seconds(monkeypatch):
