@@ -33,3 +33,31 @@ def smoke_config(tmp_path):
     from bertpeft import profile_config
 
     return profile_config("smoke", output=str(tmp_path / "run"), progress="lines")
+
+
+def tiny_classifier(folder, num_labels=2, id2label=None):
+    """A tiny random BERT with a head and large initial weights, saved with the smoke tokenizer: its logits differ
+    clearly between reviews (the smoke profile's near-zero init predicts one class for everything, which would make
+    any order or merge look right)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from bertpeft.models import TINY_BERT, resolve_model_source
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(TINY_BERT))
+    labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        initializer_range=0.5,
+        num_labels=num_labels,
+        **labels,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

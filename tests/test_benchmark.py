@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import tiny_classifier
 
 from bertpeft import profile_config
 from bertpeft.benchmark import PerformanceBenchmark, agreement
@@ -9,31 +10,6 @@ from bertpeft.metrics import METRICS
 
 # peft 0.21 calls a transformers method that transformers 5 deprecates; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-
-
-def tiny_classifier(folder, num_labels=2):
-    """A tiny random BERT with a head and large initial weights, so its predictions differ between reviews (the
-    smoke profile's near-zero init predicts one class for everything, which would make any order look right)."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from bertpeft.models import TINY_BERT, resolve_model_source
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(TINY_BERT))
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        initializer_range=0.5,
-        num_labels=num_labels,
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_classifier
 from safetensors.torch import load_file, save_file
 
 from bertpeft import profile_config
@@ -32,32 +33,6 @@ from bertpeft.export import (
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
 NLPTOWN_LABELS = {0: "1 star", 1: "2 stars", 2: "3 stars", 3: "4 stars", 4: "5 stars"}
-
-
-def tiny_classifier(folder, num_labels=2, id2label=None):
-    """A tiny random BERT with a head and large initial weights, so logits differ clearly between reviews."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from bertpeft.models import TINY_BERT, resolve_model_source
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(TINY_BERT))
-    labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        initializer_range=0.5,
-        num_labels=num_labels,
-        **labels,
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def strengthen_lora(weights_file):
