@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -128,9 +129,22 @@ def peak_memory_mb(device: str) -> float | None:
 
 
 def last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    """The newest complete checkpoint in `folder`, or None. The Trainer writes a checkpoint's trainer_state.json
+    last, so a folder without a readable one was cut off by a kill while being written: it cannot be resumed from
+    (transformers' own get_last_checkpoint would pick it) and is removed, with a line saying so."""
+    complete = []
+    for path in sorted(folder.glob("checkpoint-*")) if folder.is_dir() else []:
+        step = path.name.rpartition("-")[2]
+        if not (path.is_dir() and step.isdigit()):
+            continue
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            print(f"removing {path.name}: it was cut off while being written", flush=True)
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        complete.append((int(step), str(path)))
+    return max(complete)[1] if complete else None
 
 
 def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, Any]:

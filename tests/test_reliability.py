@@ -214,9 +214,32 @@ def kill_after_first_checkpoint(args: list[str], checkpoints: Path, timeout: flo
         time.sleep(0.3)
     finally:
         kill_tree(proc.pid)
-    saved = [c for c in checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()]
+    saved = [c for c in checkpoints.glob("checkpoint-*") if complete(c)]
     assert saved, "a checkpoint should have survived the kill"
     return sorted(int(c.name.split("-")[1]) for c in saved)
+
+
+def complete(checkpoint: Path) -> bool:
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def test_a_checkpoint_cut_off_while_being_written_is_passed_over_and_removed(tmp_path, capsys):
+    from bertpeft.training import last_checkpoint
+
+    folder = tmp_path / "checkpoints" / "full-seed42"
+    for step, state in ((10, '{"global_step": 10}'), (20, None), (30, '{"global_st')):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        (folder / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"weights")
+        if state is not None:  # the Trainer writes trainer_state.json last
+            (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    assert last_checkpoint(folder) == str(folder / "checkpoint-10")
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-10"]
+    assert "removing checkpoint-20" in capsys.readouterr().out
+    assert last_checkpoint(tmp_path / "nothing-here") is None
 
 
 @pytest.mark.slow
