@@ -1,6 +1,9 @@
 """Test settings: no Hub, no W&B servers, a private cache, and paths to the shared real data when present."""
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,23 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def run_bertpeft(*args, env=None, timeout=300, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m bertpeft ARGS` as a user runs it: its own process, stdin closed (a prompt would fail, not hang),
+    output captured; `.seconds` is its wall time. `env` replaces the environment (default: this one)."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bertpeft", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
+    done.seconds = time.perf_counter() - start
+    return done
 
 
 @pytest.fixture(scope="session", autouse=True)

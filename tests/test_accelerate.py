@@ -14,25 +14,9 @@ def test_two_cpu_processes_write_one_result(tmp_path):
     accelerate = Path(sys.executable).parent / "accelerate"
     output = tmp_path / "run"
     env = {**os.environ, "HOME": str(tmp_path / "home")}  # no ~/.cache/huggingface/accelerate config file
+    train = "-m bertpeft train --profile smoke --config full --progress lines --output".split()
     done = subprocess.run(
-        [
-            str(accelerate),
-            "launch",
-            "--cpu",
-            "--num_processes",
-            "2",
-            "-m",
-            "bertpeft",
-            "train",
-            "--profile",
-            "smoke",
-            "--config",
-            "full",
-            "--progress",
-            "lines",
-            "--output",
-            str(output),
-        ],
+        [str(accelerate), "launch", "--cpu", "--num_processes", "2", *train, str(output)],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

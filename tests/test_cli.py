@@ -6,15 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_bertpeft
 
 SUBCOMMANDS = ("params", "prep", "train", "run", "bench")
 
 
 def run_cli(*args, timeout=180, **kwargs):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "bertpeft", *args], capture_output=True, text=True, env=env, timeout=timeout, **kwargs
-    )
+    return run_bertpeft(*args, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=timeout, **kwargs)
 
 
 def test_console_script_help_lists_subcommands():

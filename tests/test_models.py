@@ -1,10 +1,9 @@
 """The six configurations as models: which weights train, and the brief's exact parameter counts."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import run_bertpeft
 
 from bertpeft.config import ConfigError, profile_config
 from bertpeft.models import apply_configuration, configuration_table, parameter_report
@@ -52,12 +51,7 @@ def trainable_names(model):
 
 
 def test_params_cli_prints_the_briefs_counts(bert_base_cased_shape):
-    done = subprocess.run(
-        [sys.executable, "-m", "bertpeft", "params", "--model", str(bert_base_cased_shape), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_bertpeft("params", "--model", bert_base_cased_shape, "--json", timeout=120)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [row["config"] for row in rows] == list(BRIEF_TRAINABLE)

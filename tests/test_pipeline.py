@@ -1,14 +1,10 @@
 """`bertpeft run` end to end on the smoke profile: every notebook through papermill, via the CLI, as a user runs it."""
 
 import json
-import os
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_bertpeft
 
 CONFIGS = ["none", "head", "head+1", "head+2", "lora", "full"]
 FIGURES = [
@@ -20,20 +16,6 @@ FIGURES = [
 HAS_EXPORT = (ROOT / "notebooks" / "03_lora_merge_export.ipynb").exists()
 
 
-def bertpeft(*args, cwd=None):
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "bertpeft", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=os.environ.copy(),
-        timeout=600,
-    )
-    done.seconds = time.perf_counter() - start
-    return done
-
-
 def notebook_errors(path):
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -43,7 +25,7 @@ def notebook_errors(path):
 def smoke_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
     # --no-quotes, as for the committed reference run: executed notebooks show review lengths, not texts
-    done = bertpeft("run", "--profile", "smoke", "--no-quotes", "--output", run_dir)
+    done = run_bertpeft("run", "--profile", "smoke", "--no-quotes", "--output", run_dir, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return run_dir, done
 
@@ -127,7 +109,7 @@ def test_rerun_skips_finished_configurations(smoke_run):
     run_dir, first = smoke_run
     results = sorted((run_dir / "results").glob("*.json"))
     before = {p: p.stat().st_mtime_ns for p in results}
-    done = bertpeft("run", "--profile", "smoke", "--output", run_dir)
+    done = run_bertpeft("run", "--profile", "smoke", "--output", run_dir, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert {p: p.stat().st_mtime_ns for p in results} == before
     assert done.stdout.count("skipped") >= len(CONFIGS)
@@ -166,7 +148,7 @@ def test_a_failing_configuration_does_not_lose_the_others(tmp_path):
     # Saving head's trained weights will fail: a file stands where its model folder goes.
     (run_dir / "models").mkdir(parents=True)
     (run_dir / "models" / "head-seed42").write_text("not a folder")
-    done = bertpeft("run", "--profile", "smoke", "--configs", "head,none", "--output", run_dir)
+    done = run_bertpeft("run", "--profile", "smoke", "--configs", "head,none", "--output", run_dir, timeout=600)
     assert done.returncode == 1
     assert "02_train head-seed42" in done.stderr.splitlines()[-1]
     assert "FAILED" in done.stdout

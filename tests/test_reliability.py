@@ -10,23 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_bertpeft
 
 from bertpeft import ConfigError, profile_config
 from bertpeft.results import read_results
 
 FAKE_KEY = "fakekey" + "0123456789abcdef" * 2 + "01"  # 40 characters, the shape of a real W&B key
-
-
-def bertpeft(*args, env=None, timeout=300, **kwargs):
-    return subprocess.run(
-        [sys.executable, "-m", "bertpeft", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        **kwargs,
-    )
 
 
 def write_csv(folder: Path, rows_train, rows_test=None) -> Path:
@@ -76,7 +65,7 @@ def test_bad_value_exits_2_with_one_line_before_training(tmp_path, capsys, args,
 
 
 def test_model_folder_without_tokenizer_is_refused(tmp_path, no_tokenizer_model):
-    proc = bertpeft(
+    proc = run_bertpeft(
         "train",
         "--profile",
         "smoke",
@@ -94,7 +83,7 @@ def test_model_folder_without_tokenizer_is_refused(tmp_path, no_tokenizer_model)
 
 def test_single_class_dataset_is_refused(tmp_path):
     data = write_csv(tmp_path / "data", [(1, f"great place number {i}") for i in range(20)])
-    proc = bertpeft(
+    proc = run_bertpeft(
         "prep",
         "--profile",
         "smoke",
@@ -170,7 +159,7 @@ def test_same_profile_and_seed_give_identical_metrics(tmp_path):
 def test_wandb_key_never_written_to_the_run_folder(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "WANDB_API_KEY": FAKE_KEY, "WANDB_MODE": "offline"}
-    proc = bertpeft(
+    proc = run_bertpeft(
         "train", "--profile", "smoke", "--config", "head", "--report-to", "wandb", "--output", str(out), env=env
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -249,7 +238,7 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     saved = kill_after_first_checkpoint(args, out / "checkpoints" / "full-seed42")
     assert not (out / "results" / "full-seed42.json").exists()
 
-    again = bertpeft(*args)
+    again = run_bertpeft(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming full from" in again.stdout
     result = json.loads((out / "results" / "full-seed42.json").read_text())
@@ -270,7 +259,7 @@ def test_killed_series_keeps_finished_configurations_and_resumes_the_interrupted
     assert not (out / "results" / "full-seed42.json").exists()
     json.loads((out / "run_status.json").read_text())  # written atomically: whole even after a kill
 
-    again = bertpeft(*args, timeout=600)
+    again = run_bertpeft(*args, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "02_train head-seed42" in again.stdout and "skipped: already done" in again.stdout
     assert head.stat().st_mtime_ns == finished_at  # the finished configuration was kept, not redone

@@ -2,11 +2,10 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_bertpeft
 
 from bertpeft import tracking
 from bertpeft.config import profile_config
@@ -158,34 +157,8 @@ def test_cli_without_key_or_mode_completes_without_prompting(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update(HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
     output = tmp_path / "run"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bertpeft",
-            "train",
-            "--profile",
-            "smoke",
-            "--config",
-            "head",
-            "--report-to",
-            "wandb",
-            "--n-train",
-            "32",
-            "--n-test",
-            "16",
-            "--progress",
-            "lines",
-            "--output",
-            str(output),
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    args = "train --profile smoke --config head --report-to wandb --n-train 32 --n-test 16 --progress lines --output"
+    done = run_bertpeft(*args.split(), output, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "no WANDB_API_KEY found, logging offline" in done.stdout
     assert (output / "results" / "head-seed42.json").exists()
