@@ -6,7 +6,6 @@ instead, so an executed notebook shows something useful and nothing waits for in
 
 from __future__ import annotations
 
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,15 +44,13 @@ def finished_results(run_dir: str | Path, one_seed: bool = True) -> list[dict[st
 
 @contextmanager
 def quiet_loading():
-    """No "Loading weights" bars or deprecation warnings while rebuilding the models: the tables are the output."""
+    """No "Loading weights" bars while rebuilding the models: the tables are the output."""
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
+        yield
     finally:
         if enabled:
             hf_logging.enable_progress_bar()

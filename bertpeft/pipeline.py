@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,24 +76,15 @@ def declared_parameters(notebook: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook)))
 
 
-def check_series(config: RunConfig, folder: Path, set_names: set[str]) -> None:
-    """Everything that can be checked before the first notebook starts; raises ConfigError."""
+def check_series(config: RunConfig) -> None:
+    """Everything that can be checked before the first notebook starts; raises ConfigError. (Every setting `run`
+    accepts is a parameter of notebook 02: tests/test_pipeline.py keeps the two lists in step.)"""
     from .data import resolve_data_source
     from .models import configuration_table
 
     resolve_data_source(config.data)
-    train_parameters = declared_parameters(folder / f"{TRAIN}.ipynb")
-    ignored = sorted(set_names - train_parameters - {"seed"})
-    if ignored:
-        options = ", ".join("--" + name.replace("_", "-") for name in ignored)
-        raise ConfigError(
-            f"{options}: not a parameter of notebooks/{TRAIN}.ipynb, so `bertpeft run` cannot pass "
-            f"it on; use `bertpeft train` for this setting"
-        )
     # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        configuration_table(config.model, configurations=config.configurations, base=config)
+    configuration_table(config.model, configurations=config.configurations, base=config)
 
 
 def check_resumable(config: RunConfig, run_dir: Path, force: bool) -> None:
@@ -267,7 +257,7 @@ def run_series(args) -> int:
 
     set_names = {name for name in OVERRIDES if getattr(args, name, None) is not None}
     folder = notebooks_dir()
-    check_series(config, folder, set_names)
+    check_series(config)
     run_dir = config.run_dir
     check_resumable(config, run_dir, force)
     run_dir.mkdir(parents=True, exist_ok=True)
