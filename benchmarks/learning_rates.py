@@ -16,11 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without `pip install -e .`
 
-from bertpeft.cli import OVERRIDES, add_overrides, add_profile  # noqa: E402
-from bertpeft.config import ConfigError, check_configuration, profile_config  # noqa: E402
+from bertpeft.cli import add_overrides, add_profile  # noqa: E402
+from bertpeft.config import CLI_SETTINGS, ConfigError, check_configuration, profile_config  # noqa: E402
+from bertpeft.device import default_profile  # noqa: E402
 
 FACTORS = (1 / 3, 1.0, 3.0)
-SETTINGS = [name for name in OVERRIDES if name not in ("learning_rate", "progress")]  # the sweep sets these two
+SETTINGS = [name for name in CLI_SETTINGS if name not in ("learning_rate", "progress")]  # the sweep sets these two
 
 
 def sweep(config, configurations, factors, runs: Path) -> list[dict]:
@@ -59,7 +60,9 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="benchmarks/results", help="folder for the JSON")
     args = parser.parse_args(argv)
     try:
-        config = profile_config(args.profile, **{n: getattr(args, n, None) for n in SETTINGS}, progress="lines")
+        config = profile_config(
+            args.profile or default_profile(), **{n: getattr(args, n, None) for n in SETTINGS}, progress="lines"
+        )
         configurations = [c.strip() for c in args.configs.split(",") if c.strip()]
         for name in configurations:
             check_configuration(name)
@@ -71,7 +74,8 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from bertpeft.results import atomic_write_json, device_description, git_state, package_versions
+    from bertpeft.device import device_description
+    from bertpeft.layout import atomic_write_json, git_state, package_versions
 
     start = time.time()
     rows = sweep(config, configurations, FACTORS, Path(args.runs))

@@ -13,14 +13,13 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from .device import accelerator, resolve_precision
+from .layout import TrainedRun
 from .metrics import classification_metrics
-
-if TYPE_CHECKING:
-    from .config import RunConfig
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -166,8 +165,6 @@ def agreement(predictions, reference) -> float:
 def benchmark_result(model, tokenizer, dataset, config, num_labels: int, reference=None) -> dict[str, Any]:
     """The fields a configuration's result JSON gets from the benchmark (prefixed `benchmark_`); with the
     Trainer's predictions as `reference`, also `benchmark_agreement` (1.0 when every prediction is the same)."""
-    from .training import resolve_precision
-
     precision = resolve_precision(config.precision, model.device.type if hasattr(model, "device") else None)
     bench = PerformanceBenchmark(
         model, tokenizer, dataset, num_labels, config.configuration, config.eval_batch_size, precision
@@ -180,32 +177,8 @@ def benchmark_result(model, tokenizer, dataset, config, num_labels: int, referen
     return fields
 
 
-def benchmark_exports(run: str | Path | RunConfig, seed: int | None = None) -> list[dict[str, Any]]:
-    """PerformanceBenchmark of base + unmerged adapter, the merged model and, when the run trained it, full
-    fine-tuning, on the run's whole test split (accuracy, size, latency), beside the Trainer's accuracy."""
-    from . import export
-
-    trained = export.find_lora_run(run, seed)
-    v = export.read_verification(trained.run_dir)
-    test, tokenizer = export.held_out_reviews(trained)
-    candidates = [
-        (
-            "base + LoRA adapter (unmerged)",
-            trained,
-            lambda: export.load_adapter_on_base(v["adapter_dir"], trained.num_labels, trained.id2label),
-        ),
-        ("merged", trained, lambda: export.load_merged(v["merged_dir"])[0]),
-    ]
-    full = export.trained_runs(trained.run_dir, "full")
-    full = [r for r in full if r.result["seed"] == trained.result["seed"]] or full  # same seed when there is one
-    if full:
-        candidates.append(("full fine-tuning", full[0], lambda: export.load_run_model(full[0])))
-    return [_benchmark_row(name, load(), tokenizer, test, source) for name, source, load in candidates]
-
-
-def _benchmark_row(name: str, model, tokenizer, test, trained) -> dict[str, Any]:
-    from .training import accelerator, resolve_precision
-
+def benchmark_row(name: str, model, tokenizer, test, trained: TrainedRun) -> dict[str, Any]:
+    """One model's PerformanceBenchmark on a run's test split, beside the Trainer's accuracy for `trained`."""
     device = accelerator()
     bench = PerformanceBenchmark(
         model.to(device),

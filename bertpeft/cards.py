@@ -3,10 +3,9 @@ holds, how it was trained and verified, and the plain transformers/peft code tha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .export import TrainedRun
+from .layout import TrainedRun
 
 ADAPTER, MERGED = "lora-adapter", "lora-merged"
 

@@ -7,35 +7,18 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from typing import Any
 
-from .config import PROFILES, ConfigError, RunConfig, profile_config
-
-# Settings the CLI takes as --kebab-case overrides of the chosen profile.
-OVERRIDES = (
-    "model",
-    "data",
-    "n_train",
-    "n_test",
-    "max_length",
-    "seed",
-    "data_seed",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_target_modules",
-    "learning_rate",
-    "epochs",
-    "train_batch_size",
-    "eval_batch_size",
-    "eval_steps",
-    "logging_steps",
-    "padding",
-    "precision",
-    "report_to",
-    "progress",
-    "group_by_length",
-)
+from .config import CLI_SETTINGS, PROFILES, ConfigError, RunConfig, profile_config, setting_help
+from .data import DataError, prepare_reviews, resolve_data_source
+from .device import default_profile
+from .export import export_lora
+from .launch import cpu_processes_requested, relaunch_on_cpu_processes
+from .models import configuration_table, describe, load_tokenizer
+from .series import SeriesPlan, run_series
+from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
+from .training import summary, train_configuration
 
 
 def _bool(text: str) -> bool:
@@ -46,28 +29,34 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def add_overrides(parser: argparse.ArgumentParser, names=OVERRIDES) -> None:
+def add_overrides(parser: argparse.ArgumentParser, names=CLI_SETTINGS) -> None:
+    """One --kebab-case flag per setting marked `cli` in RunConfig, typed from the field, helped by its metadata."""
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     for name in names:
-        kind = fields[name].type
-        convert = {"int": int, "float": float, "bool": _bool, "float | None": float}.get(str(kind), str)
+        kind = str(fields[name].type)
+        convert = {"int": int, "float": float, "bool": _bool, "float | None": float}.get(kind, str)
         parser.add_argument(
-            f"--{name.replace('_', '-')}", type=convert, default=None, help=f"override the profile's {name}"
+            f"--{name.replace('_', '-')}",
+            type=convert,
+            default=None,
+            help=f"{setting_help(name)} (default: the profile's)",
         )
 
 
 def add_profile(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default paper)")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help=f"named set of defaults: {', '.join(PROFILES)} (default: paper where a CUDA GPU is, else quick)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, **extra: Any) -> RunConfig:
-    overrides = {name: getattr(args, name, None) for name in OVERRIDES}
-    return profile_config(args.profile, **overrides, **extra)
+    overrides = {name: getattr(args, name, None) for name in CLI_SETTINGS}
+    return profile_config(args.profile or default_profile(), **overrides, **extra)
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from .models import configuration_table, describe
-
     rows = configuration_table(args.model, args.num_labels)
     if args.json:
         print(json.dumps([{k: r[k] for k in ("config", "trainable_params", "total_params")} for r in rows]))
@@ -78,20 +67,14 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_prep(args: argparse.Namespace) -> int:
-    from .data import prepare_reviews, resolve_data_source
-
     config = config_from_args(args, output=args.output)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
-    _, meta = prepare_reviews(config)
+    _, meta = prepare_reviews(config, load_tokenizer(config.model))
     print(f"prepared {meta['rows']} rows, labels {meta['id2label']} into {config.run_dir}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data import resolve_data_source
-    from .launch import cpu_processes_requested, relaunch_on_cpu_processes
-    from .training import summary, train_configuration
-
     config = config_from_args(args, configuration=args.config, output=args.output)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
     processes = cpu_processes_requested()
@@ -104,20 +87,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline import run_series
-
-    return run_series(args)
+    profile = args.profile or default_profile()
+    seeds = args.seeds or (str(args.seed) if args.seed is not None else None)
+    output = args.output or f"runs/{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+    config = config_from_args(args, configurations=args.configs, seeds=seeds, output=output)
+    return run_series(config, SeriesPlan.of(config, force=args.force, quote_reviews=args.quote_reviews))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .speed import run_speed_benchmark
-
-    return run_speed_benchmark(args)
+    run_speed_benchmark(
+        config_from_args(args),
+        sections=args.sections,
+        repeats=args.repeats,
+        steps=args.steps,
+        output=args.output,
+        name=args.name,
+        threads=args.threads,
+        clock=args.clock,
+    )
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_lora
-
     v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
     print(
         f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, merged "
@@ -169,12 +160,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("bench", help="training-speed benchmark: our recipe vs the seeds', six configurations")
+    p = sub.add_parser(
+        "bench", help="training-speed benchmark: our recipe against the write-ups', each configuration against full"
+    )
     add_profile(p)
     add_overrides(p)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--steps", type=int, default=5, help="timed steps per repetition")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (medians are reported)")
+    p.add_argument("--steps", type=int, default=8, help="timed batches per setup and repetition")
+    p.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
     p.add_argument("--output", default="benchmarks/results", help="folder for the JSON")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or process CPU time for a --threads 1 run on a shared machine",
+    )
+    p.add_argument("--name", default=None, help="JSON file name (default training_speed-PROFILE-DEVICE.json)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("export", help="export a run's trained LoRA configuration: adapter alone and merged, verified")
@@ -186,8 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data import DataError
-
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv

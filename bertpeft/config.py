@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,40 +39,58 @@ def unfrozen_layers(name: str) -> int:
     return int(name.split("+")[1]) if name.startswith("head+") else 0
 
 
+# What a setting's metadata says about it (one home for each fact: the CLI flags, the keys that decide whether a
+# run folder may resume, and the prepared-data cache key are all derived from these marks):
+#   cli: `bertpeft prep/train/run/bench` take it as --kebab-case; result: changes what a result means, so a run
+#   folder only resumes with the same value; prepared: the tokenized data depends on it.
+def setting(
+    default: Any = None, help: str = "", *, cli: bool = True, result: bool = False, prepared: bool = False, **kw
+):
+    return field(default=default, metadata={"help": help, "cli": cli, "result": result, "prepared": prepared}, **kw)
+
+
 @dataclass
 class RunConfig:
     """Everything one run needs; `validate()` runs on construction so bad values fail before any work."""
 
-    profile: str = "paper"
-    model: str = "bert-base-cased"
-    data: str = "yelp_polarity"
-    n_train: int = 10_000
-    n_test: int = 2_000
-    max_length: int = 512
-    seed: int = 42
-    data_seed: int = 42
-    configuration: str = "full"
-    configurations: tuple[str, ...] = CONFIGURATIONS
-    seeds: tuple[int, ...] = (42,)
-    lora_r: int = 4
-    lora_alpha: int = 8
-    lora_dropout: float = 0.05
-    lora_target_modules: tuple[str, ...] = ("query", "value")
-    learning_rate: float | None = None
-    epochs: float = 1.0
-    train_batch_size: int = 16
-    eval_batch_size: int = 64
-    eval_steps: int = 200
-    logging_steps: int = 20
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    padding: str = "dynamic"
-    group_by_length: bool = True
-    precision: str = "auto"
-    report_to: str = "none"
-    output: str = "runs/paper"
-    progress: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
+    profile: str = setting(
+        "paper", "named set of defaults: smoke, quick, paper or experiment-b", cli=False, result=True
+    )
+    model: str = setting(
+        "bert-base-cased", "Hub id, model folder, minilm or tiny-random-bert", result=True, prepared=True
+    )
+    data: str = setting(
+        "yelp_polarity", "Hub dataset id, or a folder with train/test files", result=True, prepared=True
+    )
+    n_train: int = setting(10_000, "training reviews to sample", result=True, prepared=True)
+    n_test: int = setting(2_000, "test reviews to sample", result=True, prepared=True)
+    max_length: int = setting(512, "tokens kept per review", result=True, prepared=True)
+    seed: int = setting(42, "training seed (head initialisation, batch order)")
+    data_seed: int = setting(42, "seed of the random sample of reviews", result=True, prepared=True)
+    configuration: str = setting("full", "none, head, head+N, lora or full", cli=False)
+    configurations: tuple[str, ...] = setting(CONFIGURATIONS, "configurations a series trains", cli=False)
+    seeds: tuple[int, ...] = setting((42,), "seeds a series trains each configuration with", cli=False)
+    lora_r: int = setting(4, "LoRA rank", result=True)
+    lora_alpha: int = setting(8, "LoRA scaling numerator (the update is scaled by alpha / r)", result=True)
+    lora_dropout: float = setting(0.05, "dropout on the LoRA input", result=True)
+    lora_target_modules: tuple[str, ...] = setting(
+        ("query", "value"), "modules LoRA wraps, e.g. query,value", result=True
+    )
+    learning_rate: float | None = setting(None, "learning rate (default: the configuration's own)", result=True)
+    epochs: float = setting(1.0, "passes over the training reviews", result=True)
+    train_batch_size: int = setting(16, "reviews per training step", result=True)
+    eval_batch_size: int = setting(64, "reviews per evaluation step")
+    eval_steps: int = setting(200, "evaluate every this many steps")
+    logging_steps: int = setting(20, "log the loss every this many steps")
+    warmup_ratio: float = setting(0.06, "share of the steps with a rising learning rate", result=True)
+    weight_decay: float = setting(0.01, "AdamW weight decay", result=True)
+    padding: str = setting("dynamic", "dynamic (per batch) or max_length (every review)", result=True, prepared=True)
+    group_by_length: bool = setting(True, "batch reviews of similar length together", result=True)
+    precision: str = setting("auto", "auto, fp32, fp16 or bf16", result=True)
+    report_to: str = setting("none", "none or wandb")
+    output: str = setting("runs/paper", "run folder", cli=False)
+    progress: str = setting("auto", "auto, bar (tqdm) or lines (plain text, for logs)")
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "", "cli": False, "result": False})
 
     def __post_init__(self) -> None:
         for name in ("configurations", "seeds", "lora_target_modules"):
@@ -79,7 +98,10 @@ class RunConfig:
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
             setattr(self, name, tuple(value))
-        self.seeds = tuple(int(s) for s in self.seeds)
+        try:
+            self.seeds = tuple(int(s) for s in self.seeds)
+        except (TypeError, ValueError):
+            raise ConfigError(f"seeds must be whole numbers, e.g. 1,2,3; got {self.seeds!r}") from None
         self.validate()
 
     def validate(self) -> None:
@@ -106,10 +128,22 @@ class RunConfig:
             check_configuration(name)
         if not self.seeds:
             raise ConfigError("seeds is empty: give at least one seed, e.g. --seeds 42")
+        for name in ("seed", "data_seed", *(("seeds",) if self.seeds else ())):
+            values = getattr(self, name) if name == "seeds" else (getattr(self, name),)
+            if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in values):
+                raise ConfigError(f"{name} must be whole numbers of 0 or more, got {getattr(self, name)!r}")
+        for name in ("learning_rate", "epochs", "lora_dropout", "warmup_ratio", "weight_decay"):
+            value = getattr(self, name)
+            if value is None and name == "learning_rate":
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be above 0, got {self.learning_rate!r} (or leave it unset)")
         if not self.epochs > 0:
             raise ConfigError(f"epochs must be above 0, got {self.epochs!r}")
+        if not isinstance(self.group_by_length, bool):
+            raise ConfigError(f"group_by_length must be True or False, got {self.group_by_length!r}")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
         if not 0 <= self.warmup_ratio < 1:
@@ -158,6 +192,20 @@ class RunConfig:
         return cls(**data)
 
 
+def settings_marked(mark: str) -> tuple[str, ...]:
+    """Names of the RunConfig settings whose metadata has `mark` (cli, result or prepared), in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata.get(mark))
+
+
+CLI_SETTINGS = settings_marked("cli")
+RESULT_SETTINGS = settings_marked("result")
+PREPARED_SETTINGS = settings_marked("prepared")
+
+
+def setting_help(name: str) -> str:
+    return next(f.metadata["help"] for f in dataclasses.fields(RunConfig) if f.name == name)
+
+
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -195,7 +243,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         logging_steps=10,
         output="runs/quick",
     ),
-    # The brief's Experiment A: bert-base-cased, 10,000 / 2,000 reviews, on a Colab T4.
+    # Experiment A (the blog post comparing six configurations): bert-base-cased, 10,000 / 2,000 reviews, on a Colab T4.
     "paper": dict(
         model="bert-base-cased",
         data="yelp_polarity",
@@ -208,8 +256,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         logging_steps=20,
         output="runs/paper",
     ),
-    # The brief's Experiment B: a 5-star BERT, LoRA r=16 on the 5-class Yelp reviews.
-    "seed003": dict(
+    # Experiment B ("PEFT with BERT", Jao Ming): a 5-star BERT, LoRA r=16 on the 5-class Yelp reviews.
+    "experiment-b": dict(
         model="nlptown/bert-base-multilingual-uncased-sentiment",
         data="yelp_review_full",
         n_train=1_000,
@@ -226,7 +274,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         eval_batch_size=32,
         eval_steps=50,
         logging_steps=10,
-        output="runs/seed003",
+        output="runs/experiment-b",
     ),
 }
 

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import RunConfig
+from .config import PREPARED_SETTINGS, ConfigError, RunConfig
+from .fixtures import SMOKE_DATA
 from .hub import offline_unless_reachable
+from .layout import RunDir
 
 # Today's canonical Hub ids (the short names are redirects that older tutorials use).
 HUB_ALIASES = {
     "yelp_polarity": "fancyzhx/yelp_polarity",
     "yelp_review_full": "Yelp/yelp_review_full",
 }
-SMOKE_DATA = Path(__file__).resolve().parent / "resources" / "smoke"
 LOCAL_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "json"}
-PREPARED = "prepared"
 
 
 class DataError(ValueError):
@@ -282,12 +283,10 @@ def sample_reviews(raw, n_train: int, n_test: int, seed: int):
 
 
 def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynamic"):
-    """Token ids truncated at `max_length`. Padding happens per batch in the collator, unless the seeds' recipe
+    """Token ids truncated at `max_length`. Padding happens per batch in the collator, unless the write-ups' recipe
     (`padding="max_length"`) is asked for, which pads every review to `max_length` here."""
     model_max = getattr(tokenizer, "model_max_length", None)
     if model_max and model_max < 10**6 and max_length > model_max:
-        from .config import ConfigError
-
         raise ConfigError(
             f"max_length={max_length} is above the model's maximum of {model_max}: "
             f"pass --max-length {model_max} or less"
@@ -305,19 +304,17 @@ def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynami
 
 
 def prepared_key(config: RunConfig) -> dict[str, Any]:
-    """What the prepared data depends on; a stale copy is rebuilt when any of these changed."""
-    return {k: getattr(config, k) for k in ("model", "data", "n_train", "n_test", "max_length", "padding", "data_seed")}
+    """What the prepared data depends on (the settings marked `prepared`); a stale copy is rebuilt when any changed."""
+    return json.loads(json.dumps({k: getattr(config, k) for k in PREPARED_SETTINGS}))
 
 
-def prepare_reviews(config: RunConfig, tokenizer=None, save: bool = True):
-    """Load, check, sample and tokenize the reviews `config` names; save them into the run folder."""
-    from .models import load_tokenizer
-
+def prepare_reviews(config: RunConfig, tokenizer, save: bool = True):
+    """Load, check, sample and tokenize (with `tokenizer`, the model's) the reviews `config` names; save them into
+    the run folder."""
     raw = load_reviews(config.data)
     num_labels = 1 + max(max(ds["label"]) for ds in raw.values())
     id2label = label_names(raw, num_labels)
     sampled = sample_reviews(raw, config.n_train, config.n_test, config.data_seed)
-    tokenizer = tokenizer or load_tokenizer(config.model)
     tokenized = tokenize_reviews(sampled, tokenizer, config.max_length, config.padding)
     meta = {
         "key": prepared_key(config),
@@ -326,10 +323,8 @@ def prepare_reviews(config: RunConfig, tokenizer=None, save: bool = True):
         "rows": {s: len(d) for s, d in tokenized.items()},
     }
     if save:
-        target = config.run_dir / PREPARED
-        tmp = config.run_dir / f".{PREPARED}.tmp"
-        import shutil
-
+        target = RunDir(config).prepared
+        tmp = target.with_name(f".{target.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tokenized.save_to_disk(str(tmp))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -338,16 +333,22 @@ def prepare_reviews(config: RunConfig, tokenizer=None, save: bool = True):
     return tokenized, meta
 
 
-def load_prepared(config: RunConfig, tokenizer=None):
-    """The run folder's prepared data if it matches `config`, else a fresh preparation."""
+def prepared_is_current(config: RunConfig) -> bool:
+    """Whether the run folder holds data prepared with `config`'s settings."""
+    meta = RunDir(config).prepared / "meta.json"
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("key") == prepared_key(config)
+    except (OSError, ValueError):
+        return False
+
+
+def load_prepared(config: RunConfig, tokenizer):
+    """The run folder's prepared data if it matches `config`, else a fresh preparation with `tokenizer`."""
     import datasets
 
-    folder = config.run_dir / PREPARED
-    meta_file = folder / "meta.json"
-    if meta_file.exists():
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        if meta.get("key") == json.loads(json.dumps(prepared_key(config))):
-            return datasets.load_from_disk(str(folder)), meta
+    folder = RunDir(config).prepared
+    if prepared_is_current(config):
+        return datasets.load_from_disk(str(folder)), json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     return prepare_reviews(config, tokenizer)
 
 

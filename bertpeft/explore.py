@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig
-from .data import PREPARED, quote_review
+from .data import quote_review
+from .layout import RunDir, read_results
+from .models import load_tokenizer, load_trained_model
 from .report import configuration_rank
-from .results import read_results
 
 # Plainly positive, plainly negative, mixed, and an idiom that a model reading words literally gets wrong.
 EXAMPLE_REVIEWS = (
@@ -73,22 +74,17 @@ class Predictor:
         if result["name"] not in self._models:
             from transformers import set_seed
 
-            from .models import load_trained_model
-            from .training import MODELS
-
             config = RunConfig.from_dict(result["run_config"])
             id2label = {int(k): v for k, v in result["id2label"].items()}
             set_seed(config.seed)  # `none` keeps its random head: the same draw as in training
             with quiet_loading():
                 self._models[result["name"]] = load_trained_model(
-                    config, self.run_dir / MODELS / result["name"], result["num_labels"], id2label
+                    config, RunDir(self.run_dir).weights(result["name"]), result["num_labels"], id2label
                 ).to(self.device)
         return self._models[result["name"]]
 
     def tokenizer(self):
         if self._tokenizer is None:
-            from .models import load_tokenizer
-
             self._tokenizer = load_tokenizer(self.results[0]["model"])
         return self._tokenizer
 
@@ -130,7 +126,7 @@ def test_reviews(run_dir: str | Path):
     """The prepared test split (text and label), in the order the result JSONs' predictions follow."""
     import datasets
 
-    return datasets.load_from_disk(str(Path(run_dir) / PREPARED))["test"]
+    return datasets.load_from_disk(str(RunDir(run_dir).prepared))["test"]
 
 
 def misclassified(run_dir: str | Path, config: str | None = None):

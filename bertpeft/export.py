@@ -14,17 +14,25 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .benchmark import benchmark_row
 from .cards import ADAPTER, MERGED, adapter_card, model_card
 from .config import ConfigError, RunConfig
-from .results import RESULTS, atomic_write_json, atomic_write_text, read_results, result_name
+from .data import load_prepared
+from .layout import RunDir, TrainedRun, atomic_write_json, atomic_write_text, read_results, result_name, trained_runs
+from .models import (
+    load_base_model,
+    load_tokenizer,
+    load_trained_model,
+    peft_without_upstream_warning,
+    resolve_model_source,
+)
 
-EXPORT, VERIFICATION = "export", "verification.json"
+VERIFICATION = "verification.json"
 TOLERANCE = 1e-4  # fp32 merge rounding is ~1e-6; a wrong or missing head or adapter is off by far more
 
 
@@ -32,51 +40,12 @@ class ExportError(ConfigError):
     """A run that cannot be exported, or an export that failed its check; the message says what to do."""
 
 
-@dataclass
-class TrainedRun:
-    """One trained configuration of a run folder: its result JSON and the configuration that produced it."""
-
-    run_dir: Path
-    result: dict[str, Any]
-    config: RunConfig
-
-    @property
-    def num_labels(self) -> int:
-        return int(self.result["num_labels"])
-
-    @property
-    def id2label(self) -> dict[int, str]:
-        return {int(k): v for k, v in self.result["id2label"].items()}
-
-    @property
-    def weights_dir(self) -> Path:
-        from .training import MODELS
-
-        return self.run_dir / MODELS / self.result["name"]
-
-
 def export_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / EXPORT
+    return RunDir(run_dir).export
 
 
 def _run_dir(run: str | Path | RunConfig) -> Path:
     return run.run_dir if isinstance(run, RunConfig) else Path(run)
-
-
-def trained_runs(run: str | Path | RunConfig, configuration: str) -> list[TrainedRun]:
-    """Every seed of `configuration` that finished in the run folder, in file-name order."""
-    run_dir = _run_dir(run)
-    found = []
-    for path in sorted((run_dir / RESULTS).glob(f"{configuration}-seed*.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
-        settings = {
-            **result["run_config"],
-            "configuration": configuration,
-            "seed": result["seed"],
-            "output": str(run_dir),
-        }  # the folder may have moved since training
-        found.append(TrainedRun(run_dir, result, RunConfig.from_dict(settings)))
-    return found
 
 
 def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> TrainedRun:
@@ -85,7 +54,7 @@ def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> Train
     if runs:
         return runs[0]
     run_dir = _run_dir(run)
-    wanted = f"{RESULTS}/{result_name('lora', seed) if seed is not None else 'lora-seed*'}.json"
+    wanted = f"results/{result_name('lora', seed) if seed is not None else 'lora-seed*'}.json"
     seed_flag = f" --seed {seed}" if seed is not None else ""
     raise ExportError(
         f"{run_dir} has no trained lora configuration (no {wanted}), so there is no adapter to "
@@ -97,11 +66,9 @@ def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> Train
 def _profile_of(run: str | Path | RunConfig) -> str:
     """The run's profile, for the command a refusal suggests: the config given, the run's settings, else a
     placeholder."""
-    from .pipeline import RUN_CONFIG
-
     if isinstance(run, RunConfig):
         return run.profile
-    settings = Path(run) / RUN_CONFIG
+    settings = RunDir(run).run_config
     if settings.exists():
         return json.loads(settings.read_text(encoding="utf-8")).get("profile", "PROFILE")
     return next((r.get("profile", "PROFILE") for r in read_results(Path(run))), "PROFILE")
@@ -110,17 +77,12 @@ def _profile_of(run: str | Path | RunConfig) -> str:
 def base_model_source(model: str) -> str:
     """What `adapter_config.json` names as the base: the Hub id, or the absolute path of a folder that exists
     (`tiny-random-bert` and `minilm` resolve to their real folders)."""
-    from .models import resolve_model_source
-
     source = resolve_model_source(model)
     return str(Path(source).resolve()) if Path(source).exists() else source
 
 
 def held_out_reviews(trained: TrainedRun, n: int | None = None):
     """The run's tokenized test split (the first `n` rows when given) and its tokenizer."""
-    from .data import load_prepared
-    from .models import load_tokenizer
-
     tokenizer = load_tokenizer(trained.config.model)
     data, _ = load_prepared(trained.config, tokenizer)
     test = data["test"]
@@ -162,8 +124,6 @@ def save_adapter(model, tokenizer, trained: TrainedRun, folder: Path) -> Path:
 def load_adapter_on_base(adapter_dir: str | Path, num_labels: int, id2label: dict[int, str]):
     """A freshly loaded base model (the one `adapter_config.json` names) with the saved adapter on top."""
     from peft import PeftConfig, PeftModel
-
-    from .models import load_base_model, peft_without_upstream_warning
 
     base = PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
     with peft_without_upstream_warning():
@@ -248,8 +208,6 @@ def _fresh(folder: Path) -> Path:
 
 def load_run_model(trained: TrainedRun):
     """The trained configuration rebuilt from the run's saved weights (a PEFT model for lora)."""
-    from .models import load_trained_model
-
     return load_trained_model(trained.config, trained.weights_dir, trained.num_labels, trained.id2label)
 
 
@@ -346,3 +304,24 @@ def label_orders(run: str | Path | RunConfig, seed: int | None = None) -> list[d
     trained = find_lora_run(run, seed)
     base = AutoConfig.from_pretrained(base_model_source(trained.config.model)).id2label
     return [{"id": i, "data_label": label, "base_model_label": base.get(i)} for i, label in trained.id2label.items()]
+
+
+def benchmark_exports(run: str | Path | RunConfig, seed: int | None = None) -> list[dict[str, Any]]:
+    """PerformanceBenchmark of base + unmerged adapter, the merged model and, when the run trained it, full
+    fine-tuning, on the run's whole test split (accuracy, size, latency), beside the Trainer's accuracy."""
+    trained = find_lora_run(run, seed)
+    v = read_verification(trained.run_dir)
+    test, tokenizer = held_out_reviews(trained)
+    candidates = [
+        (
+            "base + LoRA adapter (unmerged)",
+            trained,
+            lambda: load_adapter_on_base(v["adapter_dir"], trained.num_labels, trained.id2label),
+        ),
+        ("merged", trained, lambda: load_merged(v["merged_dir"])[0]),
+    ]
+    full = trained_runs(trained.run_dir, "full")
+    full = [r for r in full if r.result["seed"] == trained.result["seed"]] or full  # same seed when there is one
+    if full:
+        candidates.append(("full fine-tuning", full[0], lambda: load_run_model(full[0])))
+    return [benchmark_row(name, load(), tokenizer, test, source) for name, source, load in candidates]

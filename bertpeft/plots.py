@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .report import configuration_rank
+
 
 def _plt():
     import matplotlib
@@ -140,7 +142,6 @@ def plot_loss_curves(results: list[dict]):
     """Training loss against the step, one line per trained configuration (one thin line per seed)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
-    from .report import configuration_rank
 
     colours = {}
     for result in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):

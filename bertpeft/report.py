@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import CONFIGURATIONS, unfrozen_layers
+from .layout import RunDir, atomic_write_text, read_results
 from .metrics import METRICS
-from .results import atomic_write_text, read_results
 
-RESULTS_CSV = "results.csv"
 COLUMNS = (
     "config",
     "seed",
@@ -77,7 +76,7 @@ def results_table(run_dir: str | Path):
 def write_results_csv(run_dir: str | Path):
     """`results_table` written (atomically) to `<run_dir>/results.csv`; returns the table."""
     table = results_table(run_dir)
-    atomic_write_text(Path(run_dir) / RESULTS_CSV, table.to_csv(index=False))
+    atomic_write_text(RunDir(run_dir).results_csv, table.to_csv(index=False))
     return table
 
 

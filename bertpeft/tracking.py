@@ -1,4 +1,4 @@
-"""Weights & Biases tracking as the brief describes it, made safe to run anywhere.
+"""Weights & Biases tracking as Experiment A uses it, made safe to run anywhere.
 
 Settings come from a `.env` file (python-dotenv; see `.env.example`): WANDB_API_KEY, WANDB_PROJECT,
 WANDB_LOG_MODEL and WANDB_MODE (which replaces the deprecated WANDB_DISABLED). With no key and no mode, runs go

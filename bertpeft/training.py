@@ -9,34 +9,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .benchmark import benchmark_result
 from .config import RunConfig
-from .results import atomic_write_json, device_description, git_state, package_versions, result_name, result_path
-
-MODELS = "models"
-CHECKPOINTS = "checkpoints"
-
-
-def accelerator() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def resolve_precision(precision: str, device: str | None = None) -> str:
-    """`auto` -> fp16 autocast on CUDA; fp32 on MPS and CPU (bf16 autocast measured slower on our CPUs: see
-    benchmarks/training_speed.py). An explicit choice is checked against the device."""
-    device = device or accelerator()
-    if precision == "auto":
-        return "fp16" if device == "cuda" else "fp32"
-    if precision == "fp16" and device == "cpu":
-        from .config import ConfigError
-
-        raise ConfigError("precision fp16 needs a CUDA GPU; on a CPU use fp32 or bf16")
-    return precision
+from .data import id2label_of, load_prepared
+from .device import accelerator, device_description, peak_memory_mb, resolve_precision
+from .layout import RunDir, atomic_write_json, git_state, package_versions, result_name
+from .metrics import make_compute_metrics
+from .models import (
+    apply_configuration,
+    load_base_model,
+    load_tokenizer,
+    model_skeleton,
+    parameter_report,
+    save_trained_weights,
+)
+from .tracking import finish_wandb, setup_wandb
 
 
 def progress_mode(progress: str) -> str:
@@ -86,7 +73,7 @@ def training_arguments(config: RunConfig, precision: str, report_to: list[str], 
     device = accelerator()
     name = result_name(config.configuration, config.seed)
     return TrainingArguments(
-        output_dir=str(config.run_dir / CHECKPOINTS / name),
+        output_dir=str(RunDir(config).checkpoints_of(name)),
         run_name=config.configuration if len(config.seeds) == 1 else name,
         report_to=report_to or "none",
         learning_rate=config.learning_rate_for or 5e-5,
@@ -116,18 +103,6 @@ def training_arguments(config: RunConfig, precision: str, report_to: list[str], 
     )
 
 
-def peak_memory_mb(device: str) -> float | None:
-    import torch
-
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    if device == "mps":
-        return torch.mps.driver_allocated_memory() / 2**20
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # whole process, Linux reports KiB
-
-
 def last_checkpoint(folder: Path) -> str | None:
     """The newest complete checkpoint in `folder`, or None. The Trainer writes a checkpoint's trainer_state.json
     last, so a folder without a readable one was cut off by a kill while being written: it cannot be resumed from
@@ -154,18 +129,6 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     """
     import torch
     from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, set_seed
-
-    from .data import id2label_of, load_prepared
-    from .metrics import make_compute_metrics
-    from .models import (
-        apply_configuration,
-        load_base_model,
-        load_tokenizer,
-        model_skeleton,
-        parameter_report,
-        save_trained_weights,
-    )
-    from .tracking import finish_wandb, setup_wandb
 
     # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,
     # before any data is prepared: a weightless skeleton of the model is enough to know.
@@ -260,18 +223,16 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if trainer.is_world_process_zero():
-        model_dir = config.run_dir / MODELS / result["name"]
+        model_dir = RunDir(config).weights(result["name"])
         if trains:
             save_trained_weights(trainer.model, model_dir)
         if benchmark:
-            from .benchmark import benchmark_result
-
             result.update(
                 benchmark_result(
                     trainer.model, tokenizer, data["test"], config, num_labels, reference=result["test_predictions"]
                 )
             )
-        atomic_write_json(result_path(config.run_dir, config.configuration, config.seed), result)
+        atomic_write_json(RunDir(config).result(config.configuration, config.seed), result)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result
 

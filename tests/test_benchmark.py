@@ -32,13 +32,13 @@ def head_run(tmp_path_factory):
 
 def rebuilt(config):
     from bertpeft.data import id2label_of, load_prepared
+    from bertpeft.layout import RunDir
     from bertpeft.models import load_tokenizer, load_trained_model
-    from bertpeft.training import MODELS
 
     tokenizer = load_tokenizer(config.model)
     data, meta = load_prepared(config, tokenizer)
     model = load_trained_model(
-        config, config.run_dir / MODELS / f"head-seed{config.seed}", meta["num_labels"], id2label_of(meta)
+        config, RunDir(config).weights(f"head-seed{config.seed}"), meta["num_labels"], id2label_of(meta)
     )
     return model, tokenizer, data["test"], meta["num_labels"]
 

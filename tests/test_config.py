@@ -20,8 +20,13 @@ def test_profiles_hold_the_briefs_sizes():
         10_000,
         2_000,
     )
-    seed003 = profile_config("seed003")
-    assert (seed003.lora_r, seed003.lora_alpha, seed003.n_train, seed003.n_test) == (16, 32, 1_000, 1_000)
+    experiment_b = profile_config("experiment-b")
+    assert (experiment_b.lora_r, experiment_b.lora_alpha, experiment_b.n_train, experiment_b.n_test) == (
+        16,
+        32,
+        1_000,
+        1_000,
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,7 +76,7 @@ def test_overrides_of_none_keep_the_profile_value():
 
 def test_json_round_trip(tmp_path):
     config = profile_config(
-        "seed003",
+        "experiment-b",
         configuration="head+2",
         learning_rate=3e-4,
         seeds="1,2,3",

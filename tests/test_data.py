@@ -233,14 +233,17 @@ def test_tokenizing_truncates_and_does_not_pad(smoke_config):
 
 
 def test_prepared_data_is_saved_and_reused(smoke_config):
+    from bertpeft.models import load_tokenizer
+
     config = smoke_config.replace(n_train=32, n_test=16)
-    prepared, meta = prepare_reviews(config)
+    tokenizer = load_tokenizer(config.model)
+    prepared, meta = prepare_reviews(config, tokenizer)
     folder = config.run_dir / "prepared"
     assert json.loads((folder / "meta.json").read_text())["rows"] == {"train": 32, "test": 16}
     assert meta["num_labels"] == 2 and meta["id2label"] == {"0": "negative", "1": "positive"}
-    again, _ = load_prepared(config)
+    again, _ = load_prepared(config, tokenizer)
     assert again["train"]["input_ids"] == prepared["train"]["input_ids"]
-    changed, changed_meta = load_prepared(config.replace(n_train=24))
+    changed, changed_meta = load_prepared(config.replace(n_train=24), tokenizer)
     assert changed_meta["rows"]["train"] == 24 and changed["train"].num_rows == 24
 
 

@@ -206,17 +206,18 @@ def test_a_run_without_lora_is_refused(tmp_path, capsys):
     assert "lora-seed*.json" in capsys.readouterr().err
 
 
-def test_seed003_profile_offline(shared_data, tmp_path):
+def test_experiment_b_profile_offline(shared_data, tmp_path):
     """Experiment B's profile on the local 5-class reviews with a 5-label model built here: the data's labels are
     nlptown's (label = stars - 1), `none` keeps the model's own head (zero-shot), `lora` trains and exports."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from bertpeft.data import load_prepared
+    from bertpeft.models import load_tokenizer
     from bertpeft.training import train_configuration
 
     model_dir = tiny_classifier(tmp_path / "five", 5, NLPTOWN_LABELS)
     config = profile_config(
-        "seed003",
+        "experiment-b",
         model=str(model_dir),
         data=str(shared_data / "yelp_review_full"),
         n_train=24,
@@ -229,7 +230,7 @@ def test_seed003_profile_offline(shared_data, tmp_path):
     assert config.configurations == ("none", "lora") and (config.lora_r, config.lora_alpha) == (16, 32)
     none = train_configuration(config.replace(configuration="none"), benchmark=False)
     assert {int(k): v for k, v in none["id2label"].items()} == NLPTOWN_LABELS
-    test = load_prepared(config)[0]["test"]
+    test = load_prepared(config, load_tokenizer(config.model))[0]["test"]
     own_head = review_logits(
         AutoModelForSequenceClassification.from_pretrained(model_dir),
         AutoTokenizer.from_pretrained(model_dir),

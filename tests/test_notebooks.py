@@ -47,20 +47,13 @@ def series(tmp_path_factory):
     patch.delenv("WANDB_DIR", raising=False)
     executed = {}
     try:
+        settings = {"n_train": N_TRAIN, "n_test": N_TEST}
         executed["01"] = execute(
-            "01_data_prep.ipynb", folder, folder, profile="smoke", n_train=N_TRAIN, n_test=N_TEST, output=str(run)
+            "01_data_prep.ipynb", folder, folder, profile="smoke", settings=settings, output=str(run)
         )
-        for name in CONFIGURATIONS:
+        for name in CONFIGURATIONS:  # 02 takes the run's settings from the folder 01 wrote them into
             executed[name] = execute(
-                "02_train.ipynb",
-                folder,
-                folder,
-                profile="smoke",
-                configuration=name,
-                n_train=N_TRAIN,
-                n_test=N_TEST,
-                progress="lines",
-                output=str(run),
+                "02_train.ipynb", folder, folder, configuration=name, progress="lines", output=str(run)
             )
     finally:
         patch.undo()

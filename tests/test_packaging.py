@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-LINTED = ("bertpeft", "tests", "scripts", "benchmarks")
+LINTED = ("bertpeft", "tests", "scripts", "benchmarks", "notebooks")
 SOURCE_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -30,7 +30,8 @@ def names(requirements):
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     yaml = pytest.importorskip("yaml")
     project = pyproject()["project"]
-    declared = names(project["dependencies"]) | names(project["optional-dependencies"]["minilm"])
+    extras = project["optional-dependencies"]
+    declared = names(project["dependencies"]) | names(extras["minilm"]) | names(extras["run"])
     environment = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
     pip = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict) and "pip" in item)
     conda = [item for item in environment["dependencies"] if isinstance(item, str)]
@@ -57,18 +58,42 @@ def test_pyproject_declares_the_console_script_and_extras():
         "matplotlib",
         "pandas",
         "ipywidgets",
-        "papermill",
-        "ipykernel",
         "scikit-learn",
         "python-dotenv",
     }
     assert required <= names(project["dependencies"])
+    # A Jupyter or Colab kernel pins its own: installing bertpeft must not upgrade them; `bertpeft run` needs them.
+    kernel = {"papermill", "ipykernel", "nbformat"}
+    assert not kernel & names(project["dependencies"])
+    assert kernel <= names(project["optional-dependencies"]["run"])
 
 
 def test_smoke_fixture_ships_with_the_package():
     includes = pyproject()["tool"]["setuptools"]["package-data"]["bertpeft"]
     assert any(pattern.startswith("resources/smoke") for pattern in includes)
     assert {"train.csv", "test.csv", "vocab.txt"} <= {p.name for p in (ROOT / "bertpeft/resources/smoke").iterdir()}
+
+
+@pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=lambda p: p.name)
+def test_each_notebook_is_paired_with_its_text_source_and_in_step(path):
+    """notebooks/NN_name.py (jupytext py:percent) is the source; the .ipynb beside it must hold the same cells.
+    After editing the .py: `jupytext --sync notebooks/*.py`."""
+    import jupytext
+
+    source = path.with_suffix(".py")
+    assert source.exists(), f"{source.name} missing: the text source of {path.name}"
+    text, ipynb = jupytext.read(source), jupytext.read(path)
+    assert len(text.cells) == len(ipynb.cells), f"{path.name} is out of step with {source.name}: run jupytext --sync"
+    for i, (a, b) in enumerate(zip(text.cells, ipynb.cells)):
+        assert (a.cell_type, a.source) == (b.cell_type, b.source), f"cell {i} of {path.name} differs from {source.name}"
+        assert a.metadata.get("tags", []) == b.metadata.get("tags", []), f"cell {i} tags differ"
+
+
+def test_the_notebooks_ship_inside_the_package():
+    setuptools = pyproject()["tool"]["setuptools"]
+    assert setuptools["package-dir"]["bertpeft.notebooks"] == "notebooks"
+    assert "bertpeft.notebooks" in setuptools["packages"]
+    assert "*.ipynb" in setuptools["package-data"]["bertpeft.notebooks"]
 
 
 @pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=lambda p: p.name)
@@ -119,13 +144,13 @@ def test_dot_env_is_ignored_and_documented():
 
 
 def test_ruff_passes():
-    command = [sys.executable, "-m", "ruff", "check", "--output-format", "concise", *LINTED, "notebooks"]
+    command = [sys.executable, "-m", "ruff", "check", "--output-format", "concise", *LINTED]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-4000:]
 
 
 def test_code_is_formatted_by_ruff():
-    """One formatter for the Python code (notebooks are written by scripts/ and carry their own layout)."""
+    """One formatter for the Python code, the notebooks' py:percent sources and their .ipynb pairs included."""
     command = [sys.executable, "-m", "ruff", "format", "--check", *LINTED]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"run `ruff format {' '.join(LINTED)}`:\n{done.stdout[-2000:]}"
@@ -157,3 +182,18 @@ def test_committed_files_quote_no_review_of_the_local_data(shared_data):
         flat = html.unescape(" ".join(text.replace("\\n", " ").replace('\\"', '"').split()))
         quoted = [o for o in openings if o in flat]
         assert not quoted, f"{name} quotes {len(quoted)} review(s) of the local data, e.g. {quoted[0]!r}"
+
+
+def test_colab_badges_and_install_cells_use_the_repository_in_pyproject():
+    """One home for the repository's address: `python scripts/set_repository.py` writes it into the notebooks."""
+    import re
+
+    repo = re.sub(r"^https://github\.com/|/$", "", pyproject()["project"]["urls"]["Repository"])
+    for source in sorted((ROOT / "notebooks").glob("*.py")):
+        text = source.read_text(encoding="utf-8")
+        badges = re.findall(
+            r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/([\w.-]+)", text
+        )
+        installs = re.findall(r"git\+https://github\.com/([\w.-]+/[\w.-]+?)[\"']", text)
+        assert badges == [(repo, f"{source.stem}.ipynb")], (source.name, badges)
+        assert installs == [repo], (source.name, installs)

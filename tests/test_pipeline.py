@@ -1,6 +1,10 @@
 """`bertpeft run` end to end on the smoke profile: every notebook through papermill, via the CLI, as a user runs it."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -113,6 +117,7 @@ def test_rerun_skips_finished_configurations(smoke_run):
     assert done.returncode == 0, done.stdout + done.stderr
     assert {p: p.stat().st_mtime_ns for p in results} == before
     assert done.stdout.count("skipped") >= len(CONFIGS)
+    assert "01_data_prep" in done.stdout and "prepared data already in the run folder" in done.stdout
     assert done.seconds < first.seconds / 3
 
 
@@ -125,12 +130,16 @@ def test_settings_that_change_results_do_not_mix_into_a_run_folder(smoke_run, ca
     assert "n_train 96 -> 64" in capsys.readouterr().err
 
 
-def test_every_setting_run_accepts_reaches_the_training_notebook():
-    from bertpeft.cli import OVERRIDES
-    from bertpeft.pipeline import declared_parameters
+def test_every_parameter_the_series_passes_is_declared_by_its_notebook(smoke_run):
+    """Papermill injects undeclared parameters without a word; the run's settings travel in run_config.json, and
+    what the series passes per notebook (folder, configuration, seed, ...) must be declared there."""
+    from bertpeft.series import declared_parameters
 
-    declared = declared_parameters(ROOT / "notebooks" / "02_train.ipynb")
-    assert set(OVERRIDES) <= declared, sorted(set(OVERRIDES) - declared)
+    run_dir, _ = smoke_run
+    status = json.loads((run_dir / "run_status.json").read_text())
+    for step in status["steps"]:
+        declared = declared_parameters(ROOT / "notebooks" / f"{step['notebook']}.ipynb")
+        assert set(step["parameters"]) <= declared, (step["notebook"], set(step["parameters"]) - declared)
 
 
 def test_a_configuration_the_model_cannot_have_fails_before_anything_runs(tmp_path, capsys):
@@ -186,8 +195,8 @@ def fake_result(config, seed, accuracy, trainable):
 
 def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
     from bertpeft import plots
+    from bertpeft.layout import atomic_write_json, read_results
     from bertpeft.report import results_table, summary_over_seeds, write_results_csv
-    from bertpeft.results import atomic_write_json, read_results
 
     for config, trainable, base in (("full", 1000, 0.9), ("head+1", 300, 0.8), ("none", 0, 0.5), ("lora", 20, 0.85)):
         for seed, shift in ((1, -0.01), (2, 0.01)):
@@ -211,3 +220,50 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
     for i, fig in enumerate(figures):
         assert plots.save_figure(fig, tmp_path / "figures", f"f{i}").stat().st_size > 5_000
     assert results_table(tmp_path / "empty").empty
+
+
+@pytest.mark.slow
+def test_a_regular_install_runs_the_series_from_any_folder(tmp_path):
+    """`pip install` (not editable) of the checkout, then `bertpeft run` from a folder outside it: the notebooks
+    ship with the package. `--padding max_length`, which no notebook declares as a parameter, reaches notebook 01
+    through the run folder's settings, so the data is prepared once, with it; a resume prepares nothing."""
+    source = tmp_path / "source"
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in tracked:
+        if (ROOT / name).is_file() and not name.startswith(("rendered/", "figures/")):
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    site = tmp_path / "site"
+    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(source)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run(
+        [sys.executable, "-c", "from bertpeft.series import notebooks_dir; print(notebooks_dir())"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert where == str(site / "bertpeft" / "notebooks"), "the installed copy's notebooks are used"
+
+    args = ("run", "--profile", "smoke", "--configs", "head", "--padding", "max_length", "--output", "run")
+    first = run_bertpeft(*args, env=env, cwd=elsewhere, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    prepared = elsewhere / "run" / "prepared" / "meta.json"
+    assert json.loads(prepared.read_text())["key"]["padding"] == "max_length"
+    assert [line.split()[-1] for line in first.stdout.splitlines() if line.startswith("01_data_prep")] == ["ok"]
+    before = prepared.stat().st_mtime_ns
+
+    again = run_bertpeft(*args, env=env, cwd=elsewhere, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "01_data_prep" in again.stdout and "prepared data already in the run folder" in again.stdout
+    assert prepared.stat().st_mtime_ns == before

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_bertpeft
 
 from bertpeft import ConfigError, profile_config
-from bertpeft.results import read_results
+from bertpeft.layout import read_results
 
 FAKE_KEY = "fakekey" + "0123456789abcdef" * 2 + "01"  # 40 characters, the shape of a real W&B key
 
@@ -117,7 +117,7 @@ def test_a_bad_papermill_parameter_stops_the_notebook_before_any_work(tmp_path):
         papermill.execute_notebook(
             str(Path(__file__).resolve().parents[1] / "notebooks" / "02_train.ipynb"),
             str(tmp_path / "02.ipynb"),
-            parameters={"profile": "smoke", "configuration": "head", "n_train": 0, "output": str(out)},
+            parameters={"profile": "smoke", "configuration": "head", "settings": {"n_train": 0}, "output": str(out)},
             kernel_name="python3",
             progress_bar=False,
         )

@@ -1,7 +1,6 @@
 """The training-speed benchmark on the tiny random BERT: what it writes and how it builds batches (no timing
 assertions: timings on a shared CI machine prove nothing)."""
 
-import argparse
 import json
 
 import pytest
@@ -28,21 +27,21 @@ def bench():
     return SpeedBench(profile_config("smoke"), device="cpu", steps=2)
 
 
-def bench_args(tmp_path, **extra):
-    from bertpeft.cli import OVERRIDES
+def bench_run(tmp_path, **extra):
+    """The speed benchmark on the smoke profile, one repeat of one step unless `extra` says otherwise."""
+    from bertpeft.speed import run_speed_benchmark
 
-    values = {name: None for name in OVERRIDES}
-    values.update({"profile": "smoke", "repeats": 1, "steps": 1, "output": str(tmp_path), **extra})
-    return argparse.Namespace(**values)
+    return run_speed_benchmark(profile_config("smoke"), **{"repeats": 1, "steps": 1, "output": tmp_path, **extra})
 
 
 @pytest.mark.slow
 def test_benchmark_writes_json_with_positive_numbers(tmp_path, capsys, one_thread):
-    from bertpeft.speed import PHASES, run_speed_benchmark
+    from bertpeft.speed import PHASES
 
     sections = ["recipes", "configurations", "freezing"]  # the notebook's smoke run covers the others
-    assert run_speed_benchmark(bench_args(tmp_path, threads=1, clock="cpu", sections=",".join(sections))) == 0
-    result = json.loads((tmp_path / "training_speed-smoke-cpu.json").read_text())
+    path = bench_run(tmp_path, threads=1, clock="cpu", sections=",".join(sections))
+    assert path == tmp_path / "training_speed-smoke-cpu.json"
+    result = json.loads(path.read_text())
     for key in (
         "kind",
         "benchmark",
@@ -173,12 +172,10 @@ def test_the_no_dropout_diagnostic_zeroes_every_dropout_and_only_that(bench):
 
 
 def test_bad_benchmark_settings_fail_before_any_work(tmp_path):
-    from bertpeft.speed import run_speed_benchmark
-
     with pytest.raises(ConfigError, match="unknown section"):
-        run_speed_benchmark(bench_args(tmp_path, sections="recipes,nope"))
+        bench_run(tmp_path, sections="recipes,nope")
     with pytest.raises(ConfigError, match="at least 1"):
-        run_speed_benchmark(bench_args(tmp_path, repeats=0))
+        bench_run(tmp_path, repeats=0)
     with pytest.raises(ConfigError, match="clock"):
         from bertpeft.speed import SpeedBench
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bertpeft.config import CONFIGURATIONS, RunConfig, profile_config
-from bertpeft.results import result_path
+from bertpeft.layout import result_path
 
 RESULT_KEYS = {
     "config",
@@ -35,14 +35,14 @@ def trained(tmp_path_factory):
     """
     import torch
 
-    import bertpeft.models as models
+    import bertpeft.training as training
     from bertpeft.training import train_configuration
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 32-wide model gains nothing from threads, and loses much on a busy CPU
     run = tmp_path_factory.mktemp("training") / "run"
     seen = {}
-    original = models.parameter_report
+    original = training.parameter_report
 
     def keep_model(model, config):
         report = original(model, config)
@@ -51,7 +51,7 @@ def trained(tmp_path_factory):
         return report
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(models, "parameter_report", keep_model)
+    patch.setattr(training, "parameter_report", keep_model)
     runs = {}
     try:
         for name in CONFIGURATIONS:
@@ -150,10 +150,10 @@ def test_saved_trained_weights_reload(trained, name):
     import torch
 
     from bertpeft.data import id2label_of, load_prepared
-    from bertpeft.models import load_trained_model
+    from bertpeft.models import load_tokenizer, load_trained_model
 
     run = trained[name]
-    _, meta = load_prepared(run["config"])
+    _, meta = load_prepared(run["config"], load_tokenizer(run["config"].model))
     folder = run["config"].run_dir / "models" / f"{name}-seed42"
     reloaded = load_trained_model(run["config"], folder, meta["num_labels"], id2label_of(meta))
     batch = {"input_ids": torch.tensor([[2, 50, 60, 70, 3]]), "attention_mask": torch.ones(1, 5, dtype=torch.long)}

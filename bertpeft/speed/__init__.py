@@ -1,4 +1,4 @@
-"""Training speed, measured: the seeds' recipe against ours, the six configurations against full fine-tuning, and
+"""Training speed, measured: the write-ups' recipe against ours, the six configurations against full fine-tuning, and
 where a LoRA step's time goes.
 
 A *step* is what the Trainer does with one batch: collate the sampled reviews (`DataCollatorWithPadding`), move
@@ -60,7 +60,6 @@ from .trainee import (
     load_speed_model,
     synchronize,
     without_dropout,
-    write_random_bert,
 )
 
 __all__ = [
@@ -113,5 +112,4 @@ __all__ = [
     "theory_table",
     "verdict",
     "without_dropout",
-    "write_random_bert",
 ]

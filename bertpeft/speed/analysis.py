@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..config import RunConfig, unfrozen_layers
+from ..device import device_description
+from ..layout import atomic_write_json, git_state, package_versions
+from ..models import model_skeleton
 from .setups import OURS, SEEDS, Setup
 from .trainee import PHASES, SpeedBench, Trainee, configure_model, counted_step, counts_by_width
 
@@ -82,8 +85,6 @@ def model_shape(model: str, num_labels: int = 2):
 
         with torch.device("meta"):
             return BertForSequenceClassification(BertConfig(vocab_size=28_996, num_labels=num_labels))
-    from ..models import model_skeleton
-
     return model_skeleton(model, num_labels)
 
 
@@ -267,8 +268,6 @@ def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
 
 def save_sections(path: str | Path, bench: SpeedBench, sections: dict[str, dict[str, Any]]) -> Path:
     """The notebook's measurements as one JSON (config, versions, device, every raw step)."""
-    from ..results import atomic_write_json, device_description, git_state, package_versions
-
     path = Path(path)
     atomic_write_json(
         path,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ConfigError
-from ..data import DataError, resolve_data_source
+from ..data import DataError, load_reviews, resolve_data_source
 from .setups import Recipe
 
 
@@ -20,8 +20,6 @@ def read_reviews(data: str, n: int, seed: int) -> tuple[list[str], list[int]]:
 
     source = resolve_data_source(data)
     if source.kind == "hub":
-        from ..data import load_reviews
-
         train = load_reviews(data)["train"]
         frame = pd.DataFrame({"label": train["label"], "text": train["text"]})
     else:
@@ -42,7 +40,7 @@ def read_reviews(data: str, n: int, seed: int) -> tuple[list[str], list[int]]:
 
 
 def encode_reviews(tokenizer, texts: list[str], labels: list[int], max_length: int, padding: str) -> list[dict]:
-    """Token features as `data.tokenize_reviews` makes them (the seeds pad to `max_length` here, we do not)."""
+    """Token features as `data.tokenize_reviews` makes them (the write-ups pad to `max_length` here, we do not)."""
     encoded = tokenizer(
         texts, truncation=True, max_length=max_length, padding="max_length" if padding == "max_length" else False
     )

@@ -6,7 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, RunConfig, profile_config
+from ..config import ConfigError, RunConfig
+from ..device import device_description
+from ..layout import atomic_write_json, git_state, package_versions
 from .setups import DEFAULT_SECTIONS, SECTIONS
 from .timing import _threads, matmul_peak, run_section
 from .trainee import PHASES, SpeedBench
@@ -23,8 +25,6 @@ def measure_training_speed(
     progress=print,
 ) -> dict[str, Any]:
     """Run the named sections on one model, one set of reviews and one max_length; returns the result dict."""
-    from ..results import device_description, git_state, package_versions
-
     unknown = [name for name in sections if name not in SECTIONS]
     if unknown:
         raise ConfigError(f"unknown section(s) {unknown}: use {', '.join(SECTIONS)}")
@@ -173,26 +173,29 @@ def result_filename(config: RunConfig, device: str) -> str:
     return f"training_speed-{config.profile}-{device}.json"
 
 
-def run_speed_benchmark(args) -> int:
-    """`bertpeft bench` and benchmarks/training_speed.py: measure, print the tables, write the JSON."""
-    from ..cli import OVERRIDES
-    from ..results import atomic_write_json
-
-    config = profile_config(args.profile, **{name: getattr(args, name, None) for name in OVERRIDES})
-    sections = getattr(args, "sections", None) or DEFAULT_SECTIONS
+def run_speed_benchmark(
+    config: RunConfig,
+    sections=DEFAULT_SECTIONS,
+    repeats: int = 3,
+    steps: int = 8,
+    output: str | Path = "benchmarks/results",
+    name: str | None = None,
+    threads: int | None = None,
+    clock: str = "wall",
+) -> Path:
+    """`bertpeft bench`: measure `sections` on `config`'s model and reviews, print the tables, write the JSON
+    (`output/name`, by default training_speed-PROFILE-DEVICE.json); returns its path."""
     if isinstance(sections, str):
         sections = tuple(s.strip() for s in sections.split(",") if s.strip())
-    if args.repeats < 1 or args.steps < 1:
-        raise ConfigError(f"--repeats and --steps must be at least 1, got {args.repeats} and {args.steps}")
-    if getattr(args, "threads", None):
+    if repeats < 1 or steps < 1:
+        raise ConfigError(f"--repeats and --steps must be at least 1, got {repeats} and {steps}")
+    if threads:
         import torch
 
-        torch.set_num_threads(args.threads)
-    result = measure_training_speed(
-        config, sections, args.repeats, args.steps, clock=getattr(args, "clock", None) or "wall"
-    )
-    path = Path(args.output) / (getattr(args, "name", None) or result_filename(config, result["device_type"]))
+        torch.set_num_threads(threads)
+    result = measure_training_speed(config, sections, repeats, steps, clock=clock)
+    path = Path(output) / (name or result_filename(config, result["device_type"]))
     atomic_write_json(path, result)
     print(format_speed_table(result))
     print(f"wrote {path}")
-    return 0
+    return path

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import ConfigError, RunConfig
+from ..device import resolve_precision
+from ..models import resolve_model_source
 
 SEEDS, DYNAMIC, OURS = "seeds", "dynamic", "ours"
 DEFAULT_SECTIONS = ("recipes", "configurations", "lora_dropout", "freezing", "precision")
@@ -17,7 +19,7 @@ class Recipe:
     """How batches are made and computed: what tokenization and the Trainer's arguments decide."""
 
     name: str
-    padding: str  # "max_length": every review padded at tokenization (the seeds); "dynamic": per batch
+    padding: str  # "max_length": every review padded at tokenization (the write-ups' recipe); "dynamic": per batch
     sampler: str  # "random" (the Trainer's default) or "group_by_length"
     precision: str  # "fp32", or "fp16"/"bf16" autocast
     pad_to_multiple_of: int | None = None
@@ -26,8 +28,6 @@ class Recipe:
 def make_recipe(name: str, config: RunConfig, device: str) -> Recipe:
     """`seeds`: the write-ups' recipe (padding="max_length", fp32, Trainer defaults). `dynamic`: per-batch padding
     only. `ours`: what `bertpeft.training` does on `device` (dynamic padding, length grouping, device precision)."""
-    from ..training import resolve_precision
-
     if name == SEEDS:
         return Recipe(SEEDS, "max_length", "random", "fp32")
     if name == DYNAMIC:
@@ -142,7 +142,5 @@ SECTIONS = (
 
 def _layer_count(config: RunConfig) -> int:
     from transformers import AutoConfig
-
-    from ..models import resolve_model_source
 
     return AutoConfig.from_pretrained(resolve_model_source(config.model)).num_hidden_layers

@@ -9,8 +9,9 @@ from dataclasses import asdict
 from typing import Any
 
 from ..config import ConfigError
+from ..device import synchronize
 from .setups import Setup, section_setups
-from .trainee import CLOCKS, PHASES, SpeedBench, Trainee, synchronize
+from .trainee import CLOCKS, PHASES, SpeedBench, Trainee
 
 
 # ------------------------------------------------------------------------------------------------------- timing

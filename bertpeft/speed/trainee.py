@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import statistics
 import time
@@ -12,6 +11,16 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError, RunConfig, unfrozen_layers
+from ..data import padding_waste
+from ..device import accelerator, autocast, resolve_precision, synchronize
+from ..models import (
+    apply_configuration,
+    classifier_module,
+    encoder_layers,
+    load_base_model,
+    load_tokenizer,
+    resolve_model_source,
+)
 from .batches import EpochBatches, encode_reviews, epoch_batches, read_reviews
 from .setups import Recipe, Setup, make_recipe
 
@@ -23,29 +32,8 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 # ------------------------------------------------------------------------------------------------------- the model
-def write_random_bert(folder: str | Path, tokenizer: str = "minilm", vocab_size: int = 28_996, **shape: Any) -> Path:
-    """A weightless model folder (config.json + tokenizer, ~1 MB) that `load_speed_model` fills with random weights.
-
-    The defaults give bert-base-cased's shape (vocab 28,996: 108,311,810 parameters with a 2-label head) with the
-    WordPiece vocabulary of `tokenizer` cut to `vocab_size` entries. Step time does not depend on weight values,
-    so this stands in for bert-base on a machine that cannot download it."""
-    from transformers import BertConfig, BertTokenizerFast
-
-    from ..models import load_tokenizer
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = {word: i for word, i in load_tokenizer(tokenizer).get_vocab().items() if i < vocab_size}
-    # transformers 5 takes the vocabulary itself (`vocab=`); a `vocab_file=` argument is silently ignored.
-    BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=512).save_pretrained(folder)
-    BertConfig(vocab_size=vocab_size, **shape).save_pretrained(folder)
-    return folder
-
-
 def load_speed_model(model: str, num_labels: int, seed: int = 0):
     """`models.load_base_model`, or random weights when `model` is a folder with a config but no weights."""
-    from ..models import load_base_model, resolve_model_source
-
     source = Path(resolve_model_source(model))
     if source.is_dir() and not any(source.glob("*.safetensors")) and not any(source.glob("*.bin")):
         import torch
@@ -59,8 +47,6 @@ def load_speed_model(model: str, num_labels: int, seed: int = 0):
 def configure_model(base, config: RunConfig, setup: Setup):
     """A copy of `base` set up for `setup`: the configuration's trainable weights (top or bottom layers for
     head+N), LoRA rank/dropout overrides, merged LoRA for inference."""
-    from ..models import apply_configuration, classifier_module, encoder_layers
-
     overrides = {k: v for k, v in (("lora_r", setup.lora_r), ("lora_dropout", setup.lora_dropout)) if v is not None}
     run = config.replace(configuration=setup.configuration, **overrides)
     model = apply_configuration(copy.deepcopy(base), run)
@@ -104,23 +90,6 @@ def frozen_modules_to_eval(model) -> list[str]:
             module.eval()
             switched.append(name)
     return switched
-
-
-def synchronize(device: str) -> None:
-    import torch
-
-    if device == "cuda":
-        torch.cuda.synchronize()
-    elif device == "mps":
-        torch.mps.synchronize()
-
-
-def autocast(device: str, precision: str):
-    import torch
-
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device, dtype={"fp16": torch.float16, "bf16": torch.bfloat16}[precision])
 
 
 def counted_step(meta, batch_size: int, width: int, trains: bool) -> dict[str, float]:
@@ -287,8 +256,6 @@ class Trainee:
 
 
 def _check_precision(precision: str, device: str) -> str:
-    from ..training import resolve_precision
-
     if precision == "fp16" and device not in ("cuda", "mps"):
         raise ConfigError(f"precision fp16 needs a GPU; on {device} use fp32 or bf16")
     return resolve_precision(precision, device)
@@ -306,9 +273,6 @@ class SpeedBench:
         clock: str = "wall",
     ):
         import torch
-
-        from ..models import load_tokenizer
-        from ..training import accelerator
 
         if steps < 1:
             raise ConfigError(f"steps must be at least 1, got {steps}")
@@ -344,7 +308,5 @@ class SpeedBench:
         return self._batches[key]
 
     def token_stats(self) -> dict[str, float]:
-        from ..data import padding_waste
-
         lengths = np.array([len(ids) for ids in self.tokenizer(self.texts, truncation=False)["input_ids"]])
         return {"reviews": len(self.texts), **padding_waste(lengths, self.config.max_length)}

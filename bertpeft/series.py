@@ -1,12 +1,15 @@
 """`bertpeft run`: the numbered notebooks executed with papermill, in order, into one run folder.
 
 01 prepares the data once, 02 trains each configuration and seed, 03 exports the LoRA model (when the run has
-one), 04 makes the results table, the figures and the exploration. A configuration already done in the folder
-(its result JSON exists) is skipped unless `--force`; a failing one is recorded and the others go on.
+one), 04 makes the results table, the figures and the exploration. The run's settings go into the folder's
+`run_config.json`, which every notebook reads (papermill passes only what differs per notebook: the folder, the
+configuration and seed), so no setting is ever dropped on the way. A configuration already done in the folder
+(its result JSON exists) is skipped unless `force`; a failing one is recorded and the others go on.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -15,58 +18,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig, profile_config
-from .results import atomic_write_json, result_name, result_path
+from .config import RESULT_SETTINGS, ConfigError, RunConfig
+from .data import prepared_is_current, resolve_data_source
+from .layout import RunDir, atomic_write_json, result_name
+from .models import configuration_table
+from .report import write_results_csv
 
 NOTEBOOKS_ENV = "BERTPEFT_NOTEBOOKS"
 PREP, TRAIN, EXPORT, RESULTS = "01_data_prep", "02_train", "03_lora_merge_export", "04_results"
-EXECUTED = "notebooks"
-RUN_CONFIG = "run_config.json"
-RUN_STATUS = "run_status.json"
-# Settings that change what a result means: a run folder only resumes with the same values.
-RESULT_KEYS = (
-    "profile",
-    "model",
-    "data",
-    "n_train",
-    "n_test",
-    "max_length",
-    "data_seed",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_target_modules",
-    "learning_rate",
-    "epochs",
-    "train_batch_size",
-    "padding",
-    "group_by_length",
-    "precision",
-    "warmup_ratio",
-    "weight_decay",
-)
+NOTEBOOKS = (PREP, TRAIN, EXPORT, RESULTS)
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """What one `bertpeft run` executes, apart from the run's settings: which configurations and seeds, whether to
+    redo what the folder already holds, and whether executed notebooks may quote reviews."""
+
+    configurations: tuple[str, ...]
+    seeds: tuple[int, ...]
+    force: bool = False
+    quote_reviews: bool = True
+
+    @classmethod
+    def of(cls, config: RunConfig, force: bool = False, quote_reviews: bool = True) -> SeriesPlan:
+        return cls(tuple(config.configurations), tuple(config.seeds), force, quote_reviews)
 
 
 def notebooks_dir() -> Path:
-    """The source notebooks: `$BERTPEFT_NOTEBOOKS`, else `notebooks/` beside the package (an editable install)."""
-    folder = Path(os.environ.get(NOTEBOOKS_ENV) or Path(__file__).resolve().parents[1] / "notebooks")
-    if not (folder / f"{PREP}.ipynb").exists():
-        raise ConfigError(
-            f"the notebooks are not in {folder}: `bertpeft run` executes the repository's notebooks/, "
-            f"so install from a checkout (pip install -e .) or set {NOTEBOOKS_ENV}=path/to/notebooks"
-        )
-    return folder
-
-
-def series_config(args) -> RunConfig:
-    """The run's configuration from the CLI arguments: profile, overrides, configurations, seeds, folder."""
-    from .cli import OVERRIDES
-
-    overrides = {name: getattr(args, name, None) for name in OVERRIDES}
-    seeds = getattr(args, "seeds", None) or (str(overrides["seed"]) if overrides["seed"] is not None else None)
-    output = getattr(args, "output", None) or f"runs/{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return profile_config(
-        args.profile, **overrides, configurations=getattr(args, "configs", None), seeds=seeds, output=output
+    """The source notebooks: `$BERTPEFT_NOTEBOOKS`, else the copy installed with the package, else `notebooks/`
+    beside the package (an editable install of a checkout)."""
+    here = Path(__file__).resolve().parent
+    candidates = [Path(os.environ[NOTEBOOKS_ENV])] if os.environ.get(NOTEBOOKS_ENV) else [here / "notebooks"]
+    candidates.append(here.parent / "notebooks")
+    for folder in candidates:
+        if (folder / f"{PREP}.ipynb").exists():
+            return folder
+    raise ConfigError(
+        f"the notebooks are not in {candidates[0]}: reinstall bertpeft (pip install .) or set {NOTEBOOKS_ENV}="
+        f"path/to/notebooks"
     )
 
 
@@ -77,23 +66,19 @@ def declared_parameters(notebook: Path) -> set[str]:
 
 
 def check_series(config: RunConfig) -> None:
-    """Everything that can be checked before the first notebook starts; raises ConfigError. (Every setting `run`
-    accepts is a parameter of notebook 02: tests/test_pipeline.py keeps the two lists in step.)"""
-    from .data import resolve_data_source
-    from .models import configuration_table
-
+    """Everything that can be checked before the first notebook starts; raises ConfigError."""
     resolve_data_source(config.data)
     # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
     configuration_table(config.model, configurations=config.configurations, base=config)
 
 
 def check_resumable(config: RunConfig, run_dir: Path, force: bool) -> None:
-    saved = run_dir / RUN_CONFIG
+    saved = RunDir(run_dir).run_config
     if force or not saved.exists():
         return
     before = json.loads(saved.read_text(encoding="utf-8"))
     now = config.to_dict()
-    changed = [k for k in RESULT_KEYS if k in before and before[k] != now[k]]
+    changed = [k for k in RESULT_SETTINGS if k in before and before[k] != now[k]]
     if changed:
         diff = ", ".join(f"{k} {before[k]!r} -> {now[k]!r}" for k in changed)
         raise ConfigError(
@@ -132,18 +117,13 @@ class Series:
     def __init__(self, config: RunConfig, folder: Path, force: bool):
         self.config, self.folder, self.force = config, folder, force
         self.run_dir = config.run_dir
+        self.layout = RunDir(config)
         self.steps: list[Step] = []
         self.started = time.time()
-        self.earlier = earlier_invocations(self.run_dir / RUN_STATUS)
+        self.earlier = earlier_invocations(self.layout.run_status)
 
-    def parameters(self, notebook: str, values: dict[str, Any]) -> dict[str, Any]:
-        declared = declared_parameters(self.folder / f"{notebook}.ipynb")
-        return {k: v for k, v in values.items() if k in declared and v is not None}
-
-    def step(self, notebook: str, label: str, values: dict[str, Any], suffix: str = "") -> Step:
-        step = Step(
-            notebook, label, self.parameters(notebook, values), self.run_dir / EXECUTED / f"{notebook}{suffix}.ipynb"
-        )
+    def step(self, notebook: str, label: str, parameters: dict[str, Any], suffix: str = "") -> Step:
+        step = Step(notebook, label, parameters, self.layout.notebooks / f"{notebook}{suffix}.ipynb")
         self.steps.append(step)
         return step
 
@@ -203,7 +183,7 @@ class Series:
             "failures": failures,
             "earlier": self.earlier,
         }
-        atomic_write_json(self.run_dir / RUN_STATUS, status)
+        atomic_write_json(self.layout.run_status, status)
 
     @property
     def failed(self) -> list[Step]:
@@ -239,29 +219,20 @@ def executed_ok(path: Path) -> bool:
     return bool(record.get("end_time")) and not record.get("exception")
 
 
-def prepared_is_current(config: RunConfig) -> bool:
-    from .data import PREPARED, prepared_key
-
-    meta = config.run_dir / PREPARED / "meta.json"
-    if not meta.exists():
-        return False
-    saved = json.loads(meta.read_text(encoding="utf-8")).get("key")
-    return saved == json.loads(json.dumps(prepared_key(config)))
-
-
-def run_series(args) -> int:
-    """Execute 01, 02 per configuration and seed, 03 and 04 into one run folder; 0 when every step succeeded."""
-    config = series_config(args)
-    force = bool(getattr(args, "force", False))
-    from .cli import OVERRIDES
-
-    set_names = {name for name in OVERRIDES if getattr(args, name, None) is not None}
+def run_series(config: RunConfig, plan: SeriesPlan | None = None) -> int:
+    """Execute 01, 02 per configuration and seed, 03 and 04 into `config`'s run folder; 0 when every step
+    succeeded, 1 when one failed (each failure is recorded in run_status.json and the others go on)."""
+    plan = plan or SeriesPlan.of(config)
+    if importlib.util.find_spec("papermill") is None:
+        raise ConfigError("bertpeft run executes the notebooks with papermill: pip install 'bertpeft[run]'")
+    config = config.replace(configurations=plan.configurations, seeds=plan.seeds)
+    force = plan.force
     folder = notebooks_dir()
     check_series(config)
-    run_dir = config.run_dir
+    run_dir, layout = config.run_dir, RunDir(config)
     check_resumable(config, run_dir, force)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / RUN_CONFIG, config.to_dict())
+    layout.write_config(config)  # every notebook reads the run's settings from here
     # The kernels inherit these: no fork warnings from tokenizers, and no progress-bar widgets, which an executed
     # notebook would keep as dead "0%" bars (02 prints its own progress lines).
     for name, value in (
@@ -272,14 +243,8 @@ def run_series(args) -> int:
         os.environ.setdefault(name, value)
 
     series = Series(config, folder, force)
-    # Papermill writes parameters as Python literals: a tuple would not survive, a list does.
-    overrides = {name: list(v) if isinstance(v := getattr(config, name), tuple) else v for name in set_names}
-    common = {
-        "profile": config.profile,
-        "output": str(run_dir),
-        **overrides,
-        "quote_reviews": getattr(args, "quote_reviews", True),
-    }
+    common = {"output": str(run_dir)}
+    quotes = {"quote_reviews": plan.quote_reviews}
     n_steps = 2 + len(config.configurations) * len(config.seeds) + ("lora" in config.configurations)
     print(
         f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
@@ -287,7 +252,7 @@ def run_series(args) -> int:
         flush=True,
     )
 
-    prep = series.step(PREP, PREP, common)
+    prep = series.step(PREP, PREP, {**common, **quotes})
     if not force and prepared_is_current(config) and executed_ok(prep.output):
         series.skip(prep, "prepared data already in the run folder")
     elif not series.execute(prep):
@@ -303,28 +268,25 @@ def run_series(args) -> int:
                 {**common, "configuration": configuration, "seed": seed, "progress": "lines"},
                 suffix=f"-{name}",
             )
-            if not force and result_path(run_dir, configuration, seed).is_file():
-                series.skip(train, f"already done ({result_path(run_dir, configuration, seed).relative_to(run_dir)})")
+            done = layout.result(configuration, seed)
+            if not force and done.is_file():
+                series.skip(train, f"already done ({done.relative_to(run_dir)})")
                 continue
             changed |= series.execute(train)
-
-    from .report import RESULTS_CSV, write_results_csv
 
     write_results_csv(run_dir)
     if "lora" in config.configurations:
         seed = config.seeds[0]
-        export = series.step(EXPORT, EXPORT, {**common, "seed": seed})
-        if not (folder / f"{EXPORT}.ipynb").exists():
-            series.skip(export, f"notebooks/{EXPORT}.ipynb not found")
-        elif not result_path(run_dir, "lora", seed).is_file():
+        export = series.step(EXPORT, EXPORT, {**common, **quotes, "seed": seed})
+        if not layout.result("lora", seed).is_file():
             series.skip(export, f"no trained LoRA model ({result_name('lora', seed)} did not finish)")
-        elif not (force or changed) and executed_ok(export.output) and (run_dir / "export").exists():
+        elif not (force or changed) and executed_ok(export.output) and layout.export.exists():
             series.skip(export, "export already in the run folder")
         else:
             series.execute(export)
 
-    results = series.step(RESULTS, RESULTS, {**common, "interactive": False})
-    if not (force or changed) and executed_ok(results.output) and (run_dir / RESULTS_CSV).exists():
+    results = series.step(RESULTS, RESULTS, {**common, **quotes, "interactive": False})
+    if not (force or changed) and executed_ok(results.output) and layout.results_csv.exists():
         series.skip(results, "results and figures already up to date")
     else:
         series.execute(results)
@@ -341,7 +303,7 @@ def finish(series: Series) -> int:
     names = ", ".join(s.label for s in failed)
     print(
         f"bertpeft: {len(failed)} notebook(s) failed after {wall:.0f}s: {names}. Their executed copies in "
-        f"{series.run_dir / EXECUTED} show the error; see {series.run_dir / RUN_STATUS}",
+        f"{series.layout.notebooks} show the error; see {series.layout.run_status}",
         file=sys.stderr,
         flush=True,
     )

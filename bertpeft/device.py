@@ -1,0 +1,88 @@
+"""The one home of device facts: which accelerator, the precision rule, autocast, synchronisation, peak memory.
+
+Precision: `auto` is fp16 autocast on CUDA and fp32 on MPS and CPU (bf16 autocast measured 12x slower than fp32
+on our CPUs: benchmarks/results/). An explicit choice is checked against the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from typing import Any
+
+from .config import ConfigError
+
+
+def accelerator() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def default_profile() -> str:
+    """The profile a notebook or command uses when none is named: bert-base (`paper`) where a GPU can train it in
+    minutes, the small real model (`quick`) on a CPU or an Apple GPU."""
+    return "paper" if accelerator() == "cuda" else "quick"
+
+
+def resolve_precision(precision: str, device: str | None = None) -> str:
+    """`auto` -> fp16 on CUDA, fp32 elsewhere; fp16 asked for on a CPU is refused with the fix."""
+    device = device or accelerator()
+    if precision == "auto":
+        return "fp16" if device == "cuda" else "fp32"
+    if precision == "fp16" and device == "cpu":
+        raise ConfigError("precision fp16 needs a GPU; on a CPU use fp32 or bf16")
+    return precision
+
+
+def autocast(device: str, precision: str):
+    """Mixed-precision autocast for fp16/bf16 (as the Trainer's fp16=/bf16= do); nothing for fp32."""
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device, dtype={"fp16": torch.float16, "bf16": torch.bfloat16}[precision])
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so that a clock read afterwards times it."""
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+    elif device == "mps":
+        torch.mps.synchronize()
+
+
+def peak_memory_mb(device: str) -> float | None:
+    """Peak memory of this process on `device`: CUDA's allocator peak, MPS's driver allocation, or on a CPU the
+    resident set's high-water mark."""
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    if device == "mps":
+        return torch.mps.driver_allocated_memory() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def device_description() -> dict[str, Any]:
+    import torch
+
+    if torch.cuda.is_available():
+        return {"type": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return {"type": "mps", "name": platform.processor() or "Apple silicon", "count": 1}
+    return {
+        "type": "cpu",
+        "name": platform.processor() or platform.machine(),
+        "count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }

@@ -1,0 +1,174 @@
+"""The run folder: every path in it (one `RunDir` knows them all), atomic writes, and reading finished results back
+with the facts needed to trust them later (package versions, git state).
+
+    <run>/run_config.json       the run's settings (written by `bertpeft run`, or by the first notebook run by hand)
+    <run>/run_status.json       what `bertpeft run` did, step by step
+    <run>/prepared/             the tokenized sample (notebook 01)
+    <run>/results/<name>.json   one finished configuration and seed (notebook 02)
+    <run>/models/<name>/        the weights it trained
+    <run>/checkpoints/<name>/   the Trainer's checkpoints while it trains (removed when it finished)
+    <run>/export/               the LoRA adapter, the merged model and their verification (notebook 03)
+    <run>/results.csv, figures/ the results table and figures (notebook 04)
+    <run>/notebooks/            the executed notebooks
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+
+PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "evaluate", "wandb", "papermill")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Every path of one run folder."""
+
+    root: Path
+
+    def __init__(self, root: str | Path | RunConfig):
+        object.__setattr__(self, "root", root.run_dir if isinstance(root, RunConfig) else Path(root))
+
+    run_config = property(lambda self: self.root / "run_config.json")
+    run_status = property(lambda self: self.root / "run_status.json")
+    prepared = property(lambda self: self.root / "prepared")
+    results = property(lambda self: self.root / "results")
+    models = property(lambda self: self.root / "models")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    export = property(lambda self: self.root / "export")
+    figures = property(lambda self: self.root / "figures")
+    results_csv = property(lambda self: self.root / "results.csv")
+    notebooks = property(lambda self: self.root / "notebooks")
+
+    def result(self, configuration: str, seed: int) -> Path:
+        return self.results / f"{result_name(configuration, seed)}.json"
+
+    def weights(self, name: str) -> Path:
+        return self.models / name
+
+    def checkpoints_of(self, name: str) -> Path:
+        return self.checkpoints / name
+
+    def read_config(self) -> RunConfig | None:
+        """The run's saved settings, or None when the folder has none yet."""
+        if not self.run_config.exists():
+            return None
+        return RunConfig.from_dict(json.loads(self.run_config.read_text(encoding="utf-8")))
+
+    def write_config(self, config: RunConfig) -> None:
+        atomic_write_json(self.run_config, config.to_dict())
+
+    def read_results(self) -> list[dict[str, Any]]:
+        return read_results(self.root)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def result_name(configuration: str, seed: int) -> str:
+    return f"{configuration}-seed{seed}"
+
+
+def result_path(run_dir: Path, configuration: str, seed: int) -> Path:
+    return RunDir(run_dir).result(configuration, seed)
+
+
+def read_results(run_dir: Path) -> list[dict[str, Any]]:
+    """Every finished configuration's JSON in the run folder, in file-name order."""
+    folder = RunDir(run_dir).results
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+@dataclass
+class TrainedRun:
+    """One trained configuration of a run folder: its result JSON and the configuration that produced it."""
+
+    run_dir: Path
+    result: dict[str, Any]
+    config: RunConfig
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.result["num_labels"])
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {int(k): v for k, v in self.result["id2label"].items()}
+
+    @property
+    def weights_dir(self) -> Path:
+        return RunDir(self.run_dir).weights(self.result["name"])
+
+
+def trained_runs(run: str | Path | RunConfig, configuration: str) -> list[TrainedRun]:
+    """Every seed of `configuration` that finished in the run folder, in file-name order."""
+    run_dir = RunDir(run).root
+    found = []
+    for path in sorted(RunDir(run_dir).results.glob(f"{configuration}-seed*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        # the folder may have moved since training: the settings point at where it is now
+        settings = {
+            **result["run_config"],
+            "configuration": configuration,
+            "seed": result["seed"],
+            "output": str(run_dir),
+        }
+        found.append(TrainedRun(run_dir, result, RunConfig.from_dict(settings)))
+    return found
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    found["python"] = platform.python_version()
+    return found
+
+
+def git_state(where: Path | None = None) -> dict[str, Any]:
+    """The commit the code ran from and whether the tree had uncommitted changes (None outside a checkout)."""
+    where = where or Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return {"sha": None, "dirty": None}
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}

@@ -1,0 +1,133 @@
+# %% [markdown]
+# # 04 · Results: six configurations compared
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertpeft/bertpeft/blob/main/notebooks/04_results.ipynb)
+#
+# The training notebook (02) wrote one JSON per configuration and seed into the run folder's `results/`.
+# This notebook reads only those files: it builds the results table (saved as `results.csv`), draws the
+# figures of Experiment A (saved as PNGs in the run's `figures/`), and lets you look at what each trained
+# configuration predicts. Nothing is retrained here.
+
+# %%
+# Setup: on Colab (or anywhere bertpeft is missing) install it; elsewhere this does nothing.
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("bertpeft") is None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "bertpeft[minilm] @ git+https://github.com/bertpeft/bertpeft"],
+        check=True,
+    )
+
+# %% [markdown]
+# ## Parameters
+# Papermill overrides this cell (`papermill --help-notebook` lists them). The run's settings live in its folder
+# (`run_config.json`, written by `bertpeft run` or by the first notebook you run): every notebook of a run reads
+# them from there. `profile` and `settings` apply when the folder has none yet, e.g.
+# `settings = {"n_train": 500, "data": "path/to/folder"}` (any setting of `bertpeft.RunConfig`).
+
+# %% tags=["parameters"]
+profile = None  # str | None: smoke, quick, paper or experiment-b (None: paper on a CUDA GPU, else quick)
+settings = {}  # dict: settings that differ from the profile's, e.g. {"n_train": 500}
+output = None  # str | None: run folder (None: the profile's, e.g. runs/quick)
+interactive = True  # bool: ipywidgets for exploring; `bertpeft run` sets False (papermill has no live frontend)
+quote_reviews = True  # bool: show review texts (False for notebooks you publish: only lengths are shown)
+
+# %%
+from pathlib import Path
+
+from bertpeft.layout import RunDir
+from bertpeft.notebook import notebook_config
+
+run_dir = Path(notebook_config(output, profile, settings, create=False).output)
+figures = RunDir(run_dir).figures
+print(f"run folder: {run_dir}")
+
+# %% [markdown]
+# ## 1. The results table
+# One row per configuration and seed, in increasing complexity. `benchmark_accuracy` comes from an independent
+# inference loop (`PerformanceBenchmark`), not from the Trainer: the two must agree. `train_seconds` is the
+# Trainer's training time alone; `peak_memory_mb` is the GPU's peak on CUDA and the process's peak RSS on a CPU.
+
+# %%
+from bertpeft.report import SHOWN, write_results_csv
+
+table = write_results_csv(run_dir)
+print(f"{table['model'].iloc[0]} on {table['device'].iloc[0]}, profile {table['profile'].iloc[0]}")
+table[list(SHOWN)].round(4)
+
+# %%
+mismatch = (table["accuracy"] - table["benchmark_accuracy"]).abs().max()
+print(f"largest Trainer vs benchmark accuracy difference: {mismatch:.4f}")
+
+# %% [markdown]
+# Where a configuration ran with several seeds, the mean and the standard deviation over seeds say how
+# much of a difference between two configurations is noise.
+
+# %%
+from bertpeft.report import summary_over_seeds
+
+summary_over_seeds(table, formatted=True)
+
+# %% [markdown]
+# ## 2. Metrics per configuration
+# Experiment A's figure. With two balanced classes, 0.5 (dotted line) is chance: an untrained head sits there,
+# whatever its precision and recall (which show whether it says "positive" to everything or to nothing).
+
+# %%
+from bertpeft.plots import plot_metrics_per_configuration, save_figure
+
+fig = plot_metrics_per_configuration(table)
+save_figure(fig, figures, "metrics_per_configuration")
+# %% [markdown]
+# ## 3. Accuracy against trainable parameters
+# The x axis is logarithmic: from 0 (`none`) through about a thousand (`head`) and a hundred thousand (`lora`)
+# to the whole model (`full`). Does accuracy follow the number of trained weights, and where does LoRA sit?
+
+# %%
+from bertpeft.plots import plot_accuracy_vs_parameters
+
+fig = plot_accuracy_vs_parameters(table)
+save_figure(fig, figures, "accuracy_vs_trainable_parameters")
+# %% [markdown]
+# ## 4. Training time per configuration
+# Experiment A's second figure. Freezing the lower layers saves their backward pass; LoRA freezes every weight of
+# the encoder but still back-propagates through all its layers to reach the adapters in the lowest one, so it
+# saves less time than its parameter count suggests.
+
+# %%
+from bertpeft.plots import plot_training_time
+
+fig = plot_training_time(table)
+save_figure(fig, figures, "training_time_per_configuration")
+# %% [markdown]
+# ## 5. Loss curves
+
+# %%
+from bertpeft.layout import read_results
+from bertpeft.plots import plot_loss_curves
+
+fig = plot_loss_curves(read_results(run_dir))
+save_figure(fig, figures, "loss_curves")
+# %% [markdown]
+# ## 6. What do the configurations predict?
+# Every trained configuration, rebuilt from its saved weights (`models/<config>-seed<seed>/`), on the same
+# reviews. Run this notebook in Jupyter or Colab to type your own review or pick one; an executed copy from
+# `bertpeft run` shows four example reviews instead: plainly positive, plainly negative, mixed, and an idiom
+# ("melted in my mouth") that small models trained on a few thousand reviews tend to read as a complaint.
+
+# %%
+from bertpeft.explore import prediction_explorer
+
+prediction_explorer(run_dir, interactive=interactive, quote=quote_reviews)
+
+# %% [markdown]
+# ## 7. Which test reviews do they get wrong?
+# Mistakes per configuration, the most confident first. Interactively, pick a configuration and step through its
+# mistakes; the executed copy lists the two most confident mistakes of each, with its number of errors.
+
+# %%
+from bertpeft.explore import misclassified_browser
+
+misclassified_browser(run_dir, interactive=interactive, quote=quote_reviews)
