@@ -67,6 +67,54 @@ def line_progress_callback():
     return LineProgress()
 
 
+def loop_timer_callback():
+    from transformers import TrainerCallback
+
+    class LoopTimer(TrainerCallback):
+        """Times the training loop alone: each optimizer step from the end of the one before (batch loading,
+        forward, backward, optimizer step), leaving out the evaluations, logs and checkpoint saves the Trainer runs
+        between steps. It also cancels the Trainer's own evaluation and checkpoint after the last step (transformers
+        5 adds both with eval_strategy="steps"): the final evaluation runs once, explicitly, and a checkpoint of a
+        finished training would only be deleted."""
+
+        def __init__(self):
+            self.step_seconds: list[float] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.mark = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            now = time.perf_counter()
+            self.step_seconds.append(now - self.mark)
+            self.mark = now
+            if state.global_step >= state.max_steps:
+                control.should_evaluate = False
+                control.should_save = False
+
+        def on_evaluate(self, args, state, control, **kwargs):
+            self.mark = time.perf_counter()
+
+        def on_save(self, args, state, control, **kwargs):
+            self.mark = time.perf_counter()
+
+        def on_log(self, args, state, control, **kwargs):
+            self.mark = time.perf_counter()
+
+    return LoopTimer()
+
+
+def step_statistics(step_seconds: list[float], warmup: int = 2) -> dict[str, float | None]:
+    """Median and spread (10th and 90th percentiles) of the step times after the first `warmup` steps (the first
+    steps allocate memory and pick kernels); all steps when there are too few to drop any."""
+    import numpy as np
+
+    steady = step_seconds[warmup:] if len(step_seconds) > 2 * warmup else step_seconds
+    if not steady:
+        return {"step_seconds_median": None, "step_seconds_p10": None, "step_seconds_p90": None}
+    p10, median, p90 = np.percentile(steady, [10, 50, 90])
+    return {"step_seconds_median": float(median), "step_seconds_p10": float(p10), "step_seconds_p90": float(p90)}
+
+
 def training_arguments(config: RunConfig, precision: str, report_to: list[str], trains: bool):
     from transformers import TrainingArguments
 
@@ -133,6 +181,7 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,
     # before any data is prepared: a weightless skeleton of the model is enough to know.
     apply_configuration(model_skeleton(config.model), config)
+    setup_started = time.perf_counter()
     set_seed(config.seed)
     trains = config.configuration != "none"  # every other configuration has trainable weights
     device = accelerator()
@@ -159,9 +208,12 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     if lines:  # our one-line-per-10% progress replaces the Trainer's print of every log dict
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(line_progress_callback())
+    timer = loop_timer_callback()
+    trainer.add_callback(timer)
+    timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - setup_started}
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    timings: dict[str, Any] = {"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0}
+    timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
     checkpoint_dir = Path(args.output_dir)
     try:
         if trains:
@@ -169,15 +221,24 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
             if resume:
                 print(f"resuming {config.configuration} from {resume}")
             output = trainer.train(resume_from_checkpoint=resume)
-            timings = {
-                "train_seconds": output.metrics["train_runtime"],
-                "train_samples_per_second": output.metrics["train_samples_per_second"],
-                "train_steps": trainer.state.global_step,
-                "resumed_from": resume,
-            }
+            # train_seconds: the optimizer steps alone (see LoopTimer); the Trainer's train_runtime also holds
+            # the evaluations and saves in between, and is kept apart for comparison.
+            seconds = sum(timer.step_seconds)
+            samples = len(data["train"]) * config.epochs
             tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * config.epochs
-            timings["train_tokens_per_second"] = tokens / max(output.metrics["train_runtime"], 1e-9)
-        # The Trainer evaluates every eval_steps but not after the last step: evaluate explicitly here.
+            timings.update(
+                {
+                    "train_seconds": seconds,
+                    "train_samples_per_second": samples / max(seconds, 1e-9),
+                    "train_tokens_per_second": tokens / max(seconds, 1e-9),
+                    "train_steps": trainer.state.global_step,
+                    "timed_steps": len(timer.step_seconds),
+                    **step_statistics(timer.step_seconds),
+                    "trainer_runtime_seconds": output.metrics["train_runtime"],
+                    "resumed_from": resume,
+                }
+            )
+        # The one evaluation of the test split after training (the Trainer's own is cancelled by LoopTimer).
         # With group_by_length its eval sampler reorders the test rows too: predict in row order instead, so
         # test_predictions[i] is the prediction for test row i.
         if trainer.args.train_sampling_strategy == "group_by_length":

