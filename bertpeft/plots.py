@@ -165,3 +165,53 @@ def plot_loss_curves(results: list[dict]):
     else:
         ax.text(0.5, 0.5, "no trained configuration", ha="center", va="center", transform=ax.transAxes)
     return fig
+
+
+def accuracy_bars(table):
+    """Per configuration (table order): mean accuracy and the half-widths of its 95% interval below and above. With
+    several seeds, the t-interval of the mean over seeds; with one, the Wilson interval over the test reviews."""
+    import numpy as np
+
+    from .stats import mean_and_interval
+
+    names, means, low, high = [], [], [], []
+    for name, group in table.groupby("config", sort=False):
+        stats = mean_and_interval(group["accuracy"].tolist())
+        if stats["low"] is None and "accuracy_low" in group and group["accuracy_low"].notna().all():
+            stats["low"], stats["high"] = group["accuracy_low"].iloc[0], group["accuracy_high"].iloc[0]
+        names.append(name)
+        means.append(stats["mean"])
+        low.append(stats["mean"] - stats["low"] if stats["low"] is not None else 0.0)
+        high.append(stats["high"] - stats["mean"] if stats["high"] is not None else 0.0)
+    return names, np.array(means), np.array([low, high])
+
+
+def plot_accuracy_vs_training_time(table):
+    """What Experiment A weighed: test accuracy (95% interval) against training time (the optimizer steps alone;
+    spread over seeds when there are several), one point per trained configuration."""
+    plt = _plt()
+    trained = table[table["config"] != "none"]
+    names, accuracy, interval = accuracy_bars(trained)
+    _, seconds, spread = _per_configuration(trained, "train_seconds")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.errorbar(
+        seconds,
+        accuracy,
+        xerr=spread if spread.any() else None,
+        yerr=interval,
+        fmt="o",
+        color="#4C72B0",
+        capsize=3,
+        label="accuracy, 95% interval",
+    )
+    for name, x, y in zip(names, seconds, accuracy):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize="small")
+    ax.set(
+        xlabel="training time, seconds (training loop only)",
+        ylabel="test accuracy",
+        title="Accuracy against training time" + _seeds_note(trained),
+    )
+    ax.set_xlim(left=0, right=max(seconds.max() * 1.25, 1))
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig

@@ -7,6 +7,7 @@ from pathlib import Path
 from .config import CONFIGURATIONS, unfrozen_layers
 from .layout import RunDir, atomic_write_text, read_results
 from .metrics import METRICS
+from .stats import mcnemar_test, mean_and_interval
 
 COLUMNS = (
     "config",
@@ -15,6 +16,10 @@ COLUMNS = (
     "total_params",
     "trainable_percent",
     *METRICS,
+    "accuracy_low",
+    "accuracy_high",
+    "f1_low",
+    "f1_high",
     "benchmark_accuracy",
     "train_seconds",
     "train_samples_per_second",
@@ -107,3 +112,51 @@ def summary_over_seeds(table, formatted: bool = False):
             for m, s in zip(mean, std, strict=True)
         ]
     return shown
+
+
+def paired_tests(results: list[dict], reference: str = "full", alpha: float = 0.05):
+    """Each configuration against `reference` on the same test reviews and seed: McNemar's exact test on the
+    saved predictions (which reviews only one of the two gets right). `differs` is p < alpha."""
+    import pandas as pd
+
+    by_key = {(r["config"], r["seed"]): r for r in results}
+    rows = []
+    for result in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):
+        other = by_key.get((reference, result["seed"]))
+        if result["config"] == reference or other is None or "test_labels" not in result:
+            continue
+        if result["test_labels"] != other.get("test_labels"):
+            continue  # not the same test reviews: no paired test
+        test = mcnemar_test(result["test_predictions"], other["test_predictions"], result["test_labels"])
+        rows.append(
+            {
+                "config": result["config"],
+                "seed": result["seed"],
+                "accuracy": result["accuracy"],
+                f"{reference}_accuracy": other["accuracy"],
+                "only_this_right": test["a_only_right"],
+                f"only_{reference}_right": test["b_only_right"],
+                "p_value": test["p_value"],
+                "differs": test["p_value"] < alpha,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def accuracy_over_seeds(table):
+    """Per configuration: mean accuracy over seeds with a 95% t-interval of that mean (None with one seed)."""
+    import pandas as pd
+
+    rows = []
+    for config, group in table.groupby("config", sort=False):
+        stats = mean_and_interval(group["accuracy"].tolist())
+        rows.append(
+            {
+                "config": config,
+                "seeds": stats["n"],
+                "accuracy_mean": stats["mean"],
+                "low": stats["low"],
+                "high": stats["high"],
+            }
+        )
+    return pd.DataFrame(rows)

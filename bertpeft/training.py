@@ -23,6 +23,7 @@ from .models import (
     parameter_report,
     save_trained_weights,
 )
+from .stats import metric_intervals
 from .tracking import finish_wandb, setup_wandb
 
 
@@ -258,6 +259,9 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         if k.removeprefix("eval_") in ("accuracy", "precision", "recall", "f1", "loss")
     }
     predictions = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    labels = [int(label) for label in data["test"]["label"]]
+    # 95% intervals over the test reviews: Wilson for accuracy, a bootstrap for F1 (seeded, so reproducible)
+    intervals = metric_intervals(predictions.argmax(-1), labels, num_labels, seed=config.seed)
     result = {
         "name": result_name(config.configuration, config.seed),
         "config": config.configuration,
@@ -266,6 +270,7 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         "model": config.model,
         **{k: report[k] for k in ("trainable_params", "total_params", "trainable_percent", "adapter_params")},
         **metrics,
+        **intervals,
         **timings,
         "learning_rate": config.learning_rate_for if trains else None,
         "numeric_precision": precision,
@@ -277,6 +282,7 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h],
         "eval_curve": eval_curve(trainer.state.log_history),
         "test_predictions": predictions.argmax(-1).tolist(),
+        "test_labels": labels,
         "test_probabilities": torch.softmax(torch.as_tensor(predictions).float(), -1).max(-1).values.tolist(),
         "run_config": config.to_dict(),
         "versions": package_versions(),

@@ -12,6 +12,7 @@ from conftest import ROOT, run_bertpeft
 
 CONFIGS = ["none", "head", "head+1", "head+2", "lora", "full"]
 FIGURES = [
+    "accuracy_vs_training_time",
     "metrics_per_configuration",
     "accuracy_vs_trainable_parameters",
     "training_time_per_configuration",
@@ -55,6 +56,10 @@ def test_smoke_series_leaves_a_complete_run_folder(smoke_run):
         "trainable_params",
         "total_params",
         "accuracy",
+        "accuracy_low",
+        "accuracy_high",
+        "f1_low",
+        "f1_high",
         "precision",
         "recall",
         "f1",
@@ -216,10 +221,30 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
         plots.plot_accuracy_vs_parameters(table),
         plots.plot_training_time(table),
         plots.plot_loss_curves(read_results(tmp_path)),
+        plots.plot_accuracy_vs_training_time(table),
     ]
     for i, fig in enumerate(figures):
         assert plots.save_figure(fig, tmp_path / "figures", f"f{i}").stat().st_size > 5_000
     assert results_table(tmp_path / "empty").empty
+
+
+def test_paired_tests_say_which_differences_from_full_are_real():
+    """McNemar on the saved predictions: 30 reviews only full gets right is a real difference, 2 is not."""
+    from bertpeft.report import paired_tests
+    from bertpeft.stats import mcnemar_test
+
+    labels = [1] * 150 + [0] * 50
+
+    def result(config, wrong):
+        predictions = [1 - y if i < wrong else y for i, y in enumerate(labels)]
+        accuracy = 1 - wrong / len(labels)
+        return {**fake_result(config, 42, accuracy, 10), "test_predictions": predictions, "test_labels": labels}
+
+    pairs = paired_tests([result("full", 0), result("head", 30), result("lora", 2)]).set_index("config")
+    assert pairs.loc["head", "only_full_right"] == 30 and pairs.loc["head", "only_this_right"] == 0
+    assert pairs.loc["head", "p_value"] == pytest.approx(mcnemar_test([0] * 30, [1] * 30, [1] * 30)["p_value"])
+    assert bool(pairs.loc["head", "differs"]) and not bool(pairs.loc["lora", "differs"])
+    assert "full" not in pairs.index
 
 
 @pytest.mark.slow

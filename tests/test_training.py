@@ -120,6 +120,9 @@ def test_result_json(trained, name):
     assert saved["config"] == name
     for metric in ("accuracy", "precision", "recall", "f1"):
         assert 0.0 <= saved[metric] <= 1.0
+    assert saved["accuracy_low"] <= saved["accuracy"] <= saved["accuracy_high"]
+    assert saved["f1_low"] <= saved["f1"] <= saved["f1_high"]
+    assert len(saved["test_labels"]) == len(saved["test_predictions"]) == run["config"].n_test
     assert saved["benchmark_accuracy"] == saved["accuracy"], "the independent loop confirms the Trainer"
     model = run["model"]
     assert saved["trainable_params"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
