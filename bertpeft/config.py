@@ -64,6 +64,12 @@ class RunConfig:
     )
     n_train: int = setting(10_000, "training reviews to sample", result=True, prepared=True)
     n_test: int = setting(2_000, "test reviews to sample", result=True, prepared=True)
+    n_validation: int = setting(
+        0,
+        "validation reviews carved from the training file (evaluation during training, rate choice)",
+        result=True,
+        prepared=True,
+    )
     max_length: int = setting(512, "tokens kept per review", result=True, prepared=True)
     seed: int = setting(42, "training seed (head initialisation, batch order)")
     data_seed: int = setting(42, "seed of the random sample of reviews", result=True, prepared=True)
@@ -77,6 +83,8 @@ class RunConfig:
         ("query", "value"), "modules LoRA wraps, e.g. query,value", result=True
     )
     learning_rate: float | None = setting(None, "learning rate (default: the configuration's own)", result=True)
+    tune_lr: bool = setting(False, "choose the learning rate on the validation split from lr_factors", result=True)
+    lr_factors: tuple[float, ...] = setting((1 / 3, 1.0, 3.0, 10.0), "multiples of the rate tune_lr tries", result=True)
     epochs: float = setting(1.0, "passes over the training reviews", result=True)
     train_batch_size: int = setting(16, "reviews per training step", result=True)
     eval_batch_size: int = setting(64, "reviews per evaluation step")
@@ -93,7 +101,7 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "", "cli": False, "result": False})
 
     def __post_init__(self) -> None:
-        for name in ("configurations", "seeds", "lora_target_modules"):
+        for name in ("configurations", "seeds", "lora_target_modules", "lr_factors"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
@@ -102,6 +110,10 @@ class RunConfig:
             self.seeds = tuple(int(s) for s in self.seeds)
         except (TypeError, ValueError):
             raise ConfigError(f"seeds must be whole numbers, e.g. 1,2,3; got {self.seeds!r}") from None
+        try:
+            self.lr_factors = tuple(float(f) for f in self.lr_factors)
+        except (TypeError, ValueError):
+            raise ConfigError(f"lr_factors must be numbers, e.g. 0.333,1,3,10; got {self.lr_factors!r}") from None
         self.validate()
 
     def validate(self) -> None:
@@ -142,6 +154,15 @@ class RunConfig:
             raise ConfigError(f"learning_rate must be above 0, got {self.learning_rate!r} (or leave it unset)")
         if not self.epochs > 0:
             raise ConfigError(f"epochs must be above 0, got {self.epochs!r}")
+        if not isinstance(self.n_validation, int) or isinstance(self.n_validation, bool) or self.n_validation < 0:
+            raise ConfigError(f"n_validation must be a whole number of 0 or more, got {self.n_validation!r}")
+        if not self.lr_factors or any(not (math.isfinite(f) and f > 0) for f in self.lr_factors):
+            raise ConfigError(f"lr_factors must be finite numbers above 0, got {self.lr_factors!r}")
+        if self.tune_lr is True and self.n_validation == 0:
+            raise ConfigError("tune_lr chooses the rate on a validation split: set n_validation above 0 (e.g. 200)")
+        for name in ("group_by_length", "tune_lr"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not isinstance(self.group_by_length, bool):
             raise ConfigError(f"group_by_length must be True or False, got {self.group_by_length!r}")
         if not 0 <= self.lora_dropout < 1:
@@ -218,6 +239,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         data="smoke",
         n_train=96,
         n_test=48,
+        n_validation=16,
         max_length=64,
         train_batch_size=16,
         eval_batch_size=32,
@@ -236,6 +258,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         data="yelp_polarity",
         n_train=2_000,
         n_test=1_000,
+        n_validation=200,
         max_length=128,
         train_batch_size=16,
         eval_batch_size=64,
@@ -249,6 +272,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         data="yelp_polarity",
         n_train=10_000,
         n_test=2_000,
+        n_validation=1_000,
         max_length=512,
         train_batch_size=16,
         eval_batch_size=64,
@@ -262,6 +286,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         data="yelp_review_full",
         n_train=1_000,
         n_test=1_000,
+        n_validation=100,
         max_length=512,
         seed=42,
         seeds=(42,),

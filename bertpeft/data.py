@@ -252,8 +252,11 @@ def stratified_indices(labels, n: int, seed: int) -> list[int]:
     return picked.tolist()
 
 
-def sample_reviews(raw, n_train: int, n_test: int, seed: int):
-    """Seeded, stratified random caps of the train and test splits (a test split is carved when there is none)."""
+def sample_reviews(raw, n_train: int, n_test: int, seed: int, n_validation: int = 0):
+    """Seeded, stratified random caps of the train and test splits (a test split is carved when there is none),
+    and `n_validation` reviews from the training file's other rows: a validation split for choices made during
+    training, so that the test split is read only for the final numbers. The training sample does not depend on
+    `n_validation`."""
     import datasets
 
     train = raw["train"]
@@ -274,12 +277,19 @@ def sample_reviews(raw, n_train: int, n_test: int, seed: int):
                 f"asked for {flag.lstrip('-').replace('-', '_')}={n} but the {split} split has only "
                 f"{len(ds)} rows: pass {flag} {len(ds)} or less"
             )
-    return datasets.DatasetDict(
-        {
-            "train": train.select(stratified_indices(train["label"], n_train, seed)),
-            "test": test.select(stratified_indices(test["label"], n_test, seed)),
-        }
-    )
+    picked = stratified_indices(train["label"], n_train, seed)
+    splits = {"train": train.select(picked)}
+    if n_validation:
+        rest = np.setdiff1d(np.arange(len(train)), picked)
+        if n_validation > len(rest):
+            raise DataError(
+                f"asked for n_validation={n_validation} besides n_train={n_train}, but the train split has only "
+                f"{len(train)} rows: pass --n-validation {len(rest)} or less"
+            )
+        chosen = stratified_indices(np.asarray(train["label"])[rest], n_validation, seed + 2)
+        splits["validation"] = train.select(rest[chosen].tolist())
+    splits["test"] = test.select(stratified_indices(test["label"], n_test, seed))
+    return datasets.DatasetDict(splits)
 
 
 def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynamic"):
@@ -314,7 +324,7 @@ def prepare_reviews(config: RunConfig, tokenizer, save: bool = True):
     raw = load_reviews(config.data)
     num_labels = 1 + max(max(ds["label"]) for ds in raw.values())
     id2label = label_names(raw, num_labels)
-    sampled = sample_reviews(raw, config.n_train, config.n_test, config.data_seed)
+    sampled = sample_reviews(raw, config.n_train, config.n_test, config.data_seed, config.n_validation)
     tokenized = tokenize_reviews(sampled, tokenizer, config.max_length, config.padding)
     meta = {
         "key": prepared_key(config),

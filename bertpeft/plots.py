@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .report import configuration_rank
+from .stats import mean_and_interval
 
 
 def _plt():
@@ -171,8 +172,6 @@ def accuracy_bars(table):
     """Per configuration (table order): mean accuracy and the half-widths of its 95% interval below and above. With
     several seeds, the t-interval of the mean over seeds; with one, the Wilson interval over the test reviews."""
     import numpy as np
-
-    from .stats import mean_and_interval
 
     names, means, low, high = [], [], [], []
     for name, group in table.groupby("config", sort=False):

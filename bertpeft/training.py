@@ -171,20 +171,105 @@ def last_checkpoint(folder: Path) -> str | None:
     return max(complete)[1] if complete else None
 
 
-def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, Any]:
-    """Train `config.configuration` (or only evaluate, for `none`), evaluate at the end, write the result JSON.
+class Fitted:
+    """One training of a configuration at one learning rate: the Trainer (holding the trained model), its parameter
+    report and the timings of its loop."""
 
-    Resumes from the configuration's last checkpoint when an earlier attempt was interrupted.
-    """
-    import torch
+    def __init__(self, trainer, report: dict[str, Any], timings: dict[str, Any], rate: float | None):
+        self.trainer, self.report, self.timings, self.rate = trainer, report, timings, rate
+
+
+def fit(config: RunConfig, data, tokenizer, meta, precision: str, report_to: list[str], resume: bool = True) -> Fitted:
+    """Build `config.configuration` on a freshly loaded base model and train it with the Trainer (only build it,
+    for `none`). Evaluation during training reads the validation split when the data has one. With `resume`, an
+    interrupted training continues from its last complete checkpoint."""
     from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, set_seed
+
+    started = time.perf_counter()
+    set_seed(config.seed)
+    trains = config.configuration != "none"  # every other configuration has trainable weights
+    args = training_arguments(config, precision, report_to, trains)
+    num_labels, id2label = meta["num_labels"], id2label_of(meta)
+    report = parameter_report(load_base_model(config.model, num_labels, id2label), config)
+    trainer = Trainer(
+        model=report.pop("model"),
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"] if "validation" in data else data["test"],
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if precision == "fp16" else None),
+        compute_metrics=make_compute_metrics(num_labels),
+        processing_class=tokenizer,
+    )
+    if progress_mode(config.progress) == "lines":  # one line per 10% replaces the Trainer's print of every log
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(line_progress_callback())
+    timer = loop_timer_callback()
+    trainer.add_callback(timer)
+    timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - started}
+    timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
+    if trains:
+        checkpoint = last_checkpoint(Path(args.output_dir)) if resume else None
+        if checkpoint:
+            print(f"resuming {config.configuration} from {checkpoint}")
+        output = trainer.train(resume_from_checkpoint=checkpoint)
+        # train_seconds: the optimizer steps alone (see LoopTimer); the Trainer's train_runtime also holds the
+        # evaluations and saves in between, and is kept apart for comparison.
+        seconds = sum(timer.step_seconds)
+        samples = len(data["train"]) * config.epochs
+        tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * config.epochs
+        timings.update(
+            {
+                "train_seconds": seconds,
+                "train_samples_per_second": samples / max(seconds, 1e-9),
+                "train_tokens_per_second": tokens / max(seconds, 1e-9),
+                "train_steps": trainer.state.global_step,
+                "timed_steps": len(timer.step_seconds),
+                **step_statistics(timer.step_seconds),
+                "trainer_runtime_seconds": output.metrics["train_runtime"],
+                "resumed_from": checkpoint,
+            }
+        )
+    # With group_by_length the eval sampler would reorder rows too: predictions in row order from here on, so
+    # predictions[i] belongs to row i.
+    if trainer.args.train_sampling_strategy == "group_by_length":
+        trainer.args.train_sampling_strategy = "random"
+    return Fitted(trainer, report, timings, config.learning_rate_for if trains else None)
+
+
+def tune_learning_rate(config: RunConfig, data, tokenizer, meta, precision: str) -> tuple[Fitted, list[dict]]:
+    """Train at each of `config.lr_factors` times the configuration's default rate and keep the training with the
+    best validation accuracy (the first on a tie). Only the validation split is read; the kept training is the
+    final one, so the chosen rate costs no retraining."""
+    default = config.replace(learning_rate=None).learning_rate_for
+    best, grid = None, []
+    # a search starts over: no trial resumes another's checkpoint
+    shutil.rmtree(RunDir(config).checkpoints_of(result_name(config.configuration, config.seed)), ignore_errors=True)
+    for factor in config.lr_factors:
+        rate = float(f"{default * factor:.3g}")
+        trial = config.replace(learning_rate=rate)
+        print(f"{config.configuration}: trying learning rate {rate:g} ({factor:.3g}x the default)", flush=True)
+        fitted = fit(trial, data, tokenizer, meta, precision, [], resume=False)
+        accuracy = fitted.trainer.evaluate(data["validation"], metric_key_prefix="validation")["validation_accuracy"]
+        grid.append({"learning_rate": rate, "factor": factor, "validation_accuracy": accuracy, **fitted.timings})
+        print(f"  validation accuracy {accuracy:.4f}", flush=True)
+        if best is None or accuracy > best[0]:
+            best = (accuracy, fitted)
+    chosen = best[1]
+    print(f"{config.configuration}: learning rate {chosen.rate:g} chosen on the validation split", flush=True)
+    return chosen, grid
+
+
+def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, Any]:
+    """Train `config.configuration` (or only evaluate, for `none`), evaluate the test split once, write the result
+    JSON. With `config.tune_lr` the learning rate is first chosen on the validation split (see
+    `tune_learning_rate`); the test split is read only after that. Resumes an interrupted training from its last
+    checkpoint (not a rate search, which starts over)."""
+    import torch
 
     # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,
     # before any data is prepared: a weightless skeleton of the model is enough to know.
     apply_configuration(model_skeleton(config.model), config)
-    setup_started = time.perf_counter()
-    set_seed(config.seed)
-    trains = config.configuration != "none"  # every other configuration has trainable weights
+    trains = config.configuration != "none"
     device = accelerator()
     precision = resolve_precision(config.precision, device)
     report_to = setup_wandb(config.report_to, config.run_dir)
@@ -193,63 +278,23 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     with args.main_process_first(desc="preparing the data"):
         tokenizer = load_tokenizer(config.model)
         data, meta = load_prepared(config, tokenizer)
-    num_labels, id2label = meta["num_labels"], id2label_of(meta)
-    report = parameter_report(load_base_model(config.model, num_labels, id2label), config)
-    model = report.pop("model")
-    lines = progress_mode(config.progress) == "lines"
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=data["train"],
-        eval_dataset=data["test"],
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if precision == "fp16" else None),
-        compute_metrics=make_compute_metrics(num_labels),
-        processing_class=tokenizer,
-    )
-    if lines:  # our one-line-per-10% progress replaces the Trainer's print of every log dict
-        trainer.remove_callback(PrinterCallback)
-        trainer.add_callback(line_progress_callback())
-    timer = loop_timer_callback()
-    trainer.add_callback(timer)
-    timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - setup_started}
+    num_labels = meta["num_labels"]
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
-    checkpoint_dir = Path(args.output_dir)
+    grid = None
     try:
-        if trains:
-            resume = last_checkpoint(checkpoint_dir)
-            if resume:
-                print(f"resuming {config.configuration} from {resume}")
-            output = trainer.train(resume_from_checkpoint=resume)
-            # train_seconds: the optimizer steps alone (see LoopTimer); the Trainer's train_runtime also holds
-            # the evaluations and saves in between, and is kept apart for comparison.
-            seconds = sum(timer.step_seconds)
-            samples = len(data["train"]) * config.epochs
-            tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * config.epochs
-            timings.update(
-                {
-                    "train_seconds": seconds,
-                    "train_samples_per_second": samples / max(seconds, 1e-9),
-                    "train_tokens_per_second": tokens / max(seconds, 1e-9),
-                    "train_steps": trainer.state.global_step,
-                    "timed_steps": len(timer.step_seconds),
-                    **step_statistics(timer.step_seconds),
-                    "trainer_runtime_seconds": output.metrics["train_runtime"],
-                    "resumed_from": resume,
-                }
-            )
-        # The one evaluation of the test split after training (the Trainer's own is cancelled by LoopTimer).
-        # With group_by_length its eval sampler reorders the test rows too: predict in row order instead, so
-        # test_predictions[i] is the prediction for test row i.
-        if trainer.args.train_sampling_strategy == "group_by_length":
-            trainer.args.train_sampling_strategy = "random"
+        if trains and config.tune_lr:
+            fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision)
+        else:
+            fitted = fit(config, data, tokenizer, meta, precision, report_to)
+        trainer, report, timings = fitted.trainer, fitted.report, fitted.timings
+        # The one evaluation of the test split (the Trainer's own after the last step is cancelled by LoopTimer).
         start = time.perf_counter()
         prediction = trainer.predict(data["test"], metric_key_prefix="eval")
         timings["eval_seconds"] = time.perf_counter() - start
         # Into the history the JSON's eval curve reads; not trainer.log(), which would send W&B the metrics a
         # second time (its callback already logged them on predict).
-        trainer.state.log_history.append({**prediction.metrics, "step": trainer.state.global_step})
+        trainer.state.log_history.append({**prediction.metrics, "step": trainer.state.global_step, "split": "test"})
     finally:
         if report_to:
             finish_wandb()
@@ -272,7 +317,9 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         **metrics,
         **intervals,
         **timings,
-        "learning_rate": config.learning_rate_for if trains else None,
+        "learning_rate": fitted.rate,
+        "learning_rate_grid": grid,
+        "n_validation": len(data["validation"]) if "validation" in data else 0,
         "numeric_precision": precision,
         "peak_memory_mb": peak_memory_mb(device),
         "device": device_description(),
@@ -280,7 +327,7 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         "num_labels": num_labels,
         "id2label": meta["id2label"],
         "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h],
-        "eval_curve": eval_curve(trainer.state.log_history),
+        "eval_curve": eval_curve(trainer.state.log_history, "validation" if "validation" in data else "test"),
         "test_predictions": predictions.argmax(-1).tolist(),
         "test_labels": labels,
         "test_probabilities": torch.softmax(torch.as_tensor(predictions).float(), -1).max(-1).values.tolist(),
@@ -290,9 +337,8 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if trainer.is_world_process_zero():
-        model_dir = RunDir(config).weights(result["name"])
         if trains:
-            save_trained_weights(trainer.model, model_dir)
+            save_trained_weights(trainer.model, RunDir(config).weights(result["name"]))
         if benchmark:
             result.update(
                 benchmark_result(
@@ -300,15 +346,19 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
                 )
             )
         atomic_write_json(RunDir(config).result(config.configuration, config.seed), result)
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        shutil.rmtree(args.output_dir, ignore_errors=True)
     return result
 
 
-def eval_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Evaluation accuracy per step; the final explicit evaluation repeats the last periodic one when training
-    ends on an `eval_steps` multiple, so each step appears once."""
-    by_step = {h["step"]: h["eval_accuracy"] for h in log_history if "eval_accuracy" in h and "step" in h}
-    return [{"step": step, "accuracy": accuracy} for step, accuracy in by_step.items()]
+def eval_curve(log_history: list[dict[str, Any]], periodic_split: str = "validation") -> list[dict[str, Any]]:
+    """Evaluation accuracy per step and the split it was measured on: the evaluations during training read
+    `periodic_split`, the final one the test split. Each step appears once (the last entry for a step wins)."""
+    by_step = {
+        h["step"]: (h["eval_accuracy"], h.get("split", periodic_split))
+        for h in log_history
+        if "eval_accuracy" in h and "step" in h
+    }
+    return [{"step": step, "accuracy": accuracy, "split": split} for step, (accuracy, split) in by_step.items()]
 
 
 def summary(result: dict[str, Any]) -> str:

@@ -59,7 +59,7 @@ raw
 # %%
 from bertpeft.data import class_balance, sample_reviews
 
-sample = sample_reviews(raw, config.n_train, config.n_test, config.data_seed)
+sample = sample_reviews(raw, config.n_train, config.n_test, config.data_seed, config.n_validation)
 class_balance(sample)
 
 # %%

@@ -113,8 +113,11 @@ save_figure(fig, figures, "training_time_per_configuration")
 from bertpeft.layout import read_results
 from bertpeft.plots import plot_accuracy_vs_training_time
 
-fig = plot_accuracy_vs_training_time(table)
-save_figure(fig, figures, "accuracy_vs_training_time")
+if (table["config"] != "none").any():
+    fig = plot_accuracy_vs_training_time(table)
+    save_figure(fig, figures, "accuracy_vs_training_time")
+else:
+    print("no trained configuration in this run yet")
 
 # %%
 from bertpeft.report import paired_tests

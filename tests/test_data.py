@@ -239,7 +239,7 @@ def test_prepared_data_is_saved_and_reused(smoke_config):
     tokenizer = load_tokenizer(config.model)
     prepared, meta = prepare_reviews(config, tokenizer)
     folder = config.run_dir / "prepared"
-    assert json.loads((folder / "meta.json").read_text())["rows"] == {"train": 32, "test": 16}
+    assert json.loads((folder / "meta.json").read_text())["rows"] == {"train": 32, "validation": 16, "test": 16}
     assert meta["num_labels"] == 2 and meta["id2label"] == {"0": "negative", "1": "positive"}
     again, _ = load_prepared(config, tokenizer)
     assert again["train"]["input_ids"] == prepared["train"]["input_ids"]
@@ -281,3 +281,19 @@ def test_reviews_are_quoted_or_only_measured():
     assert shown["label"].tolist() == [1, 0] and shown["chars"].tolist() == [len(text), 10]
     assert not shown["review"].str.contains("tacos|soup").any()
     assert preview_reviews(split, 5)["review"].tolist()[1:] == ["Cold soup.", "Fine."]
+
+
+def test_validation_reviews_come_from_the_training_file_and_leave_the_training_sample_alone(tmp_path):
+    rows = pd.DataFrame({"label": [i % 2 for i in range(200)], "text": [f"review number {i}" for i in range(200)]})
+    rows.to_csv(tmp_path / "train.csv", index=False)
+    rows.head(40).to_csv(tmp_path / "test.csv", index=False)
+    raw = load_reviews(str(tmp_path))
+    without = sample_reviews(raw, 100, 20, seed=3)
+    with_validation = sample_reviews(raw, 100, 20, seed=3, n_validation=50)
+    assert list(without) == ["train", "test"] and list(with_validation) == ["train", "validation", "test"]
+    assert with_validation["train"]["text"] == without["train"]["text"], "the training sample does not move"
+    validation = with_validation["validation"]
+    assert len(validation) == 50 and not set(validation["text"]) & set(with_validation["train"]["text"])
+    assert sorted(pd.Series(validation["label"]).value_counts().tolist()) == [25, 25], "stratified"
+    with pytest.raises(DataError, match="n-validation 100 or less"):
+        sample_reviews(raw, 100, 20, seed=3, n_validation=101)

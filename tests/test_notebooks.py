@@ -65,7 +65,7 @@ def test_data_prep_notebook(series):
     run, executed = series
     assert errors(executed["01"]) == []
     meta = json.loads((run / "prepared" / "meta.json").read_text(encoding="utf-8"))
-    assert meta["rows"] == {"train": N_TRAIN, "test": N_TEST}
+    assert meta["rows"] == {"train": N_TRAIN, "validation": 16, "test": N_TEST}  # the smoke profile's validation
     images = [o for c in executed["01"]["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images, "the token-length histogram is drawn"
 

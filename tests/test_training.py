@@ -199,6 +199,7 @@ def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tm
             data=str(shared_data / "yelp_polarity"),
             n_train=64,
             n_test=500,
+            n_validation=500,
             max_length=64,
             eval_steps=eval_steps,
             output=str(tmp_path / f"eval-every-{eval_steps}"),
@@ -207,10 +208,60 @@ def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tm
         results[eval_steps] = train_configuration(config, benchmark=False)
     every, never = results[1], results[1000]
     assert every["train_steps"] == never["train_steps"] == every["timed_steps"] == 4
-    assert [p["step"] for p in every["eval_curve"]] == [1, 2, 3, 4]  # three periodic, then the final one
+    # three periodic evaluations on the validation split, then the final one on the test split
+    assert [(p["step"], p["split"]) for p in every["eval_curve"]] == [
+        (1, "validation"),
+        (2, "validation"),
+        (3, "validation"),
+        (4, "test"),
+    ]
     assert [p["step"] for p in never["eval_curve"]] == [4]
     evaluations = every["trainer_runtime_seconds"] - every["train_seconds"]
     assert evaluations > 2 * every["eval_seconds"], "three evaluations sat inside the Trainer's runtime"
     assert 1 / 1.3 < every["train_seconds"] / never["train_seconds"] < 1.3
     assert every["train_samples_per_second"] == pytest.approx(64 / every["train_seconds"])
     assert not list((tmp_path / "eval-every-1" / "checkpoints").glob("*/checkpoint-*"))
+
+
+def test_learning_rate_is_chosen_on_validation_before_the_test_split_is_read(tmp_path, monkeypatch):
+    """tune_lr trains at each factor of the default rate, keeps the best validation accuracy, and only then reads
+    the test split (every dataset the Trainer evaluates or predicts on is recorded, in order)."""
+    from transformers import Trainer
+
+    from bertpeft.training import train_configuration
+
+    read = []
+    for method in ("get_eval_dataloader", "get_test_dataloader"):
+        original = getattr(Trainer, method)
+
+        def spy(self, dataset=None, _original=original):
+            read.append(len(dataset if dataset is not None else self.eval_dataset))
+            return _original(self, dataset) if dataset is not None else _original(self)
+
+        monkeypatch.setattr(Trainer, method, spy)
+    config = profile_config(
+        "smoke", configuration="head", n_validation=16, tune_lr=True, lr_factors=(0.1, 1, 10),
+        output=str(tmp_path / "run"), progress="lines",
+    )  # fmt: skip
+    result = train_configuration(config, benchmark=False)
+    grid = result["learning_rate_grid"]
+    default = config.learning_rate_for
+    assert [g["learning_rate"] for g in grid] == [pytest.approx(default * f, rel=1e-2) for f in (0.1, 1, 10)]
+    best = max(grid, key=lambda g: g["validation_accuracy"])
+    assert (
+        result["learning_rate"]
+        == best["learning_rate"]
+        == grid[[g["validation_accuracy"] for g in grid].index(best["validation_accuracy"])]["learning_rate"]
+    )
+    assert result["n_validation"] == 16
+    first_test = read.index(config.n_test)
+    assert set(read[:first_test]) == {16}, read  # validation only, until the rate was chosen
+    assert read[first_test:] == [config.n_test], "the test split is read once, at the end"
+    assert json.loads(result_path(config.run_dir, "head", 42).read_text())["learning_rate"] == result["learning_rate"]
+
+
+def test_tuning_needs_a_validation_split():
+    from bertpeft.config import ConfigError
+
+    with pytest.raises(ConfigError, match="n_validation"):
+        profile_config("smoke", tune_lr=True, n_validation=0)
