@@ -44,6 +44,18 @@ def test_profiles_hold_the_briefs_sizes():
         ({"configurations": ("head", "cfg4")}, "configuration"),
         ({"epochs": 0}, "epochs"),
         ({"report_to": "tensorboard"}, "report_to"),
+        ({"epochs": float("inf")}, "epochs"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"learning_rate": "abc"}, "learning_rate"),
+        ({"seed": -1}, "seed"),
+        ({"data_seed": -1}, "data_seed"),
+        ({"seeds": "1,-2"}, "seeds"),
+        ({"seeds": "one"}, "seeds"),
+        ({"group_by_length": "maybe"}, "group_by_length"),
+        ({"n_validation": -1}, "n_validation"),
+        ({"lr_factors": (0.0, 1.0)}, "lr_factors"),
+        ({"tune_lr": True, "n_validation": 0}, "n_validation"),
     ],
 )
 def test_bad_values_name_the_field(overrides, field):
