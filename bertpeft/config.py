@@ -140,8 +140,7 @@ class RunConfig:
             check_configuration(name)
         if not self.seeds:
             raise ConfigError("seeds is empty: give at least one seed, e.g. --seeds 42")
-        for name in ("seed", "data_seed", *(("seeds",) if self.seeds else ())):
-            values = getattr(self, name) if name == "seeds" else (getattr(self, name),)
+        for name, values in (("seed", (self.seed,)), ("data_seed", (self.data_seed,)), ("seeds", self.seeds)):
             if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in values):
                 raise ConfigError(f"{name} must be whole numbers of 0 or more, got {getattr(self, name)!r}")
         for name in ("learning_rate", "epochs", "lora_dropout", "warmup_ratio", "weight_decay"):
@@ -163,8 +162,6 @@ class RunConfig:
         for name in ("group_by_length", "tune_lr"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if not isinstance(self.group_by_length, bool):
-            raise ConfigError(f"group_by_length must be True or False, got {self.group_by_length!r}")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
         if not 0 <= self.warmup_ratio < 1:

@@ -44,16 +44,12 @@ def export_dir(run_dir: str | Path) -> Path:
     return RunDir(run_dir).export
 
 
-def _run_dir(run: str | Path | RunConfig) -> Path:
-    return run.run_dir if isinstance(run, RunConfig) else Path(run)
-
-
 def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> TrainedRun:
     """The run's trained `lora` configuration (the given seed, else the first one); a clear refusal otherwise."""
     runs = [r for r in trained_runs(run, "lora") if seed is None or r.result["seed"] == seed]
     if runs:
         return runs[0]
-    run_dir = _run_dir(run)
+    run_dir = RunDir(run).root
     wanted = f"results/{result_name('lora', seed) if seed is not None else 'lora-seed*'}.json"
     seed_flag = f" --seed {seed}" if seed is not None else ""
     raise ExportError(
@@ -250,9 +246,9 @@ def _verification(trained: TrainedRun, logits: dict[str, np.ndarray], adapter_di
 
 
 def read_verification(run: str | Path | RunConfig) -> dict[str, Any]:
-    path = export_dir(_run_dir(run)) / VERIFICATION
+    path = export_dir(RunDir(run).root) / VERIFICATION
     if not path.exists():
-        raise ExportError(f"{path} not found: export the run first (bertpeft export --output {_run_dir(run)})")
+        raise ExportError(f"{path} not found: export the run first (bertpeft export --output {RunDir(run).root})")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

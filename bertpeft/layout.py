@@ -66,9 +66,6 @@ class RunDir:
     def write_config(self, config: RunConfig) -> None:
         atomic_write_json(self.run_config, config.to_dict())
 
-    def read_results(self) -> list[dict[str, Any]]:
-        return read_results(self.root)
-
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one."""

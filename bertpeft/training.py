@@ -6,6 +6,7 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -171,12 +172,15 @@ def last_checkpoint(folder: Path) -> str | None:
     return max(complete)[1] if complete else None
 
 
+@dataclass
 class Fitted:
     """One training of a configuration at one learning rate: the Trainer (holding the trained model), its parameter
     report and the timings of its loop."""
 
-    def __init__(self, trainer, report: dict[str, Any], timings: dict[str, Any], rate: float | None):
-        self.trainer, self.report, self.timings, self.rate = trainer, report, timings, rate
+    trainer: Any
+    report: dict[str, Any]
+    timings: dict[str, Any]
+    rate: float | None
 
 
 def fit(config: RunConfig, data, tokenizer, meta, precision: str, report_to: list[str], resume: bool = True) -> Fitted:

@@ -146,7 +146,7 @@ sections["batch_size"] = run_section(bench, "batch_size", repeats)
 speed_table(sections["batch_size"])[["setup", "step_ms", "samples_per_s", "memory_mb"]].round(1)
 
 # %% [markdown]
-# ## 7. Padding: the seeds' recipe against ours
+# ## 7. Padding: the write-ups' recipe against ours
 # The seeds tokenized with `padding="max_length"`: every review becomes `max_length` tokens. Dynamic padding pads
 # each batch to its longest review; length grouping (the Trainer's `train_sampling_strategy="group_by_length"`) puts
 # reviews of similar length in the same batch, so that longest review is close to the others. All three in fp32.
@@ -189,7 +189,7 @@ speed_table(sections["inference"])[["setup", "step_ms", "samples_per_s", "x_base
 # ## 10. Memory, and what it says about the M1
 # Activations kept for backward dominate training memory at 512 tokens. LoRA keeps nearly all of them (every layer
 # must pass a gradient down), so it saves only the gradients and AdamW state of the frozen weights. Counted for
-# bert-base-cased, the write-ups' model, at the seeds' batch of 16 reviews padded to 512 tokens, in fp32:
+# bert-base-cased, the write-ups' model, at the write-ups' batch of 16 reviews padded to 512 tokens, in fp32:
 
 # %%
 from bertpeft.speed import BERT_BASE_CASED_SHAPE, memory_table
@@ -226,7 +226,7 @@ speed_table(gpu).round(3) if gpu else print("No GPU benchmark JSON found: the GP
 # something that differed between its two runs and that a per-step measurement cannot see: the number of steps or
 # epochs, evaluation time counted in, a different precision, or a shared Colab GPU. We had no GPU in this session.
 # Section 11 shows a GPU's figures when a benchmark JSON from one is present; its `seeds_precision` section times full
-# and LoRA in fp32 and fp16 under the seeds' padding.
+# and LoRA in fp32 and fp16 under the write-ups' padding.
 #
 # **The M1 observation fits memory, not arithmetic.** Full fine-tuning and LoRA both keep the activations of all 12
 # layers for backward: 11 GB (LoRA) to 13.5 GB (full) in all for bert-base at 16 reviews x 512 tokens in fp32 (section
@@ -234,7 +234,7 @@ speed_table(gpu).round(3) if gpu else print("No GPU benchmark JSON found: the GP
 # layers' worth, and those are the runs the write-up says finished in reasonable time. This is counted, not measured:
 # we had no M1.
 #
-# **What makes training fast:** our recipe's dynamic, length-grouped padding (section 7: the seeds' padding to 512
+# **What makes training fast:** our recipe's dynamic, length-grouped padding (section 7: the write-ups' padding to 512
 # costs several times the tokens and more in time, since attention grows with the square of the length). Unfreeze the
 # top layers rather than the bottom ones (section 8), and merge the adapter before serving (section 9). `lora_dropout=0`
 # saves little (section 4). The sentences below are worded from this run's own numbers:

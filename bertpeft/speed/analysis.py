@@ -254,7 +254,7 @@ def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
     if seeds and ours:
         tokens = padding[seeds[0]]["padded_tokens_per_step"] / padding[ours[0]]["padded_tokens_per_step"]
         lines.append(
-            f"The seeds' padding to max_length made a step {1 / padding[ours[0]]['relative_step_time']:.1f}x "
+            f"The write-ups' padding to max_length made a step {1 / padding[ours[0]]['relative_step_time']:.1f}x "
             f"as long as our dynamic, length-grouped batches ({tokens:.1f}x the tokens)."
         )
     inference = sections.get("inference", {}).get("setups", {})

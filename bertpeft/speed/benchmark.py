@@ -78,7 +78,7 @@ TARGETS = {
 
 
 def check_targets(result: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets (set for MiniLM at max_length 512), with the measured values."""
+    """The speed goals this benchmark checks (set for MiniLM at max_length 512), with the measured values."""
     sections = result["sections"]
     values = {}
     if "recipes" in sections:
