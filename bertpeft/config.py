@@ -20,7 +20,15 @@ _CONFIGURATION = re.compile(r"^(none|head|head\+[1-9][0-9]*|lora|full)$")
 DEFAULT_LEARNING_RATES = {"head": 2e-3, "head+N": 2e-4, "lora": 1e-3, "full": 5e-5}
 
 
-class ConfigError(ValueError):
+class OneLineError(ValueError):
+    """An error whose message says what is wrong and how to fix it: the CLI prints it as one line, and so does
+    Jupyter (IPython shows `_render_traceback_` instead of a traceback), since the traceback adds nothing."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ConfigError(OneLineError):
     """A run configuration value that cannot work; the message names the field and the fix."""
 
 

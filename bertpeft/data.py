@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import PREPARED_SETTINGS, ConfigError, RunConfig
+from .config import PREPARED_SETTINGS, ConfigError, OneLineError, RunConfig
 from .fixtures import SMOKE_DATA
 from .hub import offline_unless_reachable
 from .layout import RunDir
@@ -28,7 +28,7 @@ HUB_ALIASES = {
 LOCAL_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "json"}
 
 
-class DataError(ValueError):
+class DataError(OneLineError):
     """Input data that cannot be used; the message names the problem and the fix."""
 
 
@@ -423,4 +423,33 @@ def preview_reviews(dataset, n: int = 5, quote: bool = True, limit: int = 200):
             "chars": [len(t) for t in rows["text"]],
             "review": [quote_review(t, quote, limit) for t in rows["text"]],
         }
+    )
+
+
+def data_takeaways(meta: dict[str, Any], balance, waste: dict[str, float], max_length: int) -> str:
+    """What notebook 01 found, in Markdown, worded from its outputs: the split sizes, the class shares, the review
+    lengths in tokens and what padding to `max_length` would cost."""
+    rows = meta["rows"]
+    sizes = f"{rows['train']:,} training reviews"
+    if rows.get("validation"):
+        sizes += f", {rows['validation']:,} validation reviews (for choices made during training)"
+    sizes += f" and {rows['test']:,} test reviews (read once, for the final numbers)"
+    shares = balance.groupby("split")["share"]
+    spread = float((shares.max() - shares.min()).max())
+    names = ", ".join(meta["id2label"].values())
+    classes = (
+        f"The {len(meta['id2label'])} classes ({names}) have equal shares in every split"
+        if spread < 0.01
+        else f"The class shares differ by up to {spread:.1%} within a split: watch precision and recall, not only "
+        f"accuracy"
+    )
+    return "\n".join(
+        [
+            f"- The run uses {sizes}, a seeded random sample stratified by label.",
+            f"- {classes}.",
+            f"- A median review is {waste['median_tokens']:.0f} tokens long and 90% are under "
+            f"{waste['p90_tokens']:.0f}; {waste['truncated_share']:.1%} are cut at max_length {max_length}.",
+            f"- Padding every review to {max_length} tokens would read {waste['max_length_over_real_tokens']:.1f}x "
+            f"the real tokens; the collator in 02 pads each batch to its longest review instead.",
+        ]
     )

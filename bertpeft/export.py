@@ -54,8 +54,8 @@ def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> Train
     seed_flag = f" --seed {seed}" if seed is not None else ""
     raise ExportError(
         f"{run_dir} has no trained lora configuration (no {wanted}), so there is no adapter to "
-        f"export. Train it first: bertpeft train --profile {_profile_of(run)} --config lora"
-        f"{seed_flag} --output {run_dir}"
+        f"export. Train it first: run notebook 02 with output = {str(run_dir)!r}, or bertpeft train --profile "
+        f"{_profile_of(run)} --config lora{seed_flag} --output {run_dir}"
     )
 
 
@@ -321,3 +321,26 @@ def benchmark_exports(run: str | Path | RunConfig, seed: int | None = None) -> l
     if full:
         candidates.append(("full fine-tuning", full[0], lambda: load_run_model(full[0])))
     return [benchmark_row(name, load(), tokenizer, test, source) for name, source, load in candidates]
+
+
+def export_takeaways(verification: dict[str, Any], result: dict[str, Any]) -> str:
+    """What notebook 03 found, in Markdown, worded from the export's verification and the LoRA result."""
+    diffs = verification["max_abs_diff"]
+    ratio = verification["merged_mb"] / max(verification["adapter_mb"], 1e-9)
+    lines = [
+        f"- The adapter alone holds {verification['adapter_mb']:.3g} MB of weights (the LoRA matrices and the trained "
+        f"head: {result['trainable_params']:,} numbers); the merged model, a complete copy of the network, holds "
+        f"{verification['merged_mb']:.3g} MB, {ratio:,.0f}x more.",
+        f"- Reloaded onto a fresh base model, the adapter reproduces the trained model's logits within "
+        f"{diffs['adapter_vs_trained']:.1e}; the merged model reproduces base + adapter within "
+        f"{diffs['merged_vs_adapter']:.1e} on {verification['reviews']} test reviews (tolerance "
+        f"{verification['tolerance']:.0e}), with "
+        + ("the same predicted label for every review." if verification["same_predictions"] else "different labels."),
+    ]
+    lines.append(
+        "- The export passed every check: a plain `transformers.pipeline` loads the merged folder and returns the "
+        "data's label names."
+        if verification["passed"]
+        else "- The export FAILED its check: see `export/verification.json`."
+    )
+    return "\n".join(lines)

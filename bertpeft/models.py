@@ -191,32 +191,41 @@ def trainable_parameters(model) -> int:
     return count_parameters(model, trainable_only=True)
 
 
-def parameter_report(model, config: RunConfig) -> dict[str, Any]:
-    """Trainable and total parameter counts for `config.configuration` applied to a copy-free `model`.
+def count_report(trained, total: int, configuration: str) -> dict[str, Any]:
+    """Trainable and total parameter counts of `trained` (a model prepared for `configuration`).
 
-    `total_params` is the base model's size, the same for all six configurations; LoRA's extra matrices and
-    PEFT's copy of the head are reported apart (`adapter_params`) instead of inflating the total.
+    `total` is the base model's size (counted before preparing it), the same for all six configurations; LoRA's
+    extra matrices are reported apart (`adapter_params`) instead of inflating the total.
     """
-    total = count_parameters(model)
-    trained = apply_configuration(model, config)
     trainable = trainable_parameters(trained)
     adapter = sum(p.numel() for n, p in trained.named_parameters() if "lora_" in n)
     return {
-        "config": config.configuration,
+        "config": configuration,
         "trainable_params": trainable,
         "total_params": total,
         "trainable_percent": 100.0 * trainable / total,
         "adapter_params": adapter,
-        "model": trained,
     }
 
 
-def configuration_table(model: str, num_labels: int = 2, configurations=None, base: RunConfig | None = None):
-    """Trainable/total counts of each configuration, on weightless skeletons (no download of weights)."""
+def parameter_report(model, config: RunConfig, prepare_model=apply_configuration) -> dict[str, Any]:
+    """`count_report` of `model` prepared for `config.configuration` by `prepare_model`; the prepared model is
+    returned under "model"."""
+    total = count_parameters(model)
+    trained = prepare_model(model, config)
+    return {**count_report(trained, total, config.configuration), "model": trained}
+
+
+def configuration_table(
+    model: str, num_labels: int = 2, configurations=None, base: RunConfig | None = None, prepare_model=None
+):
+    """Trainable/total counts of each configuration, on weightless skeletons (no download of weights), prepared by
+    `prepare_model` (default: the library's `apply_configuration`)."""
     base = base or RunConfig(profile="paper", model=model)
     rows = []
     for name in configurations or CONFIGURATIONS:
-        report = parameter_report(model_skeleton(model, num_labels), base.replace(configuration=name, model=model))
+        config = base.replace(configuration=name, model=model)
+        report = parameter_report(model_skeleton(model, num_labels), config, prepare_model or apply_configuration)
         report.pop("model")
         rows.append(report)
     return rows

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ def notebook_config(
     next notebooks (unless `create` is False: notebooks that only read a run do not start one). `settings` that differ from the folder's are refused (use another `output`); `this_notebook`
     (e.g. the configuration and seed one run of notebook 02 trains) is applied on top.
     """
+    quiet_notebook()
     settings = {k: v for k, v in (settings or {}).items() if v is not None}
     if output is None:
         output = profile_config(profile or default_profile(), **settings).output
@@ -48,10 +52,44 @@ def notebook_config(
     return config.replace(**{k: v for k, v in this_notebook.items() if v is not None})
 
 
+def quiet_notebook() -> None:
+    """Keep a notebook's outputs to what it is about. The per-file progress bars of transformers and datasets
+    (loading weights, writing shards, tokenizing, saving: each well under a second here) are turned off; the
+    training's own progress stays. transformers prints "[INFO] Running in WANDB offline mode" on importing its
+    integrations whenever WANDB_MODE=offline is set, also for runs that do not report to W&B: that import happens
+    here, with the line swallowed (W&B's own messages, for runs that use it, are untouched)."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    if os.environ.get("WANDB_MODE") == "offline":
+        with contextlib.redirect_stdout(io.StringIO()):
+            import transformers.integrations.integration_utils  # noqa: F401
+
+
 # The settings a reader needs to place a notebook's outputs; the run folder's run_config.json holds them all.
-SHOWN_SETTINGS = ("profile", "model", "data", "n_train", "n_test", "max_length", "configuration", "seed", "output")
+SHOWN_SETTINGS = ("profile", "model", "data", "n_train", "n_validation", "n_test", "max_length", "output")
 
 
 def show_config(config: RunConfig, names=SHOWN_SETTINGS) -> None:
     """One line with the settings that matter for reading the outputs below."""
     print(", ".join(f"{name} {getattr(config, name)}" for name in names))
+
+
+STORIES = {
+    "smoke": "profile smoke: a tiny random BERT on made-up reviews, to show the mechanics in seconds (its accuracy "
+    "means nothing)",
+    "quick": "profile quick: Experiment A's comparison on all-MiniLM-L6-v2 (a 6-layer BERT) with real reviews, sized "
+    "for a CPU",
+    "paper": "profile paper: Experiment A's setup (bert-base-cased, 10,000 training and 2,000 test reviews of Yelp "
+    "polarity)",
+    "experiment-b": "profile experiment-b: Experiment B's setup (nlptown's 5-star BERT, LoRA r=16 on 1,000 five-class "
+    "Yelp reviews)",
+}
+
+
+def run_story(config: RunConfig) -> str:
+    """Which experiment a run's outputs come from, in one line."""
+    story = STORIES.get(config.profile, f"profile {config.profile}")
+    return f"These outputs come from {story}; model {config.model}, data {config.data}."

@@ -37,23 +37,108 @@ def plot_token_lengths(lengths, max_length: int):
     return fig
 
 
-def plot_loss_curve(result: dict):
-    """Training loss (and evaluation accuracy, right axis) against the step."""
+def plot_training_curves(results: list[dict]):
+    """Training loss (left) and validation accuracy during training (right) against the step, one line per trained
+    configuration and seed; configurations that train nothing are named in the title instead of drawn."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    curve = result.get("loss_curve") or []
-    if curve:
-        ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], color="#4C72B0", label="training loss")
-    ax.set(xlabel="step", ylabel="loss", title=f"{result['config']}: training")
-    evals = result.get("eval_curve") or []
-    if evals:
-        right = ax.twinx()
-        right.plot(
-            [p["step"] for p in evals], [p["accuracy"] for p in evals], "o-", color="#55A868", label="eval accuracy"
-        )
-        right.set_ylabel("accuracy")
-    if not curve:
-        ax.text(0.5, 0.5, "not trained", ha="center", va="center", transform=ax.transAxes)
+    fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    untrained = []
+    for i, result in enumerate(sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"]))):
+        label = result["config"] if len(results) == len({r["config"] for r in results}) else result["name"]
+        curve = result.get("loss_curve") or []
+        if not curve:
+            untrained.append(label)
+            continue
+        loss_ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], color=f"C{i}", label=label)
+        evals = [p for p in result.get("eval_curve") or [] if p.get("split", "validation") == "validation"]
+        if evals:
+            accuracy_ax.plot(
+                [p["step"] for p in evals], [p["accuracy"] for p in evals], "o-", color=f"C{i}", label=label
+            )
+    note = f" ({', '.join(untrained)}: not trained)" if untrained else ""
+    loss_ax.set(xlabel="step", ylabel="training loss", title="Training loss" + note)
+    accuracy_ax.set(xlabel="step", ylabel="accuracy", title="Validation accuracy during training")
+    for ax in (loss_ax, accuracy_ax):
+        if ax.lines:
+            ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_configurations(layers: int = 12):
+    """The six configurations as pictures of the model: the embeddings, the encoder layers, the pooler and the
+    classifier head, coloured by what trains; LoRA's small B·A matrices drawn beside each frozen layer."""
+    from matplotlib.patches import FancyBboxPatch
+
+    plt = _plt()
+    rows = ["embeddings", "layer 1", "⋮", f"layer {layers - 1}", f"layer {layers}", "pooler", "classifier"]
+    trains = {
+        "none": set(),
+        "head": {"classifier"},
+        "head+1": {"classifier", f"layer {layers}"},
+        "head+2": {"classifier", f"layer {layers}", f"layer {layers - 1}"},
+        "lora": {"classifier"},
+        "full": set(rows),
+    }
+    frozen, trained = "#C9D3E0", "#DD8452"
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    for column, (name, trainable) in enumerate(trains.items()):
+        x = column * 1.8
+        for row, part in enumerate(rows):
+            y = row * 0.6
+            if part == "⋮":
+                ax.text(x + 0.55, y + 0.22, "⋮", ha="center", va="center", fontsize=14)
+                continue
+            colour = trained if part in trainable else frozen
+            ax.add_patch(FancyBboxPatch((x, y), 1.1, 0.45, boxstyle="round,pad=0.02", color=colour))
+            ax.text(x + 0.55, y + 0.22, part, ha="center", va="center", fontsize=8)
+            if name == "lora" and part.startswith("layer"):
+                ax.add_patch(FancyBboxPatch((x + 1.18, y + 0.05), 0.32, 0.35, boxstyle="round,pad=0.02", color=trained))
+                ax.text(x + 1.34, y + 0.22, "B·A", ha="center", va="center", fontsize=7)
+        ax.text(x + 0.55, len(rows) * 0.6 + 0.05, name, ha="center", va="bottom", fontsize=11, weight="bold")
+    ax.add_patch(FancyBboxPatch((0, -0.75), 0.3, 0.3, boxstyle="round,pad=0.02", color=trained))
+    ax.text(0.4, -0.6, "trains", va="center", fontsize=9)
+    ax.add_patch(FancyBboxPatch((1.5, -0.75), 0.3, 0.3, boxstyle="round,pad=0.02", color=frozen))
+    ax.text(1.9, -0.6, "frozen (pretrained weights kept as they are)", va="center", fontsize=9)
+    ax.set_xlim(-0.1, 6 * 1.8)
+    ax.set_ylim(-0.9, len(rows) * 0.6 + 0.5)
+    ax.axis("off")
+    ax.set_title("What trains in each configuration (bottom: input side; top: the classifier head)", fontsize=10)
+    return fig
+
+
+def plot_lora(d: int = 768, r: int = 4):
+    """LoRA on one weight matrix: the frozen W (d x d) and the trainable pair A (r x d), B (d x r) whose product is
+    added to W's output, scaled by alpha / r."""
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9.5, 3.6))
+    frozen, trained = "#C9D3E0", "#DD8452"
+    ax.add_patch(Rectangle((0, 0), 2.4, 2.4, color=frozen))
+    ax.text(1.2, 1.2, f"W\n{d} × {d}\nfrozen", ha="center", va="center", fontsize=10)
+    ax.add_patch(Rectangle((3.2, 1.7), 2.4, 0.35, color=trained))
+    ax.text(5.7, 1.87, f"A: {r} × {d}\n(random at the start)", ha="left", va="center", fontsize=8)
+    ax.add_patch(Rectangle((3.2, 0.0), 0.35, 1.5, color=trained))
+    ax.text(3.7, 0.75, f"B: {d} × {r}\n(zeros at the start)", ha="left", va="center", fontsize=8)
+    ax.text(1.2, 2.75, "x (a token's vector)", ha="center", fontsize=9)
+    ax.text(4.4, 2.75, "x", ha="center", fontsize=9)
+    ax.add_patch(FancyArrowPatch((1.2, 2.7), (1.2, 2.45), arrowstyle="->", mutation_scale=10))
+    ax.add_patch(FancyArrowPatch((4.4, 2.7), (4.4, 2.1), arrowstyle="->", mutation_scale=10))
+    ax.text(
+        7.6,
+        1.2,
+        "h = W x + (alpha / r) · B A x\n\n"
+        f"trainable: {2 * d * r:,} numbers\ninstead of {d * d:,}\n\n"
+        "merging: W ← W + (alpha / r) · B A,\nthe same h with no extra cost",
+        va="center",
+        fontsize=9,
+    )
+    ax.set_xlim(-0.2, 11)
+    ax.set_ylim(-0.3, 3.0)
+    ax.axis("off")
+    ax.set_title(f"LoRA on one projection (r = {r})", fontsize=10)
     return fig
 
 

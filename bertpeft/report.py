@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CONFIGURATIONS, unfrozen_layers
+from .config import CONFIGURATIONS, ConfigError, unfrozen_layers
 from .layout import RunDir, atomic_write_text, read_results
 from .metrics import METRICS
 from .stats import mcnemar_test, mean_and_interval
@@ -67,12 +67,14 @@ def device_text(device: dict | None) -> str | None:
 
 def results_table(run_dir: str | Path):
     """One row per configuration and seed, in order of complexity, from `<run_dir>/results/*.json`."""
+    return table_of(read_results(Path(run_dir)))
+
+
+def table_of(results: list[dict]):
+    """The results table of `results` (dicts as the result JSONs hold them), in order of complexity."""
     import pandas as pd
 
-    rows = [
-        {**{c: result.get(c) for c in COLUMNS}, "device": device_text(result.get("device"))}
-        for result in read_results(Path(run_dir))
-    ]
+    rows = [{**{c: result.get(c) for c in COLUMNS}, "device": device_text(result.get("device"))} for result in results]
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     if table.empty:
         return table
@@ -160,3 +162,151 @@ def accuracy_over_seeds(table):
             }
         )
     return pd.DataFrame(rows)
+
+
+def training_takeaways(results: list[dict]) -> str:
+    """What notebook 02 found, in Markdown, worded from its results: each configuration's test accuracy with its
+    95% interval, what it trained and for how long, and whether the independent benchmark agreed."""
+    lines = []
+    for r in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):
+        n_test = len(r.get("test_labels") or []) or None
+        interval = (
+            f" (95% interval {r['accuracy_low']:.3f} to {r['accuracy_high']:.3f})"
+            if r.get("accuracy_low") is not None
+            else ""
+        )
+        trained = (
+            f"trained {r['trainable_params']:,} of {r['total_params']:,} parameters ({r['trainable_percent']:.2f}%) "
+            f"for {r['train_seconds']:.1f} s of training loop"
+            + (f" at learning rate {r['learning_rate']:.2g}" if r.get("learning_rate") else "")
+            if r["trainable_params"]
+            else "trained nothing"
+        )
+        lines.append(
+            f"- `{r['config']}` (seed {r['seed']}): accuracy {r['accuracy']:.3f}{interval}"
+            + (f" on {n_test:,} test reviews" if n_test else "")
+            + f"; {trained}."
+        )
+    if not lines:
+        return "No configuration was trained."
+    checked = [r for r in results if r.get("benchmark_accuracy") is not None]
+    if checked:
+        gap = max(abs(r["accuracy"] - r["benchmark_accuracy"]) for r in checked)
+        lines.append(
+            f"- The independent inference loop reproduces the Trainer's accuracy within {gap:.4f} "
+            f"for {'every configuration' if len(checked) > 1 else 'this configuration'}."
+        )
+    trained = [r for r in results if r["trainable_params"]]
+    if len(trained) > 1:
+        best = max(results, key=lambda r: r["accuracy"])
+        fastest = min(trained, key=lambda r: r["train_seconds"])
+        lines.append(
+            f"- Highest test accuracy: `{best['config']}` ({best['accuracy']:.3f}); shortest training loop: "
+            f"`{fastest['config']}` ({fastest['train_seconds']:.1f} s). Whether the differences are larger than "
+            f"chance is notebook 04's question (intervals over seeds and paired tests)."
+        )
+    return "\n".join(lines)
+
+
+def require_results(run_dir: str | Path) -> None:
+    """Stop with one line when the run folder holds no result yet, saying what to run first."""
+    if not read_results(Path(run_dir)):
+        raise ConfigError(
+            f"{run_dir} holds no results yet: run notebook 02 with output = {str(run_dir)!r} first (or bertpeft run "
+            f"--output {run_dir})"
+        )
+
+
+def _accuracy_with_interval(group) -> tuple[float, float | None, float | None, str]:
+    """Mean accuracy of a configuration's rows and a 95% interval: over seeds with several, else Wilson over the
+    test reviews; and what the interval is over."""
+    stats = mean_and_interval(group["accuracy"].tolist())
+    if stats["low"] is not None:
+        return stats["mean"], stats["low"], stats["high"], f"over {stats['n']} seeds"
+    low, high = group["accuracy_low"].iloc[0], group["accuracy_high"].iloc[0]
+    return stats["mean"], low, high, "over the test reviews"
+
+
+def results_takeaways(table, pairs=None) -> str:
+    """What notebook 04 found, in Markdown, worded from the results table (and the paired tests against full): the
+    ranking with intervals and whether it is settled, where LoRA sits, and what training time bought."""
+    import pandas as pd
+
+    if table.empty:
+        return "No results yet."
+    summary = {}
+    for name, group in table.groupby("config", sort=False):
+        mean, low, high, over = _accuracy_with_interval(group)
+        summary[name] = {
+            "accuracy": mean,
+            "low": low,
+            "high": high,
+            "over": over,
+            "params": int(group["trainable_params"].iloc[0]),
+            "seconds": float(group["train_seconds"].mean()),
+        }
+    trained = {k: v for k, v in summary.items() if v["params"] > 0}
+    ranked = sorted(summary.items(), key=lambda kv: -kv[1]["accuracy"])
+    lines = [
+        "- Test accuracy, best first: "
+        + "; ".join(
+            f"`{name}` {s['accuracy']:.3f}"
+            + (f" ({s['low']:.3f} to {s['high']:.3f})" if s["low"] is not None and pd.notna(s["low"]) else "")
+            for name, s in ranked
+        )
+        + f". The intervals are 95% intervals {ranked[0][1]['over']}."
+    ]
+    if pairs is not None and len(pairs):
+        same = sorted(set(pairs.loc[~pairs["differs"], "config"]), key=configuration_rank)
+        differ = sorted(set(pairs.loc[pairs["differs"], "config"]), key=configuration_rank)
+        words = []
+        if differ:
+            words.append(f"{', '.join(f'`{c}`' for c in differ)} differ from `full` (McNemar p < 0.05)")
+        if same:
+            words.append(
+                f"{', '.join(f'`{c}`' for c in same)} cannot be told apart from `full` on these test reviews "
+                f"(p ≥ 0.05 in {'every seed' if pairs['seed'].nunique() > 1 else 'the paired test'})"
+            )
+        lines.append("- Paired against full fine-tuning: " + "; ".join(words) + ".")
+    if "lora" in summary and "full" in summary:
+        lora, full = summary["lora"], summary["full"]
+        neighbours = [n for n in ("head", "head+1", "head+2") if n in summary]
+        above = [f"`{n}`" for n in neighbours if lora["accuracy"] > summary[n]["accuracy"]]
+        below = [f"`{n}`" for n in neighbours if lora["accuracy"] < summary[n]["accuracy"]]
+        level = [f"`{n}`" for n in neighbours if lora["accuracy"] == summary[n]["accuracy"]]
+        lines.append(
+            f"- Where LoRA sits: {lora['params']:,} trainable parameters ({lora['params'] / full['params']:.2%} of "
+            f"full), accuracy {lora['accuracy']:.3f} against full's {full['accuracy']:.3f}"
+            + (f", above {', '.join(above)}" if above else "")
+            + (f", below {', '.join(below)}" if below else "")
+            + (f", level with {', '.join(level)}" if level else "")
+            + f"; its training loop took {lora['seconds'] / max(full['seconds'], 1e-9):.2f}x full's time."
+        )
+    if len(trained) > 1:
+        fastest = min(trained, key=lambda n: trained[n]["seconds"])
+        slowest = max(trained, key=lambda n: trained[n]["seconds"])
+        lines.append(
+            f"- Training time: `{fastest}` was quickest ({trained[fastest]['seconds']:.1f} s), `{slowest}` slowest "
+            f"({trained[slowest]['seconds']:.1f} s). Fewer trainable parameters do not mean proportionally less "
+            f"time: every configuration still runs the whole model forward, and LoRA back-propagates through "
+            f"every layer to reach its adapters (notebook 05 measures why)."
+        )
+    return "\n".join(lines)
+
+
+def shown_table(table):
+    """`table` formatted for reading: 3 decimals for scores and p-values, 1 for seconds, thousands separators for
+    counts and memory, no index."""
+    formats = {}
+    for column in table.columns:
+        if column in ("trainable_params", "total_params", "only_this_right") or column.startswith("only_"):
+            formats[column] = "{:,.0f}"
+        elif column in ("peak_memory_mb", "train_samples_per_second"):
+            formats[column] = "{:,.1f}"
+        elif column.endswith("seconds"):
+            formats[column] = "{:.1f}"
+        elif column in ("learning_rate",):
+            formats[column] = "{:.2g}"
+        elif table[column].dtype.kind == "f":
+            formats[column] = "{:.3f}"
+    return table.style.format(formats, na_rep="-").hide(axis="index")

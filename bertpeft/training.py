@@ -6,6 +6,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from .layout import RunDir, atomic_write_json, git_state, package_versions, resu
 from .metrics import make_compute_metrics
 from .models import (
     apply_configuration,
+    count_parameters,
+    count_report,
     load_base_model,
     load_tokenizer,
     model_skeleton,
-    parameter_report,
     save_trained_weights,
 )
 from .stats import metric_intervals
@@ -117,39 +119,76 @@ def step_statistics(step_seconds: list[float], warmup: int = 2) -> dict[str, flo
     return {"step_seconds_median": float(median), "step_seconds_p10": float(p10), "step_seconds_p90": float(p90)}
 
 
-def training_arguments(config: RunConfig, precision: str, report_to: list[str], trains: bool):
-    from transformers import TrainingArguments
+@dataclass(frozen=True)
+class Runtime:
+    """What a Trainer takes from where it runs rather than from the experiment: the `TrainingArguments` for the
+    checkpoint folder, run name, precision, device, W&B and progress display (`arguments`), the metrics function,
+    and the padding multiple that suits the precision. `make_trainer` (and notebook 02's copy of it) adds the
+    experiment's own arguments."""
 
+    arguments: dict[str, Any]
+    compute_metrics: Any
+    pad_to_multiple_of: int | None
+
+
+def runtime_for(config: RunConfig, precision: str, report_to: list[str], num_labels: int = 2) -> Runtime:
     device = accelerator()
     name = result_name(config.configuration, config.seed)
+    arguments = {
+        "output_dir": str(RunDir(config).checkpoints_of(name)),
+        "run_name": config.configuration if len(config.seeds) == 1 else name,
+        "report_to": report_to or "none",
+        "fp16": precision == "fp16",
+        "bf16": precision == "bf16",
+        "use_cpu": device == "cpu",
+        "dataloader_pin_memory": device == "cuda",
+        "disable_tqdm": progress_mode(config.progress) != "bar",
+        # Our loss is a mean over the batch, not a sum over tokens: with True, transformers multiplies it by the
+        # number of processes (doubling logged losses and gradients under 2 processes).
+        "average_tokens_across_devices": False,
+        "ddp_find_unused_parameters": False,  # frozen weights have requires_grad off; every trainable one is used
+    }
+    return Runtime(arguments, make_compute_metrics(num_labels), 8 if precision == "fp16" else None)
+
+
+def training_arguments(config: RunConfig, runtime: Runtime):
+    """The `TrainingArguments` of one training: the experiment's settings from `config`, the rest from `runtime`.
+    Notebook 02 spells the same call out; a test checks that both train alike."""
+    from transformers import TrainingArguments
+
     return TrainingArguments(
-        output_dir=str(RunDir(config).checkpoints_of(name)),
-        run_name=config.configuration if len(config.seeds) == 1 else name,
-        report_to=report_to or "none",
-        learning_rate=config.learning_rate_for or 5e-5,
+        learning_rate=config.learning_rate_for,
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.train_batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps in transformers 5
         weight_decay=config.weight_decay,
-        eval_strategy="steps" if trains else "no",
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        eval_strategy="steps",
         eval_steps=config.eval_steps,
-        logging_steps=config.logging_steps,
-        save_strategy="steps" if trains else "no",
+        save_strategy="steps",
         save_steps=config.eval_steps,
         save_total_limit=1,
+        logging_steps=config.logging_steps,
         seed=config.seed,
         data_seed=config.data_seed,
-        fp16=precision == "fp16",
-        bf16=precision == "bf16",
-        use_cpu=device == "cpu",
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        disable_tqdm=progress_mode(config.progress) != "bar",
-        dataloader_pin_memory=device == "cuda",
-        # Our loss is a mean over the batch, not a sum over tokens: with True, transformers multiplies it by the
-        # number of processes (doubling logged losses and gradients under 2 processes).
-        average_tokens_across_devices=False,
-        ddp_find_unused_parameters=False,  # frozen weights have requires_grad off; every trainable one is used
+        **runtime.arguments,
+    )
+
+
+def make_trainer(model, config: RunConfig, data, tokenizer, runtime: Runtime):
+    """The Trainer for `model` (already prepared for its configuration): `bertpeft train`'s, and what notebook 02
+    shows as code."""
+    from transformers import DataCollatorWithPadding, Trainer
+
+    return Trainer(
+        model=model,
+        args=training_arguments(config, runtime),
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=runtime.pad_to_multiple_of),
+        compute_metrics=runtime.compute_metrics,
+        processing_class=tokenizer,
     )
 
 
@@ -175,7 +214,7 @@ def last_checkpoint(folder: Path) -> str | None:
 @dataclass
 class Fitted:
     """One training of a configuration at one learning rate: the Trainer (holding the trained model), its parameter
-    report and the timings of its loop."""
+    counts and the timings of its loop."""
 
     trainer: Any
     report: dict[str, Any]
@@ -183,27 +222,46 @@ class Fitted:
     rate: float | None
 
 
-def fit(config: RunConfig, data, tokenizer, meta, precision: str, report_to: list[str], resume: bool = True) -> Fitted:
-    """Build `config.configuration` on a freshly loaded base model and train it with the Trainer (only build it,
-    for `none`). Evaluation during training reads the validation split when the data has one. With `resume`, an
-    interrupted training continues from its last complete checkpoint."""
-    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, set_seed
+@dataclass(frozen=True)
+class Recipe:
+    """How a configuration becomes a trained model: `prepare_model(model, config)` freezes what does not train (or
+    wraps the model with LoRA) and returns the model to train; `make_trainer(model, config, data, tokenizer,
+    runtime)` returns its Trainer. The defaults are the library's; notebook 02 passes its own, spelled out."""
 
+    prepare_model: Callable[..., Any] = apply_configuration
+    make_trainer: Callable[..., Any] = make_trainer
+
+
+def with_validation(data):
+    """`data` as the Trainer gets it: the validation split for evaluations during training, or the test split
+    when the run has none (n_validation 0)."""
+    if "validation" in data:
+        return data
+    return {**data, "validation": data["test"]}
+
+
+def fit(
+    config: RunConfig,
+    data,
+    tokenizer,
+    meta,
+    runtime: Runtime,
+    resume: bool = True,
+    recipe: Recipe | None = None,
+) -> Fitted:
+    """Load a fresh base model, prepare it for `config.configuration` and train it with its Trainer (only build it,
+    for `none`). With `resume`, an interrupted training continues from its last complete checkpoint."""
+    from transformers import PrinterCallback, set_seed
+
+    recipe = recipe or Recipe()
     started = time.perf_counter()
-    set_seed(config.seed)
-    trains = config.configuration != "none"  # every other configuration has trainable weights
-    args = training_arguments(config, precision, report_to, trains)
-    num_labels, id2label = meta["num_labels"], id2label_of(meta)
-    report = parameter_report(load_base_model(config.model, num_labels, id2label), config)
-    trainer = Trainer(
-        model=report.pop("model"),
-        args=args,
-        train_dataset=data["train"],
-        eval_dataset=data["validation"] if "validation" in data else data["test"],
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if precision == "fp16" else None),
-        compute_metrics=make_compute_metrics(num_labels),
-        processing_class=tokenizer,
-    )
+    set_seed(config.seed)  # the new head's initial weights
+    base = load_base_model(config.model, meta["num_labels"], id2label_of(meta))
+    total = count_parameters(base)
+    model = recipe.prepare_model(base, config)
+    report = count_report(model, total, config.configuration)
+    trainer = recipe.make_trainer(model, config, with_validation(data), tokenizer, runtime)
+    trains = report["trainable_params"] > 0
     if progress_mode(config.progress) == "lines":  # one line per 10% replaces the Trainer's print of every log
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(line_progress_callback())
@@ -212,15 +270,16 @@ def fit(config: RunConfig, data, tokenizer, meta, precision: str, report_to: lis
     timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - started}
     timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
     if trains:
-        checkpoint = last_checkpoint(Path(args.output_dir)) if resume else None
+        checkpoint = last_checkpoint(Path(trainer.args.output_dir)) if resume else None
         if checkpoint:
             print(f"resuming {config.configuration} from {checkpoint}")
         output = trainer.train(resume_from_checkpoint=checkpoint)
         # train_seconds: the optimizer steps alone (see LoopTimer); the Trainer's train_runtime also holds the
         # evaluations and saves in between, and is kept apart for comparison.
         seconds = sum(timer.step_seconds)
-        samples = len(data["train"]) * config.epochs
-        tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * config.epochs
+        epochs = trainer.args.num_train_epochs
+        samples = len(data["train"]) * epochs
+        tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * epochs
         timings.update(
             {
                 "train_seconds": seconds,
@@ -237,10 +296,12 @@ def fit(config: RunConfig, data, tokenizer, meta, precision: str, report_to: lis
     # predictions[i] belongs to row i.
     if trainer.args.train_sampling_strategy == "group_by_length":
         trainer.args.train_sampling_strategy = "random"
-    return Fitted(trainer, report, timings, config.learning_rate_for if trains else None)
+    return Fitted(trainer, report, timings, trainer.args.learning_rate if trains else None)
 
 
-def tune_learning_rate(config: RunConfig, data, tokenizer, meta, precision: str) -> tuple[Fitted, list[dict]]:
+def tune_learning_rate(
+    config: RunConfig, data, tokenizer, meta, precision: str, recipe: Recipe | None = None
+) -> tuple[Fitted, list[dict]]:
     """Train at each of `config.lr_factors` times the configuration's default rate and keep the training with the
     best validation accuracy (the first on a tie). Only the validation split is read; the kept training is the
     final one, so the chosen rate costs no retraining."""
@@ -252,7 +313,8 @@ def tune_learning_rate(config: RunConfig, data, tokenizer, meta, precision: str)
         rate = float(f"{default * factor:.3g}")
         trial = config.replace(learning_rate=rate)
         print(f"{config.configuration}: trying learning rate {rate:g} ({factor:.3g}x the default)", flush=True)
-        fitted = fit(trial, data, tokenizer, meta, precision, [], resume=False)
+        runtime = runtime_for(trial, precision, [], meta["num_labels"])
+        fitted = fit(trial, data, tokenizer, meta, runtime, resume=False, recipe=recipe)
         accuracy = fitted.trainer.evaluate(data["validation"], metric_key_prefix="validation")["validation_accuracy"]
         grid.append({"learning_rate": rate, "factor": factor, "validation_accuracy": accuracy, **fitted.timings})
         print(f"  validation accuracy {accuracy:.4f}", flush=True)
@@ -263,12 +325,14 @@ def tune_learning_rate(config: RunConfig, data, tokenizer, meta, precision: str)
     return chosen, grid
 
 
-def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, Any]:
+def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchmark: bool = True) -> dict[str, Any]:
     """Train `config.configuration` (or only evaluate, for `none`), evaluate the test split once, write the result
-    JSON. With `config.tune_lr` the learning rate is first chosen on the validation split (see
+    JSON. `recipe` holds the code that prepares the model and builds its Trainer (default: the library's; notebook
+    02 passes its own). With `config.tune_lr` the learning rate is first chosen on the validation split (see
     `tune_learning_rate`); the test split is read only after that. Resumes an interrupted training from its last
     checkpoint (not a rate search, which starts over)."""
     import torch
+    from accelerate import PartialState
 
     # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,
     # before any data is prepared: a weightless skeleton of the model is enough to know.
@@ -277,9 +341,8 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     device = accelerator()
     precision = resolve_precision(config.precision, device)
     report_to = setup_wandb(config.report_to, config.run_dir)
-    args = training_arguments(config, precision, report_to, trains)
     # Under several processes the main one builds the tiny model and the prepared data; the others then read them.
-    with args.main_process_first(desc="preparing the data"):
+    with PartialState().main_process_first():
         tokenizer = load_tokenizer(config.model)
         data, meta = load_prepared(config, tokenizer)
     num_labels = meta["num_labels"]
@@ -288,9 +351,10 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     grid = None
     try:
         if trains and config.tune_lr:
-            fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision)
+            fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision, recipe)
         else:
-            fitted = fit(config, data, tokenizer, meta, precision, report_to)
+            runtime = runtime_for(config, precision, report_to, num_labels)
+            fitted = fit(config, data, tokenizer, meta, runtime, recipe=recipe)
         trainer, report, timings = fitted.trainer, fitted.report, fitted.timings
         # The one evaluation of the test split (the Trainer's own after the last step is cancelled by LoopTimer).
         start = time.perf_counter()
@@ -350,8 +414,17 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
                 )
             )
         atomic_write_json(RunDir(config).result(config.configuration, config.seed), result)
-        shutil.rmtree(args.output_dir, ignore_errors=True)
+        shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
     return result
+
+
+def finished_result(config: RunConfig) -> dict[str, Any] | None:
+    """The result JSON of `config`'s configuration and seed if the run folder holds one, else None."""
+    path = RunDir(config).result(config.configuration, config.seed)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def eval_curve(log_history: list[dict[str, Any]], periodic_split: str = "validation") -> list[dict[str, Any]]:

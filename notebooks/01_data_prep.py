@@ -5,8 +5,18 @@
 #
 # We fine-tune BERT to tell positive from negative Yelp reviews. This notebook loads the reviews (from the
 # Hugging Face Hub, or from local files with `data = "path/to/folder"`), draws a seeded random sample stratified by
-# label, looks at the classes and at review lengths, and saves the tokenized sample into the run folder, where the
-# training notebook (02) picks it up.
+# label, shows what the tokenizer makes of a review, looks at review lengths, and saves the tokenized sample into
+# the run folder, where the training notebook (02) picks it up. It takes seconds on any machine.
+#
+# The series reproduces and extends two write-ups: **Experiment A**, a blog post comparing six ways to fine-tune
+# BERT on Yelp polarity with W&B tracking, which asked why LoRA trained slower than full fine-tuning; and
+# **Experiment B**, "PEFT with BERT" by Jao Ming (Medium, September 2023), which trains a LoRA adapter on
+# five-star Yelp reviews, then merges and exports it.
+#
+# **In order:** 01 prepares the data, 02 trains the six configurations, 03 saves, reloads, merges and exports the
+# LoRA adapter, 04 compares the results, 05 measures why LoRA is not faster per step. On Colab, run them in order
+# in one runtime; keep the run folder on Google Drive (`output = "/content/drive/MyDrive/bertpeft/quick"` after
+# mounting Drive) and a disconnect loses nothing: every notebook picks up what the folder already holds.
 
 # %%
 # Setup: on Colab (or anywhere bertpeft is missing) install it; elsewhere this does nothing.
@@ -49,7 +59,7 @@ show_config(config)
 from bertpeft.data import load_reviews
 
 raw = load_reviews(config.data)
-raw
+print(", ".join(f"{split}: {len(rows):,} reviews" for split, rows in raw.items()))
 
 # %% [markdown]
 # ## 2. A seeded, stratified random sample
@@ -60,7 +70,12 @@ raw
 from bertpeft.data import class_balance, sample_reviews
 
 sample = sample_reviews(raw, config.n_train, config.n_test, config.data_seed, config.n_validation)
-class_balance(sample)
+balance = class_balance(sample)
+balance
+
+# %% [markdown]
+# The first reviews of the sample, with their label and length (texts are shown only when `quote_reviews` is on:
+# the published copies of these notebooks do not redistribute Yelp's reviews).
 
 # %%
 from bertpeft.data import preview_reviews
@@ -68,27 +83,76 @@ from bertpeft.data import preview_reviews
 preview_reviews(sample["train"], 5, quote=quote_reviews)
 
 # %% [markdown]
-# ## 3. How long are the reviews in tokens?
+# ## 3. What the tokenizer makes of a review
+# BERT does not read words: its tokenizer cuts the text into word pieces from a fixed vocabulary (a rare word
+# becomes several pieces, continuations marked `##`), adds `[CLS]` in front (the classifier reads its vector) and
+# `[SEP]` at the end, and maps each piece to its id. The attention mask is 1 for real tokens and 0 for padding.
+# Here a made-up review, written for this tutorial:
+
+# %%
+import pandas as pd
+
+from bertpeft.explore import EXAMPLE_REVIEWS
+from bertpeft.models import load_tokenizer
+
+tokenizer = load_tokenizer(config.model)
+review = EXAMPLE_REVIEWS[2]
+encoded = tokenizer(review)
+print(review)
+pd.DataFrame(
+    {
+        "token": tokenizer.convert_ids_to_tokens(encoded["input_ids"]),
+        "input_id": encoded["input_ids"],
+        "attention_mask": encoded["attention_mask"],
+    }
+).T
+
+# %% [markdown]
+# Two reviews in one batch are padded to the longer one; the mask tells the model which positions to ignore.
+
+# %%
+batch = tokenizer([EXAMPLE_REVIEWS[3], EXAMPLE_REVIEWS[0]], padding=True)
+for ids, mask in zip(batch["input_ids"], batch["attention_mask"]):
+    print(" ".join(tokenizer.convert_ids_to_tokens(ids)))
+    print("mask:", mask)
+
+# %% [markdown]
+# ## 4. How long are the reviews in tokens?
 # Padding every review to `max_length` (the write-ups' `padding="max_length"`) makes the model read pad tokens.
 # Padding each batch to its longest review instead (dynamic padding) reads far fewer: the ratio below is how many
 # times more tokens padding to `max_length` costs.
 
 # %%
 from bertpeft.data import padding_waste, token_lengths
-from bertpeft.models import load_tokenizer
 from bertpeft.plots import plot_token_lengths
 
-tokenizer = load_tokenizer(config.model)
 lengths = token_lengths(sample["train"], tokenizer)
-plot_token_lengths(lengths, config.max_length)
-padding_waste(lengths, config.max_length)
+fig = plot_token_lengths(lengths, config.max_length)
+waste = padding_waste(lengths, config.max_length)
+print(
+    f"median {waste['median_tokens']:.0f} tokens, 90% of reviews under {waste['p90_tokens']:.0f}; "
+    f"{waste['truncated_share']:.1%} are cut at max_length {config.max_length}; padding every review to "
+    f"max_length would read {waste['max_length_over_real_tokens']:.1f}x the real tokens"
+)
 
 # %% [markdown]
-# ## 4. Tokenize and save into the run folder
+# ## 5. Tokenize and save into the run folder
 # Truncation at `max_length`, no padding here: the training collator pads per batch.
 
 # %%
 from bertpeft.data import prepare_reviews
 
 prepared, meta = prepare_reviews(config, tokenizer)
-print(f"saved {meta['rows']} to {config.run_dir / 'prepared'}; labels {meta['id2label']}")
+rows = ", ".join(f"{split} {n:,}" for split, n in meta["rows"].items())
+labels = ", ".join(f"{k} = {v}" for k, v in meta["id2label"].items())
+print(f"saved {rows} reviews to {config.run_dir / 'prepared'}; labels {labels}")
+
+# %% [markdown]
+# ## What we found
+
+# %%
+from IPython.display import Markdown
+
+from bertpeft.data import data_takeaways
+
+Markdown(data_takeaways(meta, balance, waste, config.max_length))

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 02 · Train one configuration
+# # 02 · Train: six ways to fine-tune BERT
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertpeft/bertpeft/blob/main/notebooks/02_train.ipynb)
 #
@@ -10,12 +10,17 @@
 # | `none` | nothing: the untrained head's accuracy is the floor |
 # | `head` | the classifier head only |
 # | `head+1`, `head+2` | the head and the 1 or 2 encoder layers **nearest the head** (the top of the stack) |
-# | `lora` | LoRA matrices (r=4) on every layer's query and value projections, plus the head |
+# | `lora` | small LoRA matrices beside every layer's query and value projections, plus the head |
 # | `full` | every weight |
 #
 # "First layers" could mean either end of the encoder. We unfreeze the layers nearest the head: the gradient
-# then stops at the lowest trainable layer, so the frozen layers below cost only a forward pass. Papermill runs
-# this notebook once per configuration (and seed).
+# then stops at the lowest trainable layer, so the frozen layers below cost only a forward pass.
+#
+# Run by hand, this notebook trains every configuration of the run, one after another, and skips those the run
+# folder already holds (so a disconnected Colab session picks up where it stopped). `bertpeft run` executes it
+# once per configuration and seed instead. On a 2-core CPU the `quick` profile (MiniLM, 2,000 reviews) takes one
+# to three minutes per configuration, about four times that when learning rates are tuned; the `paper` profile
+# (bert-base-cased, 10,000 reviews of up to 512 tokens) is for a GPU.
 
 # %%
 # Setup: on Colab (or anywhere bertpeft is missing) install it; elsewhere this does nothing.
@@ -40,22 +45,117 @@ if importlib.util.find_spec("bertpeft") is None:
 profile = None  # str | None: smoke, quick, paper or experiment-b (None: paper on a CUDA GPU, else quick)
 settings = {}  # dict: settings that differ from the profile's, e.g. {"n_train": 500}
 output = None  # str | None: run folder (None: the profile's, e.g. runs/quick)
-configuration = "full"  # str: none, head, head+N, lora or full
-seed = None  # int | None: training seed (head initialisation, batch order); None: the run's
+configuration = None  # str | None: train this one configuration (None: every configuration of the run)
+seed = None  # int | None: training seed (head initialisation, batch order); None: the run's seeds
 progress = "auto"  # str: auto, bar (tqdm) or lines (plain text, for logs)
 
 # %%
 from bertpeft.notebook import notebook_config, show_config
 
-config = notebook_config(output, profile, settings, configuration=configuration, seed=seed, progress=progress)
+config = notebook_config(output, profile, settings, seed=seed, progress=progress)
+configurations = [configuration] if configuration else list(config.configurations)
+seeds = [seed] if seed is not None else list(config.seeds)
 show_config(config)
+print(f"training: {', '.join(configurations)} (seeds {', '.join(map(str, seeds))})")
 
 # %% [markdown]
-# ## 1. What trains: parameter counts
-# The six configurations on this model's architecture, counted without loading any weights. On bert-base-cased
-# with a 2-label head the counts are 0; 1,538; 7,089,410; 14,177,282; 148,994; 108,311,810.
+# ## 1. The picture
+# BERT reads a review as a sequence of token vectors: the embeddings turn tokens into vectors, then each encoder
+# layer (12 in bert-base, 6 in MiniLM) refines every vector by attending to the others. The **pooler** passes the
+# vector of the first token, `[CLS]`, through one dense layer; the **classifier** maps it to one score per label.
+# The pooler is pretrained and stays frozen in every configuration but `full`: it sits between the trained
+# layers and the trained head, so `head+N` learns around it. The classifier is new and starts random.
+
+# %%
+from bertpeft.plots import plot_configurations
+
+fig = plot_configurations()
+# %% [markdown]
+# **LoRA in a paragraph.** Instead of changing a pretrained weight matrix W (768 × 768 in bert-base), LoRA learns
+# a low-rank update beside it: two small matrices, A (r × 768) and B (768 × r), whose product B·A has W's shape.
+# The layer computes W x + (alpha / r) · B A x; `alpha / r` scales the update so that changing r does not change
+# its size. B starts at zero, so at step 0 the model is exactly the pretrained one, and training moves it away
+# only as far as the data asks. With r = 4, one projection trains 2 × 768 × 4 = 6,144 numbers instead of
+# 589,824. We put LoRA on the attention's `query` and `value` projections, the choice of the LoRA paper: they
+# decide what each token looks for and what it passes on. After training, **merging** adds (alpha / r) · B A
+# into W once: the merged model is a plain BERT again, with no extra cost per prediction (notebook 03).
+
+# %%
+from bertpeft.plots import plot_lora
+
+fig = plot_lora(r=config.lora_r)
+# %% [markdown]
+# ## 2. Find the modules: print the model
+# To freeze layers or point LoRA at a projection, you need the names of the modules. `print(model)` lists them
+# all; here are one encoder layer's attention, the pooler and the head. Loading reports the classifier's weights
+# as newly initialised (pretrained checkpoints have no head for our labels): that is expected, it is the part
+# every configuration trains, so the report is silenced.
+
+# %%
+from transformers import AutoModelForSequenceClassification
+from transformers.utils import logging
+
+from bertpeft.data import load_prepared
+from bertpeft.models import load_tokenizer, resolve_model_source
+
+tokenizer = load_tokenizer(config.model)
+data, meta = load_prepared(config, tokenizer)  # the reviews notebook 01 tokenized into the run folder
+logging.set_verbosity_error()  # the expected "newly initialized: classifier" report, on every load below
+model = AutoModelForSequenceClassification.from_pretrained(
+    resolve_model_source(config.model),  # a Hub id such as "bert-base-cased", or a local folder
+    num_labels=meta["num_labels"],
+)
+print(model.base_model.encoder.layer[0].attention)
+print("pooler:", model.base_model.pooler)
+print("classifier:", model.classifier)
+
+# %% [markdown]
+# ## 3. The configurations as code
+# Freezing is `requires_grad_(False)`: the optimizer then never touches those weights and backpropagation skips
+# what it does not need. LoRA is two calls to PEFT: `LoraConfig` says where and how large, `get_peft_model` freezes
+# the base model and adds A and B beside each target. `task_type=SEQ_CLS` also keeps the classifier trainable and
+# saves it with the adapter.
+
+# %%
+from peft import LoraConfig, TaskType, get_peft_model
+
+from bertpeft.models import peft_without_upstream_warning
+
+
+def prepare_model(model, config):
+    """Freeze what does not train in `config.configuration` (or wrap with LoRA); return the model to train."""
+    name = config.configuration
+    if name == "full":
+        return model  # every weight trains: nothing to freeze
+    if name == "lora":
+        lora_config = LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=config.lora_r,  # the rank: 4 here
+            lora_alpha=config.lora_alpha,  # the update is scaled by lora_alpha / r
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.lora_target_modules),  # ["query", "value"]: names from print(model)
+        )
+        with peft_without_upstream_warning():  # peft 0.21 trips a transformers 5 deprecation: theirs, not ours
+            return get_peft_model(model, lora_config)
+    model.requires_grad_(False)  # none: nothing trains
+    if name.startswith("head"):
+        model.classifier.requires_grad_(True)
+        top = int(name.partition("+")[2] or 0)  # head+2 -> the 2 layers nearest the head
+        layers = model.base_model.encoder.layer
+        for layer in layers[len(layers) - top :]:
+            layer.requires_grad_(True)
+    return model
+
+
+lora_model = prepare_model(model, config.replace(configuration="lora"))
+lora_model.print_trainable_parameters()
+
+# %% [markdown]
+# The same function on each configuration, counted on a weightless copy of the model (no weights loaded, so it is
+# instant). On bert-base-cased with a 2-label head the counts are 0; 1,538; 7,089,410; 14,177,282; 148,994;
+# 108,311,810.
 #
-# **Why the write-up printed 150,532 for LoRA.** 148,994 = 147,456 LoRA weights (12 layers x 2 projections x
+# **Why Experiment A printed 150,532 for LoRA.** 148,994 = 147,456 LoRA weights (12 layers x 2 projections x
 # (768x4 + 4x768)) + 1,538 for the head. PEFT keeps the head trainable by wrapping it in `modules_to_save`, which
 # holds the original head and a trainable copy; older PEFT releases left the original's `requires_grad` on as
 # well, so the head was counted twice: 148,994 + 1,538 = 150,532. Only the copy is trained and saved.
@@ -65,43 +165,114 @@ import pandas as pd
 
 from bertpeft.models import configuration_table
 
-table = pd.DataFrame(configuration_table(config.model, base=config))
-table.style.format({"trainable_params": "{:,}", "total_params": "{:,}", "trainable_percent": "{:.4f}"}).apply(
-    lambda row: ["font-weight: bold" if row["config"] == config.configuration else "" for _ in row], axis=1
-)
+counts = pd.DataFrame(configuration_table(config.model, base=config, prepare_model=prepare_model))
+counts[["config", "trainable_params", "total_params", "trainable_percent"]].style.format(
+    {"trainable_params": "{:,}", "total_params": "{:,}", "trainable_percent": "{:.4f}"}
+).hide(axis="index")
 
 # %% [markdown]
-# ## 2. Train and evaluate
-# `train_configuration` trains, then evaluates the test reviews once (the Trainer's own evaluation and checkpoint
-# after the last step, which transformers 5 adds, are cancelled: one pass is enough, and a finished run's
-# checkpoint would only be deleted), re-checks the metrics with an independent inference loop
-# (`benchmark_accuracy`), and writes one JSON into the run folder's `results/`. `train_seconds` times the
-# optimizer steps alone, without evaluations, saves and model loading (each recorded apart). An interrupted run
-# resumes from its last checkpoint.
+# ## 4. The Trainer
+# `TrainingArguments` holds the recipe; `Trainer` runs it. The arguments that depend on where it runs rather than
+# on the experiment (the checkpoint folder, fp16 on a GPU, W&B or not, how progress shows) come from
+# `runtime.arguments`. `DataCollatorWithPadding` pads each batch to its longest review, not to `max_length`.
+# During training the Trainer evaluates the **validation** reviews every `eval_steps` steps; the test reviews are
+# read once, after training. (transformers 5 would also evaluate and save a checkpoint after the last step; the
+# library cancels both: the final evaluation runs once, explicitly, and a finished run needs no checkpoint.)
 
 # %%
-from bertpeft.training import summary, train_configuration
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-result = train_configuration(config)
-print(summary(result))
+
+def make_trainer(model, config, data, tokenizer, runtime):
+    args = TrainingArguments(
+        learning_rate=config.learning_rate_for,  # this configuration's rate (frozen layers tolerate larger ones)
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.train_batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        warmup_steps=config.warmup_ratio,  # below 1: that fraction of the steps
+        weight_decay=config.weight_decay,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",  # less padding
+        eval_strategy="steps",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",  # a checkpoint at each evaluation: an interrupted training resumes from it
+        save_steps=config.eval_steps,
+        save_total_limit=1,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        data_seed=config.data_seed,
+        **runtime.arguments,
+    )
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=runtime.pad_to_multiple_of),
+        compute_metrics=runtime.compute_metrics,  # accuracy, precision, recall and F1
+        processing_class=tokenizer,
+    )
+
 
 # %% [markdown]
-# ## 3. Loss curve and metrics
+# ## 5. Train and evaluate
+# `train_configuration` runs the two functions above for each configuration: it loads a fresh base model, calls
+# `prepare_model` and `make_trainer`, then `trainer.train()` and `trainer.predict(test)`, and writes one JSON into
+# the run folder's `results/`. Around them it keeps the plumbing: `train_seconds` times the optimizer steps alone
+# (evaluations, saves and loading are timed apart), an interrupted training resumes from its last checkpoint, an
+# independent inference loop re-checks the metrics (`benchmark_accuracy`), and with `tune_lr` each rate of a small
+# grid is tried and the best on the validation reviews kept, before the test reviews are read.
 
 # %%
-from bertpeft.plots import plot_loss_curve
+from bertpeft.training import Recipe, finished_result, summary, train_configuration
 
-plot_loss_curve(result)
+recipe = Recipe(prepare_model, make_trainer)
+results = []
+for name in configurations:
+    for each_seed in seeds:
+        run = config.replace(configuration=name, seed=each_seed)
+        # By hand, a configuration the run folder already holds is not trained again (delete its JSON to retrain)
+        result = finished_result(run) if configuration is None else None
+        if result is None:
+            result = train_configuration(run, recipe)
+        print(summary(result))
+        results.append(result)
+
+# %% [markdown]
+# ## 6. How training went
+# The loss should fall and the validation accuracy rise; a curve that is still falling at the end says more
+# epochs would help.
+
 # %%
-keys = [
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "benchmark_accuracy",
-    "trainable_params",
-    "train_seconds",
-    "train_samples_per_second",
-    "peak_memory_mb",
-]
-pd.Series({k: result.get(k) for k in keys}, name=result["name"]).to_frame()
+from bertpeft.plots import plot_training_curves
+
+fig = plot_training_curves(results)
+# %%
+from bertpeft.report import table_of
+
+table = table_of(results)
+columns = ["config", "seed", "accuracy", "accuracy_low", "accuracy_high", "f1", "benchmark_accuracy"]
+columns += ["trainable_params", "learning_rate", "train_seconds", "peak_memory_mb"]
+table[columns].style.format(
+    {
+        "accuracy": "{:.3f}",
+        "accuracy_low": "{:.3f}",
+        "accuracy_high": "{:.3f}",
+        "f1": "{:.3f}",
+        "benchmark_accuracy": "{:.3f}",
+        "trainable_params": "{:,}",
+        "learning_rate": "{:.2g}",
+        "train_seconds": "{:.1f}",
+        "peak_memory_mb": "{:,.0f}",
+    },
+    na_rep="-",
+).hide(axis="index")
+
+# %% [markdown]
+# ## What we found
+
+# %%
+from IPython.display import Markdown
+
+from bertpeft.report import training_takeaways
+
+Markdown(training_takeaways(results))

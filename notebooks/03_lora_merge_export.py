@@ -44,18 +44,19 @@ settings = {}  # dict: settings that differ from the profile's, e.g. {"n_train":
 output = None  # str | None: run folder (None: the profile's, e.g. runs/quick)
 seed = None  # int | None: which trained lora seed to export (None: the first one)
 n_reviews = 32  # int: real test reviews of the run the equality check runs on
-demo_reviews = 5  # int: test reviews shown in the pipeline demo
+demo_reviews = 5  # int: real test reviews added to the pipeline demo when quote_reviews is on
 quote_reviews = True  # bool: show review texts (False for notebooks you publish: only lengths are shown)
 
 # %%
 from pathlib import Path
 
 from bertpeft.export import find_lora_run
-from bertpeft.notebook import notebook_config
+from bertpeft.notebook import notebook_config, run_story
 
 run_dir = Path(notebook_config(output, profile, settings, create=False).output)
 lora = find_lora_run(run_dir, seed)  # a run without a trained lora configuration stops here, saying how to train it
 print(f"run folder {run_dir}: exporting {lora.result['name']} ({lora.config.model} on {lora.config.data})")
+print(run_story(lora.config))
 
 # %% [markdown]
 # ## 1. What this run trained
@@ -122,12 +123,19 @@ adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
 # ## 5. Reload and merge with plain peft and transformers
 # What a user of the exports writes: no bertpeft. The base is the model `adapter_config.json` names; the adapter
 # brings the trained head, so the base's own head is replaced (`ignore_mismatched_sizes` covers a base whose head
-# has another number of classes).
+# has another number of classes). Loading the base reports its classifier as newly initialised (or resized): true,
+# and harmless here, since the adapter's trained head replaces it, so that report is turned off. peft 0.21 reads an
+# attribute that transformers 5 deprecates; that FutureWarning is about their code, not ours, and is filtered.
 
 # %%
+import warnings
+
 from peft import PeftModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging
 
+logging.set_verbosity_error()
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 base = AutoModelForSequenceClassification.from_pretrained(
     adapter_config["base_model_name_or_path"],
     num_labels=lora.num_labels,
@@ -184,21 +192,27 @@ pd.DataFrame(benchmark_exports(run_dir, seed)).set_index("model").round(4)
 
 # %% [markdown]
 # ## 8. The merged model in a `pipeline`
-# A plain `transformers.pipeline` on the merged folder returns the data's label names.
+# A plain `transformers.pipeline` on the merged folder returns the data's label names. The reviews below were made
+# up for this tutorial (plainly positive, plainly negative, mixed, and an idiom); with `quote_reviews` on, real test
+# reviews of the run follow, with their labels.
 
 # %%
 from transformers import pipeline
 
 from bertpeft.data import quote_review
+from bertpeft.explore import EXAMPLE_REVIEWS
 
 classifier = pipeline("text-classification", model=str(merged_dir))
-demo = held_out_reviews(lora, demo_reviews)[0]
-reviews = list(demo["text"])
+reviews, labels = list(EXAMPLE_REVIEWS), ["(made up)"] * len(EXAMPLE_REVIEWS)
+if quote_reviews and demo_reviews:
+    demo = held_out_reviews(lora, demo_reviews)[0]
+    reviews += list(demo["text"])
+    labels += [lora.id2label[i] for i in demo["label"]]
 predictions = classifier(reviews, truncation=True)
 pd.DataFrame(
     {
-        "review": [quote_review(t, quote_reviews, 120) for t in reviews],
-        "label": [lora.id2label[i] for i in demo["label"]],
+        "review": [quote_review(t, True, 120) for t in reviews],
+        "label": labels,
         "predicted": [p["label"] for p in predictions],
         "score": [round(p["score"], 3) for p in predictions],
     }
@@ -214,7 +228,9 @@ from IPython.display import Markdown
 Markdown((merged_dir / "README.md").read_text().split("---\n", 2)[-1])
 
 # %% [markdown]
-# ## 10. Record
+# ## What we found
 
 # %%
-{k: verification[k] for k in ("passed", "same_predictions", "adapter_mb", "merged_mb", "max_abs_diff")}
+from bertpeft.export import export_takeaways
+
+Markdown(export_takeaways(verification, lora.result))

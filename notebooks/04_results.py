@@ -38,24 +38,29 @@ quote_reviews = True  # bool: show review texts (False for notebooks you publish
 from pathlib import Path
 
 from bertpeft.layout import RunDir
-from bertpeft.notebook import notebook_config
+from bertpeft.notebook import notebook_config, run_story
+from bertpeft.report import require_results
 
-run_dir = Path(notebook_config(output, profile, settings, create=False).output)
+config = notebook_config(output, profile, settings, create=False)
+run_dir = Path(config.output)
+require_results(run_dir)  # an empty run folder stops here, saying what to run first
 figures = RunDir(run_dir).figures
 print(f"run folder: {run_dir}")
+print(run_story(config))
 
 # %% [markdown]
 # ## 1. The results table
 # One row per configuration and seed, in increasing complexity. `benchmark_accuracy` comes from an independent
 # inference loop (`PerformanceBenchmark`), not from the Trainer: the two must agree. `train_seconds` is the
-# Trainer's training time alone; `peak_memory_mb` is the GPU's peak on CUDA and the process's peak RSS on a CPU.
+# training loop alone (the optimizer steps); `peak_memory_mb` is the GPU's peak on CUDA and the process's peak RSS
+# on a CPU. `results.csv` in the run folder holds every column, intervals included.
 
 # %%
-from bertpeft.report import SHOWN, write_results_csv
+from bertpeft.report import SHOWN, shown_table, write_results_csv
 
 table = write_results_csv(run_dir)
 print(f"{table['model'].iloc[0]} on {table['device'].iloc[0]}, profile {table['profile'].iloc[0]}")
-table[list(SHOWN)].round(4)
+shown_table(table[list(SHOWN)])
 
 # %%
 mismatch = (table["accuracy"] - table["benchmark_accuracy"]).abs().max()
@@ -93,9 +98,10 @@ save_figure(fig, figures, "accuracy_vs_trainable_parameters")
 # %% [markdown]
 # ## 4. Training time per configuration
 # Experiment A's second figure, timing the training loop alone (evaluations, saves and model loading are recorded
-# apart). Freezing the lower layers saves their backward pass; LoRA freezes every weight of the encoder but still
-# back-propagates through all its layers to reach the adapters in the lowest one, so it saves less time than its
-# parameter count suggests. On a shared or small machine, single runs vary by several seconds.
+# apart). What to expect: freezing the lower layers spares their backward pass, so `head` and `head+N` should be
+# quicker than `full`; LoRA freezes every weight of the encoder but still back-propagates through all its layers to
+# reach the adapters in the lowest one, so it saves less time than its parameter count suggests. Whether this run
+# shows it is in the findings at the end; on a shared or small machine, single runs vary by several seconds.
 
 # %%
 from bertpeft.plots import plot_training_time
@@ -123,7 +129,7 @@ else:
 from bertpeft.report import paired_tests
 
 pairs = paired_tests(read_results(run_dir), reference="full")
-pairs.round(4) if len(pairs) else print("no full fine-tuning in this run: nothing to compare against")
+shown_table(pairs) if len(pairs) else print("no full fine-tuning in this run: nothing to compare against")
 
 # %% [markdown]
 # ## 6. Loss curves
@@ -154,3 +160,13 @@ prediction_explorer(run_dir, interactive=interactive, quote=quote_reviews)
 from bertpeft.explore import misclassified_browser
 
 misclassified_browser(run_dir, interactive=interactive, quote=quote_reviews)
+
+# %% [markdown]
+# ## What we found
+
+# %%
+from IPython.display import Markdown
+
+from bertpeft.report import results_takeaways
+
+Markdown(results_takeaways(table, pairs))

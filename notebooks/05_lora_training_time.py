@@ -96,7 +96,7 @@ speed_table(sections["configurations"]).round(3)
 # %%
 from bertpeft.speed import plot_step_phases
 
-plot_step_phases(sections["configurations"])
+fig = plot_step_phases(sections["configurations"])
 # %% [markdown]
 # Forward costs about the same in every training configuration: all of them run the whole model, in train
 # mode (dropout on). Backward is where they differ, and the optimizer step only shows for full fine-tuning. Against

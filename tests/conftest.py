@@ -1,6 +1,7 @@
 """Test settings: no Hub, no W&B servers, a private cache, and paths to the shared real data when present."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -81,3 +82,30 @@ def tiny_classifier(folder, num_labels=2, id2label=None):
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+DEBRIS = re.compile(r"warning|traceback|deprecat|\[INFO\]|wandb:|USDT|LOAD REPORT", re.IGNORECASE)
+
+
+def notebook_debris(notebook) -> list[str]:
+    """What a reader should not find in an executed notebook: errors, anything written to stderr (warnings,
+    banners), ANSI escape codes, and progress bars frozen at their first frame. One line per finding."""
+    found = []
+    for index, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "error":
+                found.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}")
+                continue
+            texts = [output.get("text", "")] if kind == "stream" else list((output.get("data") or {}).values())
+            text = "".join("".join(t) if isinstance(t, list) else str(t) for t in texts)
+            if kind == "stream" and output.get("name") == "stderr":
+                found.append(f"cell {index}: stderr: {text.strip()[:200]}")
+            elif ANSI.search(text):
+                found.append(f"cell {index}: ANSI escape: {text.strip()[:200]!r}")
+            elif DEBRIS.search(text) and "image/png" not in (output.get("data") or {}):
+                found.append(f"cell {index}: {DEBRIS.search(text).group(0)}: {text.strip()[:200]}")
+            elif "application/vnd.jupyter.widget-view+json" in (output.get("data") or {}) and "0%|" in text:
+                found.append(f"cell {index}: a progress bar frozen at 0%: {text.strip()[:120]}")
+    return found

@@ -1,24 +1,26 @@
-"""Notebooks 01 and 02 executed by papermill on the smoke profile, as the pipeline and CI run them."""
+"""The notebooks as a Jupyter or Colab user runs them: 01, 02, 03 and 04 in order, each with its defaults (only the
+profile and the run folder given), executed by papermill into one folder."""
 
+import ast
 import json
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import notebook_debris, run_bertpeft
 
 from bertpeft.config import CONFIGURATIONS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-N_TRAIN, N_TEST = 48, 32  # 3 training steps per configuration: the notebooks' flow, not the model, is under test
+ORDER = ("01_data_prep", "02_train", "03_lora_merge_export", "04_results")
 
 
 def execute(name, output_folder, cwd, **parameters):
     import papermill
 
-    target = output_folder / f"{Path(name).stem}-{parameters.get('configuration', 'data')}.ipynb"
+    target = output_folder / f"{name}.ipynb"
     papermill.execute_notebook(
-        str(NOTEBOOKS / name),
+        str(NOTEBOOKS / f"{name}.ipynb"),
         str(target),
         parameters=parameters,
         kernel_name="python3",
@@ -28,66 +30,102 @@ def execute(name, output_folder, cwd, **parameters):
     return nbformat.read(target, as_version=4)
 
 
-def errors(notebook):
-    return [
-        output
-        for cell in notebook["cells"]
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-
-
 @pytest.fixture(scope="module")
-def series(tmp_path_factory):
-    """Notebook 01, then notebook 02 once per configuration, all into one run folder."""
+def by_hand(tmp_path_factory):
+    """01 -> 02 -> 03 -> 04 with no parameters but the profile and the run folder."""
     folder = tmp_path_factory.mktemp("notebooks")
     run = folder / "run"
     patch = pytest.MonkeyPatch()
     patch.setenv("OMP_NUM_THREADS", "1")  # the kernels inherit it: a tiny model is fastest on one thread
     patch.delenv("WANDB_DIR", raising=False)
-    executed = {}
     try:
-        settings = {"n_train": N_TRAIN, "n_test": N_TEST}
-        executed["01"] = execute(
-            "01_data_prep.ipynb", folder, folder, profile="smoke", settings=settings, output=str(run)
-        )
-        for name in CONFIGURATIONS:  # 02 takes the run's settings from the folder 01 wrote them into
-            executed[name] = execute(
-                "02_train.ipynb", folder, folder, configuration=name, progress="lines", output=str(run)
-            )
+        executed = {name: execute(name, folder, folder, profile="smoke", output=str(run)) for name in ORDER}
     finally:
         patch.undo()
     return run, executed
 
 
 @pytest.mark.slow
-def test_data_prep_notebook(series):
-    run, executed = series
-    assert errors(executed["01"]) == []
-    meta = json.loads((run / "prepared" / "meta.json").read_text(encoding="utf-8"))
-    assert meta["rows"] == {"train": N_TRAIN, "validation": 16, "test": N_TEST}  # the smoke profile's validation
-    images = [o for c in executed["01"]["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert images, "the token-length histogram is drawn"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CONFIGURATIONS)
-def test_train_notebook(series, name):
-    run, executed = series
-    notebook = executed[name]
-    assert errors(notebook) == []
-    injected = [c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
-    assert len(injected) == 1 and f'configuration = "{name}"' in "".join(injected[0]["source"])
-    result = json.loads((run / "results" / f"{name}-seed42.json").read_text(encoding="utf-8"))
-    assert result["config"] == name and result["run_config"]["n_train"] == N_TRAIN
-    text = "".join(o.get("text", "") for c in notebook["cells"] for o in c.get("outputs", []) if "text" in o)
-    if name != "none":
-        assert "step 3/3 (100%)" in text, "progress=lines prints plain progress lines"
-    assert "\r" not in text, "no tqdm bar redraws in the executed notebook"
-
-
-@pytest.mark.slow
-def test_one_run_folder_holds_all_six(series):
-    run, _ = series
+def test_the_four_notebooks_in_order_give_the_whole_series(by_hand):
+    run, executed = by_hand
     assert sorted(p.stem for p in (run / "results").glob("*.json")) == sorted(f"{n}-seed42" for n in CONFIGURATIONS)
-    assert os.path.isdir(run / "prepared")
+    meta = json.loads((run / "prepared" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["rows"] == {"train": 96, "validation": 16, "test": 48}  # the smoke profile's sizes
+    verification = json.loads((run / "export" / "verification.json").read_text(encoding="utf-8"))
+    assert verification["passed"]
+    assert (run / "export" / "lora-merged" / "config.json").is_file()
+    figures = {p.stem for p in (run / "figures").glob("*.png")}
+    assert {"metrics_per_configuration", "accuracy_vs_training_time", "loss_curves"} <= figures
+    assert (run / "results.csv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ORDER)
+def test_executed_notebooks_carry_no_warning_traceback_or_escape_code(by_hand, name):
+    _, executed = by_hand
+    assert notebook_debris(executed[name]) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ORDER)
+def test_every_notebook_ends_with_what_it_found_worded_from_its_outputs(by_hand, name):
+    _, executed = by_hand
+    cells = executed[name]["cells"]
+    headings = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## What we found" in c["source"]]
+    assert headings, f"{name} has no 'What we found' section"
+    found = [c for c in cells[headings[-1] + 1 :] if c["cell_type"] == "code"]
+    markdown = [o["data"]["text/markdown"] for c in found for o in c["outputs"] if "text/markdown" in o.get("data", {})]
+    assert markdown and any(ch.isdigit() for ch in markdown[0]), "the findings are computed, with numbers"
+
+
+def code_calls(name):
+    """Names called in the code cells of a source notebook (what runs, not what the prose mentions)."""
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    code = "\n".join(c["source"] for c in notebook["cells"] if c["cell_type"] == "code")
+    calls = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            calls.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return calls
+
+
+def test_the_training_notebook_shows_the_code_that_trains():
+    calls = code_calls("02_train")
+    wanted = {"LoraConfig", "get_peft_model", "print_trainable_parameters", "TrainingArguments", "Trainer"}
+    assert wanted <= calls, wanted - calls
+    assert {"requires_grad_", "from_pretrained", "train_configuration", "Recipe"} <= calls
+
+
+def test_the_data_notebook_shows_what_the_tokenizer_makes_of_a_review():
+    assert {"tokenizer", "convert_ids_to_tokens"} <= code_calls("01_data_prep")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("configuration", ["head+1", "lora"])
+def test_the_notebooks_training_code_and_bertpeft_train_train_alike(by_hand, tmp_path, configuration):
+    """Notebook 02 spells out the freezing, LoRA and Trainer code that `bertpeft train` keeps in the library: the
+    same settings must give the same counts, the same losses and the same predictions."""
+    run, _ = by_hand
+    done = run_bertpeft("train", "--profile", "smoke", "--config", configuration, "--output", tmp_path / "cli")
+    assert done.returncode == 0, done.stderr
+    name = f"{configuration}-seed42.json"
+    notebook = json.loads((run / "results" / name).read_text(encoding="utf-8"))
+    cli = json.loads((tmp_path / "cli" / "results" / name).read_text(encoding="utf-8"))
+    for key in ("trainable_params", "learning_rate", "test_predictions"):
+        assert notebook[key] == cli[key], key
+    assert [p["loss"] for p in notebook["loss_curve"]] == pytest.approx([p["loss"] for p in cli["loss_curve"]])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["03_lora_merge_export", "04_results"])
+def test_a_notebook_on_an_empty_run_folder_stops_with_one_line_saying_what_to_run(tmp_path, name):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        execute(name, tmp_path, tmp_path, profile="smoke", output=str(tmp_path / "empty"))
+    assert error.value.ename in ("ConfigError", "ExportError")
+    assert "notebook 02" in error.value.evalue
+    failed = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+    tracebacks = [o["traceback"] for c in failed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert len(tracebacks) == 1 and len(tracebacks[0]) == 1, "one line, no traceback"

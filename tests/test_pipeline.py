@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT, run_bertpeft
+from conftest import ROOT, notebook_debris, run_bertpeft
 
 CONFIGS = ["none", "head", "head+1", "head+2", "lora", "full"]
 FIGURES = [
@@ -43,6 +43,8 @@ def test_smoke_series_leaves_a_complete_run_folder(smoke_run):
     assert set(expected) <= set(executed), executed
     for name in executed:
         assert not notebook_errors(run_dir / "notebooks" / name), name
+        notebook = json.loads((run_dir / "notebooks" / name).read_text(encoding="utf-8"))
+        assert notebook_debris(notebook) == [], name  # no warning, banner, ANSI code or frozen progress bar
     assert not [p for p in (run_dir / "notebooks").iterdir() if p.name.startswith(".")], "a temporary notebook is left"
     # one progress line per notebook, with its time and outcome
     lines = [line for line in done.stdout.splitlines() if line.rstrip().endswith(" ok")]

@@ -105,14 +105,14 @@ def test_our_recipe_uses_the_samplers_the_trainer_builds(bench, tmp_path):
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     from bertpeft.speed import OURS, SEEDS, make_recipe, make_sampler
-    from bertpeft.training import training_arguments
+    from bertpeft.training import runtime_for, training_arguments
 
     features = bench.features("dynamic")
     for group_by_length, recipe in ((True, OURS), (False, SEEDS)):
         config = bench.config.replace(group_by_length=group_by_length, output=str(tmp_path))
         trainer = Trainer(
             model=bench.base,
-            args=training_arguments(config, "fp32", [], True),
+            args=training_arguments(config, runtime_for(config, "fp32", [])),
             train_dataset=features,
             eval_dataset=features,
             processing_class=bench.tokenizer,

@@ -30,41 +30,37 @@ RESULT_KEYS = {
 def trained(tmp_path_factory):
     """All six configurations trained into one run folder, with each model's weights before and after training.
 
-    `parameter_report` is where training gets its model; wrapping it lets the test keep that model and a copy of
-    its weights as the Trainer received them.
+    A recipe whose `prepare_model` wraps the library's lets the test keep that model and a copy of its weights as
+    the Trainer received them.
     """
     import torch
 
-    import bertpeft.training as training
-    from bertpeft.training import train_configuration
+    from bertpeft.models import apply_configuration
+    from bertpeft.training import Recipe, train_configuration
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 32-wide model gains nothing from threads, and loses much on a busy CPU
     run = tmp_path_factory.mktemp("training") / "run"
     seen = {}
-    original = training.parameter_report
 
     def keep_model(model, config):
-        report = original(model, config)
-        weights = {k: v.detach().clone() for k, v in report["model"].state_dict().items()}
-        seen[config.configuration] = (report["model"], weights)
-        return report
+        prepared = apply_configuration(model, config)
+        weights = {k: v.detach().clone() for k, v in prepared.state_dict().items()}
+        seen[config.configuration] = (prepared, weights)
+        return prepared
 
-    patch = pytest.MonkeyPatch()
-    patch.setattr(training, "parameter_report", keep_model)
     runs = {}
     try:
         for name in CONFIGURATIONS:
             # 48 reviews at batch 16: 3 steps, with the periodic evaluation at step 3
             config = profile_config("smoke", configuration=name, n_train=48, output=str(run), progress="lines")
-            result = train_configuration(config)
+            result = train_configuration(config, Recipe(prepare_model=keep_model))
             model, before = seen[name]
             after = model.state_dict()
             changed = {k for k in before if not before[k].equal(after[k])}
             params = {n for n, _ in model.named_parameters()}
             runs[name] = {"config": config, "result": result, "changed": changed, "params": params, "model": model}
     finally:
-        patch.undo()
         torch.set_num_threads(threads)
     return runs
 
