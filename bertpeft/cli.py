@@ -196,3 +196,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError) as err:
         print(f"bertpeft: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bertpeft: interrupted: run the same command to resume", file=sys.stderr, flush=True)
+        return 130

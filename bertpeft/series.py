@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import RESULT_SETTINGS, ConfigError, RunConfig
 from .data import prepared_is_current, resolve_data_source
+from .export import ExportError, read_verification
 from .layout import RunDir, atomic_write_json, result_name
 from .models import configuration_table
 from .report import write_results_csv
@@ -156,10 +157,23 @@ class Series:
         except Exception as err:  # noqa: BLE001 - a kernel that died or would not start fails this step only
             step.status = "failed"
             step.error = {"ename": type(err).__name__, "evalue": str(err)[:500]}
+        except KeyboardInterrupt:
+            # Not done: the half-run notebook keeps a name that says so, the step's earlier copy (if any) goes, and
+            # run_status.json records the interruption; the same command then runs this step again.
+            step.status, step.seconds = "interrupted", time.perf_counter() - start
+            step.error = {"ename": "KeyboardInterrupt", "evalue": "interrupted"}
+            step.output.unlink(missing_ok=True)
+            if tmp.exists():
+                os.replace(tmp, step.output.with_name(f"{step.output.stem}.interrupted.ipynb"))
+            self.save_status()
+            print("interrupted", flush=True)
+            raise
         finally:
             step.seconds = time.perf_counter() - start
             if tmp.exists():
                 _finalise(tmp, step.output)
+        if step.status == "ok":  # an earlier interrupted attempt of this step is now history
+            step.output.with_name(f"{step.output.stem}.interrupted.ipynb").unlink(missing_ok=True)
         print(
             f"{step.seconds:7.1f}s  {'ok' if step.status == 'ok' else 'FAILED'}"
             + (f"  {step.error['ename']}: {step.error['evalue'].splitlines()[0][:160]}" if step.error else ""),
@@ -208,6 +222,24 @@ def _finalise(tmp: Path, path: Path) -> None:
     nb.metadata.setdefault("papermill", {})["output_path"] = str(path)
     nbformat.write(nb, str(tmp))
     os.replace(tmp, path)
+
+
+def newer_than_results(path: Path, layout: RunDir) -> bool:
+    """Whether `path` (the executed results notebook) and results.csv were written after every result JSON: a result
+    that finished later, or a results step cut off before its end, makes the step run again."""
+    try:
+        written = min(path.stat().st_mtime, layout.results_csv.stat().st_mtime)
+    except OSError:
+        return False
+    return all(result.stat().st_mtime <= written for result in layout.results.glob("*.json"))
+
+
+def export_verified(run_dir: Path) -> bool:
+    """Whether the run's export finished and passed its equality check (verification.json is written last)."""
+    try:
+        return bool(read_verification(run_dir).get("passed"))
+    except (ExportError, OSError, ValueError):
+        return False
 
 
 def executed_ok(path: Path) -> bool:
@@ -280,13 +312,13 @@ def run_series(config: RunConfig, plan: SeriesPlan | None = None) -> int:
         export = series.step(EXPORT, EXPORT, {**common, **quotes, "seed": seed})
         if not layout.result("lora", seed).is_file():
             series.skip(export, f"no trained LoRA model ({result_name('lora', seed)} did not finish)")
-        elif not (force or changed) and executed_ok(export.output) and layout.export.exists():
-            series.skip(export, "export already in the run folder")
+        elif not (force or changed) and executed_ok(export.output) and export_verified(run_dir):
+            series.skip(export, "export already in the run folder, verified")
         else:
             series.execute(export)
 
     results = series.step(RESULTS, RESULTS, {**common, **quotes, "interactive": False})
-    if not (force or changed) and executed_ok(results.output) and layout.results_csv.exists():
+    if not (force or changed) and executed_ok(results.output) and newer_than_results(results.output, layout):
         series.skip(results, "results and figures already up to date")
     else:
         series.execute(results)

@@ -270,3 +270,36 @@ def test_killed_series_keeps_finished_configurations_and_resumes_the_interrupted
     assert not list((out / "notebooks").glob(".*")), "the interrupted notebook's temporary copy is left"
     executed = json.loads((out / "notebooks" / "02_train-full-seed42.ipynb").read_text())
     assert "resuming full from" in json.dumps(executed["cells"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_one_line_and_exit_130_and_the_same_command_resumes(tmp_path):
+    """Ctrl-C in a terminal interrupts the whole process group (bertpeft and its notebook kernel). The step it cut
+    is recorded as interrupted, its half-run notebook is kept under a name that says so, and nothing counts it
+    done: the same command then runs it and ends with the whole series."""
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "bertpeft", "run", "--profile", "smoke", "--configs", "head,lora", "--output"]
+    process = subprocess.Popen(
+        [*args, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    printed = ""
+    while not ("01_data_prep" in printed and printed.endswith("ok\n")):
+        line = process.stdout.readline()
+        assert line, printed + process.stderr.read()
+        printed += line
+    time.sleep(3)  # inside the first training notebook
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    assert stderr.strip() == "bertpeft: interrupted: run the same command to resume"
+    status = json.loads((out / "run_status.json").read_text())
+    assert status["steps"][-1]["status"] == "interrupted" and status["steps"][-1]["label"] == "02_train head-seed42"
+    assert (out / "notebooks" / "02_train-head-seed42.interrupted.ipynb").is_file()
+    assert not (out / "notebooks" / "02_train-head-seed42.ipynb").exists()
+
+    again = run_bertpeft("run", "--profile", "smoke", "--configs", "head,lora", "--output", out, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "02_train head-seed42" in again.stdout and "already done" not in again.stdout
+    assert sorted(r["name"] for r in read_results(out)) == ["head-seed42", "lora-seed42"]
+    assert json.loads((out / "export" / "verification.json").read_text())["passed"]
+    assert not list((out / "notebooks").glob("*.interrupted.ipynb")), "the interrupted copy outlives its re-run"
