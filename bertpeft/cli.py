@@ -15,6 +15,7 @@ from .data import DataError, prepare_reviews, resolve_data_source
 from .device import default_profile
 from .export import export_lora
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
+from .layout import check_output_folder
 from .models import configuration_table, describe, load_tokenizer
 from .series import SeriesPlan, run_series
 from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
@@ -68,6 +69,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def cmd_prep(args: argparse.Namespace) -> int:
     config = config_from_args(args, output=args.output)
+    check_output_folder(config.run_dir)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
     _, meta = prepare_reviews(config, load_tokenizer(config.model))
     print(f"prepared {meta['rows']} rows, labels {meta['id2label']} into {config.run_dir}")
@@ -76,6 +78,7 @@ def cmd_prep(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args, configuration=args.config, output=args.output)
+    check_output_folder(config.run_dir)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
     processes = cpu_processes_requested()
     if processes > 1:

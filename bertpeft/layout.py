@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 
 PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "evaluate", "wandb", "papermill")
 
@@ -169,3 +169,35 @@ def git_state(where: Path | None = None) -> dict[str, Any]:
         return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}
+
+
+# What a run writes into its folder; a folder whose versions of these git tracks would be overwritten.
+RUN_OUTPUTS = ("notebooks", "figures", "results", "results.csv", "models", "export", "prepared", "checkpoints")
+
+
+def tracked_files_in_the_way(run_dir: str | Path) -> list[str]:
+    """Files tracked by git that a run into `run_dir` would overwrite (e.g. `--output .` in a checkout, whose
+    notebooks/ and figures/ a run would replace): empty when the folder is not in a git checkout."""
+    if not Path(run_dir).expanduser().is_dir():
+        return []  # a new folder holds no tracked file yet
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--", *RUN_OUTPUTS],
+            cwd=Path(run_dir).expanduser(),
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return listed.stdout.split() if listed.returncode == 0 else []
+
+
+def check_output_folder(run_dir: str | Path) -> None:
+    """Refuse, before any work, a run folder where the run would overwrite files git tracks."""
+    in_the_way = tracked_files_in_the_way(run_dir)
+    if in_the_way:
+        raise ConfigError(
+            f"{run_dir} holds files tracked by git that a run would overwrite ({', '.join(in_the_way[:3])}"
+            f"{', ...' if len(in_the_way) > 3 else ''}): pass another --output, e.g. runs/NAME"
+        )

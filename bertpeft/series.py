@@ -21,7 +21,7 @@ from typing import Any
 from .config import RESULT_SETTINGS, ConfigError, RunConfig
 from .data import prepared_is_current, resolve_data_source
 from .export import ExportError, read_verification
-from .layout import RunDir, atomic_write_json, result_name
+from .layout import RunDir, atomic_write_json, check_output_folder, result_name
 from .models import configuration_table
 from .report import write_results_csv
 
@@ -68,6 +68,7 @@ def declared_parameters(notebook: Path) -> set[str]:
 
 def check_series(config: RunConfig) -> None:
     """Everything that can be checked before the first notebook starts; raises ConfigError."""
+    check_output_folder(config.run_dir)
     resolve_data_source(config.data)
     # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
     configuration_table(config.model, configurations=config.configurations, base=config)

@@ -303,3 +303,20 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_and_the_same_command_resumes(tm
     assert sorted(r["name"] for r in read_results(out)) == ["head-seed42", "lora-seed42"]
     assert json.loads((out / "export" / "verification.json").read_text())["passed"]
     assert not list((out / "notebooks").glob("*.interrupted.ipynb")), "the interrupted copy outlives its re-run"
+
+
+@pytest.mark.parametrize("command", ["run", "train", "prep"])
+def test_an_output_folder_whose_tracked_files_a_run_would_overwrite_is_refused(tmp_path, command):
+    """`--output .` in a checkout would replace its notebooks/ and figures/ with a run's: refused, exit 2, one line,
+    nothing written."""
+    repo = tmp_path / "checkout"
+    (repo / "figures").mkdir(parents=True)
+    (repo / "figures" / "loss_curves.png").write_bytes(b"a committed figure")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "figures"], cwd=repo, check=True)
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*") if ".git" not in p.parts)
+    extra = ["--config", "head"] if command == "train" else []
+    done = run_bertpeft(command, "--profile", "smoke", *extra, "--output", ".", cwd=repo)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "tracked by git" in done.stderr and "figures/loss_curves.png" in done.stderr
+    assert sorted(p.relative_to(repo) for p in repo.rglob("*") if ".git" not in p.parts) == before
