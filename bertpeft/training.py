@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .benchmark import benchmark_result
-from .config import RunConfig
+from .config import RESULT_SETTINGS, RunConfig
 from .data import id2label_of, load_prepared
 from .device import accelerator, device_description, peak_memory_mb, resolve_precision
 from .layout import RunDir, atomic_write_json, git_state, package_versions, result_name
@@ -211,6 +211,29 @@ def last_checkpoint(folder: Path) -> str | None:
     return max(complete)[1] if complete else None
 
 
+CHECKPOINT_SETTINGS = "bertpeft_settings.json"
+
+
+def claim_checkpoints(folder: Path, config: RunConfig) -> None:
+    """Make `folder` hold only checkpoints of a training with `config`'s settings: checkpoints left by a training
+    with other settings (another rate, epochs, sample...) are removed with a line saying why, since resuming from
+    them would mix two trainings; then the settings are recorded for the next resume to compare."""
+    settings = {k: getattr(config, k) for k in RESULT_SETTINGS} | {"learning_rate": config.learning_rate_for}
+    settings = json.loads(json.dumps(settings, default=str))
+    recorded = folder / CHECKPOINT_SETTINGS
+    if folder.exists():
+        try:
+            before = json.loads(recorded.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = {}  # checkpoints whose settings are unknown cannot be trusted either
+        if before != settings:
+            changed = [k for k in settings if before.get(k) != settings[k]]
+            print(f"removing the checkpoints in {folder}: made with other settings ({', '.join(changed)})", flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(recorded, settings)
+
+
 @dataclass
 class Fitted:
     """One training of a configuration at one learning rate: the Trainer (holding the trained model), its parameter
@@ -270,6 +293,7 @@ def fit(
     timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - started}
     timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
     if trains:
+        claim_checkpoints(Path(trainer.args.output_dir), config)
         checkpoint = last_checkpoint(Path(trainer.args.output_dir)) if resume else None
         if checkpoint:
             print(f"resuming {config.configuration} from {checkpoint}")

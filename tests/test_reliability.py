@@ -320,3 +320,19 @@ def test_an_output_folder_whose_tracked_files_a_run_would_overwrite_is_refused(t
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and "tracked by git" in done.stderr and "figures/loss_curves.png" in done.stderr
     assert sorted(p.relative_to(repo) for p in repo.rglob("*") if ".git" not in p.parts) == before
+
+
+@pytest.mark.slow
+def test_checkpoints_made_with_other_settings_are_never_resumed(tmp_path):
+    """A training killed at one learning rate, then started again at another: its checkpoints belong to the other
+    training, so they are removed with a line saying why, and the new training starts from step 0."""
+    out = tmp_path / "run"
+    args = [*"train --profile smoke --config head --epochs 20 --eval-steps 10 --output".split(), str(out)]
+    kill_after_first_checkpoint(args, out / "checkpoints" / "head-seed42")
+
+    again = run_bertpeft(*args[:-2], "--learning-rate", "0.5", "--output", out)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" not in again.stdout
+    assert "made with other settings (learning_rate)" in again.stdout
+    result = json.loads((out / "results" / "head-seed42.json").read_text())
+    assert result["resumed_from"] is None and result["learning_rate"] == 0.5
