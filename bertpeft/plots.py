@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .report import configuration_rank
-from .stats import mean_and_interval
+from .report import accuracy_with_interval, configuration_rank
 
 
 def _plt():
@@ -260,13 +259,11 @@ def accuracy_bars(table):
 
     names, means, low, high = [], [], [], []
     for name, group in table.groupby("config", sort=False):
-        stats = mean_and_interval(group["accuracy"].tolist())
-        if stats["low"] is None and "accuracy_low" in group and group["accuracy_low"].notna().all():
-            stats["low"], stats["high"] = group["accuracy_low"].iloc[0], group["accuracy_high"].iloc[0]
+        mean, lower, upper, _ = accuracy_with_interval(group)
         names.append(name)
-        means.append(stats["mean"])
-        low.append(stats["mean"] - stats["low"] if stats["low"] is not None else 0.0)
-        high.append(stats["high"] - stats["mean"] if stats["high"] is not None else 0.0)
+        means.append(mean)
+        low.append(mean - lower if lower is not None else 0.0)
+        high.append(upper - mean if upper is not None else 0.0)
     return names, np.array(means), np.array([low, high])
 
 

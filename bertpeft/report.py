@@ -217,14 +217,15 @@ def require_results(run_dir: str | Path) -> None:
         )
 
 
-def _accuracy_with_interval(group) -> tuple[float, float | None, float | None, str]:
-    """Mean accuracy of a configuration's rows and a 95% interval: over seeds with several, else Wilson over the
-    test reviews; and what the interval is over."""
+def accuracy_with_interval(group) -> tuple[float, float | None, float | None, str]:
+    """Mean accuracy of a configuration's rows and a 95% interval: the t-interval of the mean over seeds with
+    several, else the Wilson interval over the test reviews (None when the rows have none); and what it is over."""
     stats = mean_and_interval(group["accuracy"].tolist())
     if stats["low"] is not None:
         return stats["mean"], stats["low"], stats["high"], f"over {stats['n']} seeds"
-    low, high = group["accuracy_low"].iloc[0], group["accuracy_high"].iloc[0]
-    return stats["mean"], low, high, "over the test reviews"
+    if "accuracy_low" in group and group["accuracy_low"].notna().all():
+        return stats["mean"], group["accuracy_low"].iloc[0], group["accuracy_high"].iloc[0], "over the test reviews"
+    return stats["mean"], None, None, "over the test reviews"
 
 
 def results_takeaways(table, pairs=None) -> str:
@@ -236,7 +237,7 @@ def results_takeaways(table, pairs=None) -> str:
         return "No results yet."
     summary = {}
     for name, group in table.groupby("config", sort=False):
-        mean, low, high, over = _accuracy_with_interval(group)
+        mean, low, high, over = accuracy_with_interval(group)
         summary[name] = {
             "accuracy": mean,
             "low": low,

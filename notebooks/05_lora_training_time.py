@@ -224,8 +224,8 @@ speed_table(gpu).round(3) if gpu else print("No GPU benchmark JSON found: the GP
 # **The T4 observation.** Nothing in a LoRA step makes it twice as long as a full step: per step it is cheaper on every
 # setup we measured, and its FLOPs are 0.7x of full's at any length. The write-up's "almost twice as long" must come from
 # something that differed between its two runs and that a per-step measurement cannot see: the number of steps or
-# epochs, evaluation time counted in, a different precision, or a shared Colab GPU. We had no GPU in this session.
-# Section 11 shows a GPU's figures when a benchmark JSON from one is present; its `seeds_precision` section times full
+# epochs, evaluation time counted in, a different precision, or a shared Colab GPU. No GPU figures are committed yet:
+# section 11 shows a GPU's figures when a benchmark JSON from one is present; its `seeds_precision` section times full
 # and LoRA in fp32 and fp16 under the write-ups' padding.
 #
 # **The M1 observation fits memory, not arithmetic.** Full fine-tuning and LoRA both keep the activations of all 12

@@ -70,7 +70,9 @@ def test_benchmark_writes_json_with_positive_numbers(tmp_path, capsys, one_threa
             assert set(summary["phase_seconds"]) == set(PHASES)
         assert len(section["steps"]) == len(section["setups"])  # 1 repeat x 1 timed batch each
     recipes = result["sections"]["recipes"]["setups"]
-    assert recipes["seeds' recipe"]["padding"] == "max_length" and recipes["seeds' recipe"]["sampler"] == "random"
+    assert (
+        recipes["write-ups' recipe"]["padding"] == "max_length" and recipes["write-ups' recipe"]["sampler"] == "random"
+    )
     assert recipes["ours"]["padding"] == "dynamic" and recipes["ours"]["sampler"] == "group_by_length"
     assert set(result["targets"]) == {
         "ours_over_seeds_samples_per_second",

@@ -70,7 +70,7 @@ def section_setups(name: str, config: RunConfig, device: str) -> tuple[list[Setu
     """The setups a named section compares, and the label the others are relative to."""
     base = config.configuration if config.configuration != "none" else "full"
     if name == "recipes":
-        return [Setup("seeds' recipe", base, recipe=SEEDS), Setup("ours", base, recipe=OURS)], "seeds' recipe"
+        return [Setup("write-ups' recipe", base, recipe=SEEDS), Setup("ours", base, recipe=OURS)], "write-ups' recipe"
     if name in ("configurations", "seeds_configurations"):
         recipe = SEEDS if name.startswith("seeds") else OURS
         setups = [Setup(c, c, recipe=recipe) for c in config.configurations]
