@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import sys
 import time
@@ -275,6 +276,10 @@ def run_series(config: RunConfig, plan: SeriesPlan | None = None) -> int:
     ):
         os.environ.setdefault(name, value)
 
+    # The series prints one line per notebook and records failures in run_status.json; the executor's own log
+    # lines (a kernel that died on Ctrl-C, asyncio's note about the task it left) would only repeat them.
+    for name in ("papermill", "traitlets", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     series = Series(config, folder, force)
     common = {"output": str(run_dir)}
     quotes = {"quote_reviews": plan.quote_reviews}

@@ -293,7 +293,10 @@ def fit(
     timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - started}
     timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
     if trains:
-        claim_checkpoints(Path(trainer.args.output_dir), config)
+        # One process checks and records the checkpoints' settings; the others look for a checkpoint after it.
+        with trainer.args.main_process_first(desc="checking checkpoints"):
+            if trainer.is_world_process_zero():
+                claim_checkpoints(Path(trainer.args.output_dir), config)
         checkpoint = last_checkpoint(Path(trainer.args.output_dir)) if resume else None
         if checkpoint:
             print(f"resuming {config.configuration} from {checkpoint}")
