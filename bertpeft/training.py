@@ -359,7 +359,6 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
     `tune_learning_rate`); the test split is read only after that. Resumes an interrupted training from its last
     checkpoint (not a rate search, which starts over)."""
     import torch
-    from accelerate import PartialState
 
     # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,
     # before any data is prepared: a weightless skeleton of the model is enough to know.
@@ -369,7 +368,8 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
     precision = resolve_precision(config.precision, device)
     report_to = setup_wandb(config.report_to, config.run_dir)
     # Under several processes the main one builds the tiny model and the prepared data; the others then read them.
-    with PartialState().main_process_first():
+    # (TrainingArguments set up the process group that main_process_first waits on.)
+    with training_arguments(config, runtime_for(config, precision, report_to)).main_process_first(desc="data"):
         tokenizer = load_tokenizer(config.model)
         data, meta = load_prepared(config, tokenizer)
     num_labels = meta["num_labels"]
