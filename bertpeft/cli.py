@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_overrides(p)
     p.add_argument("--configs", default=None, help="comma-separated configurations (default: the profile's)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
-    p.add_argument("--output", default=None, help="run folder (default runs/<profile>-<timestamp>)")
+    p.add_argument("--output", default=None, help="run folder (default: the profile's, runs/<profile>)")
     p.add_argument("--force", action="store_true", help="re-run configurations already done in --output")
     p.add_argument(
         "--no-quotes",

@@ -15,7 +15,7 @@ from .benchmark import benchmark_result
 from .config import RESULT_SETTINGS, RunConfig
 from .data import id2label_of, load_prepared
 from .device import accelerator, device_description, peak_memory_mb, resolve_precision
-from .layout import RunDir, atomic_write_json, git_state, package_versions, result_name
+from .layout import RunDir, atomic_write_json, git_state, package_versions, read_results, result_name
 from .metrics import make_compute_metrics
 from .models import (
     apply_configuration,
@@ -352,11 +352,28 @@ def tune_learning_rate(
     return chosen, grid
 
 
+def rate_tuned_earlier(config: RunConfig) -> dict[str, Any] | None:
+    """The rate a search already chose for `config.configuration` in this run folder, with another seed and the same
+    result settings: `{"learning_rate", "seed"}`, or None. A rate is chosen once per configuration (on its first
+    seed); the other seeds train at it, so their spread is the seeds' alone and the search is not paid three times."""
+    mine = {k: v for k, v in config.to_dict().items() if k in RESULT_SETTINGS}
+    for result in read_results(config.run_dir):
+        if result.get("config") != config.configuration or result.get("seed") == config.seed:
+            continue
+        if not result.get("learning_rate_grid"):
+            continue
+        theirs = {k: v for k, v in result.get("run_config", {}).items() if k in RESULT_SETTINGS}
+        if theirs == mine:
+            return {"learning_rate": result["learning_rate"], "seed": result["seed"]}
+    return None
+
+
 def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchmark: bool = True) -> dict[str, Any]:
     """Train `config.configuration` (or only evaluate, for `none`), evaluate the test split once, write the result
     JSON. `recipe` holds the code that prepares the model and builds its Trainer (default: the library's; notebook
     02 passes its own). With `config.tune_lr` the learning rate is first chosen on the validation split (see
-    `tune_learning_rate`); the test split is read only after that. Resumes an interrupted training from its last
+    `tune_learning_rate`; once per configuration: another seed's choice in the run folder is reused, see
+    `rate_tuned_earlier`); the test split is read only after that. Resumes an interrupted training from its last
     checkpoint (not a rate search, which starts over)."""
     import torch
 
@@ -375,9 +392,17 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
     num_labels = meta["num_labels"]
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    grid = None
+    grid, earlier = None, (rate_tuned_earlier(config) if trains and config.tune_lr else None)
     try:
-        if trains and config.tune_lr:
+        if earlier:
+            print(
+                f"{config.configuration}: learning rate {earlier['learning_rate']:g}, chosen on the validation split"
+                f" with seed {earlier['seed']}",
+                flush=True,
+            )
+            trial = config.replace(learning_rate=earlier["learning_rate"])
+            fitted = fit(trial, data, tokenizer, meta, runtime_for(trial, precision, report_to, num_labels), recipe=recipe)
+        elif trains and config.tune_lr:
             fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision, recipe)
         else:
             runtime = runtime_for(config, precision, report_to, num_labels)
@@ -414,6 +439,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         **timings,
         "learning_rate": fitted.rate,
         "learning_rate_grid": grid,
+        "learning_rate_tuned_with_seed": earlier["seed"] if earlier else (config.seed if grid else None),
         "n_validation": len(data["validation"]) if "validation" in data else 0,
         "numeric_precision": precision,
         "peak_memory_mb": peak_memory_mb(device),

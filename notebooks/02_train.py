@@ -220,7 +220,8 @@ def make_trainer(model, config, data, tokenizer, runtime):
 # the run folder's `results/`. Around them it keeps the plumbing: `train_seconds` times the optimizer steps alone
 # (evaluations, saves and loading are timed apart), an interrupted training resumes from its last checkpoint, an
 # independent inference loop re-checks the metrics (`benchmark_accuracy`), and with `tune_lr` each rate of a small
-# grid is tried and the best on the validation reviews kept, before the test reviews are read.
+# grid is tried and the best on the validation reviews kept, before the test reviews are read (once per
+# configuration: its other seeds train at the rate its first seed chose).
 
 # %%
 from bertpeft.training import Recipe, finished_result, summary, train_configuration

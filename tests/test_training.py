@@ -256,6 +256,24 @@ def test_learning_rate_is_chosen_on_validation_before_the_test_split_is_read(tmp
     assert json.loads(result_path(config.run_dir, "head", 42).read_text())["learning_rate"] == result["learning_rate"]
 
 
+def test_a_rate_is_tuned_once_per_configuration_and_reused_by_its_other_seeds(tmp_path):
+    """The second seed of a configuration trains at the rate the first seed's search chose (no grid of its own);
+    a run with other settings (here other factors) searches again."""
+    from bertpeft.training import train_configuration
+
+    config = profile_config(
+        "smoke", configuration="head", n_validation=16, tune_lr=True, lr_factors=(0.1, 10),
+        output=str(tmp_path / "run"), progress="lines",
+    )  # fmt: skip
+    first = train_configuration(config, benchmark=False)
+    second = train_configuration(config.replace(seed=7), benchmark=False)
+    assert len(first["learning_rate_grid"]) == 2 and first["learning_rate_tuned_with_seed"] == 42
+    assert second["learning_rate_grid"] is None
+    assert second["learning_rate"] == first["learning_rate"] and second["learning_rate_tuned_with_seed"] == 42
+    other = train_configuration(config.replace(seed=7, lr_factors=(1.0, 3.0)), benchmark=False)
+    assert len(other["learning_rate_grid"]) == 2 and other["learning_rate_tuned_with_seed"] == 7
+
+
 def test_tuning_needs_a_validation_split():
     from bertpeft.config import ConfigError
 
