@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .report import accuracy_with_interval, configuration_rank
+from .report import accuracy_with_interval, configuration_rank, step_time_relative
 
 
 def _plt():
@@ -220,6 +220,45 @@ def plot_training_time(table):
     where = f" on {device}" if device else ""
     ax.set(ylabel="training seconds", title=f"Training time per configuration{where}" + _seeds_note(table))
     ax.margins(y=0.15)
+    return fig
+
+
+def plot_step_time_relative(table, reference: str = "full"):
+    """Time per training step relative to `reference` (1.0, dotted): a bar at the median over seeds, one dot per
+    seed, and a whisker from the 10th to the 90th percentile of the configuration's steps (batches of different
+    lengths take different times). See `report.step_time_relative`."""
+    import numpy as np
+
+    plt = _plt()
+    relative = step_time_relative(table, reference)
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(relative)), 4))
+    if relative.empty:
+        ax.text(0.5, 0.5, f"no timed {reference} in this run", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    x = np.arange(len(relative))
+    ratio = relative["ratio"].to_numpy()
+    whiskers = np.array([ratio - relative["p10"].to_numpy(), relative["p90"].to_numpy() - ratio]).clip(min=0)
+    ax.bar(x, ratio, color="#55A868", alpha=0.8, label="median over seeds")
+    ax.errorbar(x, ratio, yerr=whiskers, fmt="none", ecolor="#333333", capsize=4, label="10th-90th percentile step")
+    name = {config: i for i, config in enumerate(relative["config"])}
+    timed = table.dropna(subset=["step_seconds_median"])
+    base = timed[timed["config"] == reference].set_index("seed")["step_seconds_median"]
+    for config, seed, median in zip(timed["config"], timed["seed"], timed["step_seconds_median"]):
+        if config in name and seed in base.index:
+            ax.plot(name[config], median / base[seed], "o", color="black", markersize=3)
+    ax.plot([], [], "o", color="black", markersize=3, label="one seed")
+    for i, r in enumerate(ratio):
+        ax.text(i, 0.03, f"{r:.2f}x", ha="center", va="bottom", fontsize="small")
+    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xticks(x, relative["config"])
+    ax.set(
+        ylabel=f"time per step / {reference}'s",
+        title=f"Time per training step relative to {reference}"
+        + (f" ({relative['seeds'].max()} seeds)" if relative["seeds"].max() > 1 else ""),
+    )
+    ax.set_ylim(0, max(1.45, float(relative["p90"].max()) * 1.2))
+    ax.legend(loc="upper center", ncol=3, fontsize="small", frameon=False)
     return fig
 
 

@@ -24,6 +24,8 @@ COLUMNS = (
     "train_seconds",
     "train_samples_per_second",
     "step_seconds_median",
+    "step_seconds_p10",
+    "step_seconds_p90",
     "eval_seconds",
     "setup_seconds",
     "peak_memory_mb",
@@ -145,6 +147,37 @@ def paired_tests(results: list[dict], reference: str = "full", alpha: float = 0.
     return pd.DataFrame(rows)
 
 
+def step_time_relative(table, reference: str = "full"):
+    """Per trained configuration: its median time per training step divided by `reference`'s, seed by seed (the
+    same seed orders the batches alike). `ratio` is the median over seeds, `ratio_min`/`ratio_max` their range,
+    `p10`/`p90` the spread of its steps (10th and 90th percentile, median over seeds) on the same scale. Empty
+    when the table has no timed `reference`."""
+    import numpy as np
+    import pandas as pd
+
+    timed = table.dropna(subset=["step_seconds_median"])
+    base = timed[timed["config"] == reference].set_index("seed")["step_seconds_median"]
+    rows = []
+    for config, group in timed[timed["config"] != "none"].groupby("config", sort=False):
+        paired = group[group["seed"].isin(base.index)]
+        if paired.empty:
+            continue
+        full = base.loc[paired["seed"]].to_numpy(dtype=float)
+        ratios = paired["step_seconds_median"].to_numpy(dtype=float) / full
+        rows.append(
+            {
+                "config": config,
+                "seeds": len(ratios),
+                "ratio": float(np.median(ratios)),
+                "ratio_min": float(ratios.min()),
+                "ratio_max": float(ratios.max()),
+                "p10": float(np.median(paired["step_seconds_p10"].to_numpy(dtype=float) / full)),
+                "p90": float(np.median(paired["step_seconds_p90"].to_numpy(dtype=float) / full)),
+            }
+        )
+    return pd.DataFrame(rows, columns=["config", "seeds", "ratio", "ratio_min", "ratio_max", "p10", "p90"])
+
+
 def accuracy_over_seeds(table):
     """Per configuration: mean accuracy over seeds with a 95% t-interval of that mean (None with one seed)."""
     import pandas as pd
@@ -228,6 +261,16 @@ def accuracy_with_interval(group) -> tuple[float, float | None, float | None, st
     return stats["mean"], None, None, "over the test reviews"
 
 
+def step_words(table, config: str) -> str | None:
+    """', and each step {ratio}x full's (range over seeds)' for `config`, or None when steps were not timed."""
+    relative = step_time_relative(table) if "step_seconds_median" in table else None
+    if relative is None or relative.empty or config not in set(relative["config"]):
+        return None
+    row = relative.set_index("config").loc[config]
+    spread = f" ({row['ratio_min']:.2f} to {row['ratio_max']:.2f} over seeds)" if row["seeds"] > 1 else ""
+    return f", and each step {row['ratio']:.2f}x full's{spread}"
+
+
 def results_takeaways(table, pairs=None) -> str:
     """What notebook 04 found, in Markdown, worded from the results table (and the paired tests against full): the
     ranking with intervals and whether it is settled, where LoRA sits, and what training time bought."""
@@ -281,7 +324,9 @@ def results_takeaways(table, pairs=None) -> str:
             + (f", above {', '.join(above)}" if above else "")
             + (f", below {', '.join(below)}" if below else "")
             + (f", level with {', '.join(level)}" if level else "")
-            + f"; its training loop took {lora['seconds'] / max(full['seconds'], 1e-9):.2f}x full's time."
+            + f"; its training loop took {lora['seconds'] / max(full['seconds'], 1e-9):.2f}x full's time"
+            + (step_words(table, "lora") or "")
+            + "."
         )
     if len(trained) > 1:
         fastest = min(trained, key=lambda n: trained[n]["seconds"])

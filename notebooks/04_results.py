@@ -108,6 +108,21 @@ from bertpeft.plots import plot_training_time
 
 fig = plot_training_time(table)
 save_figure(fig, figures, "training_time_per_configuration")
+
+# %% [markdown]
+# A whole training's seconds move with everything else the machine does. The time per step, divided by full
+# fine-tuning's step with the same seed (same batches), is the steadier measure: the bar is the median over seeds,
+# each dot one seed, and the whisker the spread of one configuration's steps (10th to 90th percentile; batches of
+# long reviews take longer).
+
+# %%
+from bertpeft.plots import plot_step_time_relative
+from bertpeft.report import step_time_relative
+
+fig = plot_step_time_relative(table)
+save_figure(fig, figures, "step_time_relative_to_full")
+relative = step_time_relative(table)
+shown_table(relative) if len(relative) else print("no timed full fine-tuning in this run: nothing to compare against")
 # %% [markdown]
 # ## 5. Accuracy against training time, and is a difference real?
 # What Experiment A weighed: how much accuracy each configuration buys for its training time. The error bars are

@@ -16,6 +16,7 @@ FIGURES = [
     "metrics_per_configuration",
     "accuracy_vs_trainable_parameters",
     "training_time_per_configuration",
+    "step_time_relative_to_full",
     "loss_curves",
 ]
 HAS_EXPORT = (ROOT / "notebooks" / "03_lora_merge_export.ipynb").exists()
@@ -192,6 +193,15 @@ def fake_result(config, seed, accuracy, trainable):
         "benchmark_accuracy": accuracy,
         "train_seconds": 10.0 + seed,
         "train_samples_per_second": 5.0,
+        # a step of head+1 or lora takes half and a third of full's time; seed 2's steps are all twice seed 1's
+        **(
+            {
+                f"step_seconds_{q}": seed * factor * {"full": 0.3, "head+1": 0.15, "lora": 0.1}[config]
+                for q, factor in (("p10", 0.5), ("median", 1.0), ("p90", 2.0))
+            }
+            if trainable
+            else {}
+        ),
         "peak_memory_mb": 100.0,
         "model": "m",
         "profile": "smoke",
@@ -203,7 +213,13 @@ def fake_result(config, seed, accuracy, trainable):
 def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
     from bertpeft import plots
     from bertpeft.layout import atomic_write_json, read_results
-    from bertpeft.report import results_table, summary_over_seeds, write_results_csv
+    from bertpeft.report import (
+        results_table,
+        results_takeaways,
+        step_time_relative,
+        summary_over_seeds,
+        write_results_csv,
+    )
 
     for config, trainable, base in (("full", 1000, 0.9), ("head+1", 300, 0.8), ("none", 0, 0.5), ("lora", 20, 0.85)):
         for seed, shift in ((1, -0.01), (2, 0.01)):
@@ -224,7 +240,14 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
         plots.plot_training_time(table),
         plots.plot_loss_curves(read_results(tmp_path)),
         plots.plot_accuracy_vs_training_time(table),
+        plots.plot_step_time_relative(table),
     ]
+    # steps relative to full's with the same seed: the seeds' different speeds cancel out
+    relative = step_time_relative(table).set_index("config")
+    assert relative.loc["lora", "ratio"] == pytest.approx(1 / 3) and relative.loc["head+1", "ratio"] == 0.5
+    assert relative.loc["lora", ["ratio_min", "ratio_max", "p10", "p90"]].tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 6, 2 / 3])
+    assert "none" not in relative.index and relative.loc["full", "ratio"] == 1.0
+    assert "each step 0.33x full's (0.33 to 0.33 over seeds)" in results_takeaways(table)
     for i, fig in enumerate(figures):
         assert plots.save_figure(fig, tmp_path / "figures", f"f{i}").stat().st_size > 5_000
     assert results_table(tmp_path / "empty").empty
