@@ -60,17 +60,61 @@ def synchronize(device: str) -> None:
 
 
 def peak_memory_mb(device: str) -> float | None:
-    """Peak memory of this process on `device`: CUDA's allocator peak, MPS's driver allocation, or on a CPU the
-    resident set's high-water mark."""
+    """Peak memory of this process on `device` so far: CUDA's allocator peak, or on a CPU the resident set's
+    high-water mark. MPS keeps no peak (only the current allocation): measure it with `PeakMemory`."""
     import torch
 
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
     if device == "mps":
-        return torch.mps.driver_allocated_memory() / 2**20
+        return torch.mps.current_allocated_memory() / 2**20
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class PeakMemory:
+    """The peak memory on `device` while the `with` block runs, in MB (`.mb`). CUDA's allocator keeps a peak (reset
+    on entry); MPS reports only what is allocated now, so a background thread reads it every `interval` seconds
+    and keeps the largest (activations live for a fraction of a step, so the value at the end would miss them); on
+    a CPU, the process's resident high-water mark. `read` replaces the MPS reading (bytes), for tests."""
+
+    def __init__(self, device: str, interval: float = 0.002, read=None):
+        self.device, self.interval, self.read = device, interval, read
+        self.peak = 0
+        self._stop = None
+
+    def __enter__(self) -> PeakMemory:
+        import threading
+
+        import torch
+
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        elif self.device == "mps" or self.read is not None:
+            read = self.read or torch.mps.current_allocated_memory
+            self._stop = threading.Event()
+
+            def sample():
+                while True:
+                    self.peak = max(self.peak, read())
+                    if self._stop.wait(self.interval):
+                        break
+
+            self._thread = threading.Thread(target=sample, name="peak-memory", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join()
+
+    @property
+    def mb(self) -> float | None:
+        if self._stop is not None:
+            return self.peak / 2**20
+        return peak_memory_mb(self.device)
 
 
 def device_description() -> dict[str, Any]:

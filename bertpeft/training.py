@@ -14,7 +14,7 @@ from typing import Any
 from .benchmark import benchmark_result
 from .config import RESULT_SETTINGS, RunConfig
 from .data import id2label_of, load_prepared
-from .device import accelerator, device_description, peak_memory_mb, resolve_precision
+from .device import PeakMemory, accelerator, device_description, resolve_precision
 from .layout import RunDir, atomic_write_json, git_state, package_versions, read_results, result_name
 from .metrics import make_compute_metrics
 from .models import (
@@ -160,6 +160,7 @@ def training_arguments(config: RunConfig, runtime: Runtime):
         learning_rate=config.learning_rate_for,
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
         per_device_eval_batch_size=config.eval_batch_size,
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps in transformers 5
         weight_decay=config.weight_decay,
@@ -362,7 +363,12 @@ def rate_tuned_earlier(config: RunConfig) -> dict[str, Any] | None:
             continue
         if not result.get("learning_rate_grid"):
             continue
-        theirs = {k: v for k, v in result.get("run_config", {}).items() if k in RESULT_SETTINGS}
+        try:  # through RunConfig, so that a setting added since the result was written reads as its default
+            theirs = {
+                k: v for k, v in RunConfig.from_dict(result["run_config"]).to_dict().items() if k in RESULT_SETTINGS
+            }
+        except (KeyError, TypeError, ValueError):
+            continue
         if theirs == mine:
             return {"learning_rate": result["learning_rate"], "seed": result["seed"]}
     return None
@@ -390,34 +396,35 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         tokenizer = load_tokenizer(config.model)
         data, meta = load_prepared(config, tokenizer)
     num_labels = meta["num_labels"]
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     grid, earlier = None, (rate_tuned_earlier(config) if trains and config.tune_lr else None)
-    try:
-        if earlier:
-            print(
-                f"{config.configuration}: learning rate {earlier['learning_rate']:g}, chosen on the validation split"
-                f" with seed {earlier['seed']}",
-                flush=True,
-            )
-            trial = config.replace(learning_rate=earlier["learning_rate"])
-            fitted = fit(trial, data, tokenizer, meta, runtime_for(trial, precision, report_to, num_labels), recipe=recipe)
-        elif trains and config.tune_lr:
-            fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision, recipe)
-        else:
-            runtime = runtime_for(config, precision, report_to, num_labels)
-            fitted = fit(config, data, tokenizer, meta, runtime, recipe=recipe)
-        trainer, report, timings = fitted.trainer, fitted.report, fitted.timings
-        # The one evaluation of the test split (the Trainer's own after the last step is cancelled by LoopTimer).
-        start = time.perf_counter()
-        prediction = trainer.predict(data["test"], metric_key_prefix="eval")
-        timings["eval_seconds"] = time.perf_counter() - start
-        # Into the history the JSON's eval curve reads; not trainer.log(), which would send W&B the metrics a
-        # second time (its callback already logged them on predict).
-        trainer.state.log_history.append({**prediction.metrics, "step": trainer.state.global_step, "split": "test"})
-    finally:
-        if report_to:
-            finish_wandb()
+    with PeakMemory(device) as memory:  # on an Apple GPU a sampled peak: MPS keeps none
+        try:
+            if earlier:
+                print(
+                    f"{config.configuration}: learning rate {earlier['learning_rate']:g}, chosen on the validation split"
+                    f" with seed {earlier['seed']}",
+                    flush=True,
+                )
+                trial = config.replace(learning_rate=earlier["learning_rate"])
+                fitted = fit(
+                    trial, data, tokenizer, meta, runtime_for(trial, precision, report_to, num_labels), recipe=recipe
+                )
+            elif trains and config.tune_lr:
+                fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision, recipe)
+            else:
+                runtime = runtime_for(config, precision, report_to, num_labels)
+                fitted = fit(config, data, tokenizer, meta, runtime, recipe=recipe)
+            trainer, report, timings = fitted.trainer, fitted.report, fitted.timings
+            # The one evaluation of the test split (the Trainer's own after the last step is cancelled by LoopTimer).
+            start = time.perf_counter()
+            prediction = trainer.predict(data["test"], metric_key_prefix="eval")
+            timings["eval_seconds"] = time.perf_counter() - start
+            # Into the history the JSON's eval curve reads; not trainer.log(), which would send W&B the metrics a
+            # second time (its callback already logged them on predict).
+            trainer.state.log_history.append({**prediction.metrics, "step": trainer.state.global_step, "split": "test"})
+        finally:
+            if report_to:
+                finish_wandb()
     metrics = {
         k.removeprefix("eval_"): v
         for k, v in prediction.metrics.items()
@@ -442,7 +449,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         "learning_rate_tuned_with_seed": earlier["seed"] if earlier else (config.seed if grid else None),
         "n_validation": len(data["validation"]) if "validation" in data else 0,
         "numeric_precision": precision,
-        "peak_memory_mb": peak_memory_mb(device),
+        "peak_memory_mb": memory.mb,
         "device": device_description(),
         "world_size": trainer.args.world_size,
         "num_labels": num_labels,

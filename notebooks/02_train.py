@@ -188,6 +188,7 @@ def make_trainer(model, config, data, tokenizer, runtime):
         learning_rate=config.learning_rate_for,  # this configuration's rate (frozen layers tolerate larger ones)
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,  # >1 on an Apple GPU: same batch, less memory
         per_device_eval_batch_size=config.eval_batch_size,
         warmup_steps=config.warmup_ratio,  # below 1: that fraction of the steps
         weight_decay=config.weight_decay,

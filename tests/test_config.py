@@ -111,3 +111,18 @@ def test_default_learning_rates_differ_by_configuration():
     }
     assert rates["head"] > rates["lora"] > rates["full"] > 0
     assert profile_config("paper", configuration="full", learning_rate=1e-5).learning_rate_for == 1e-5
+
+
+def test_an_apple_gpu_takes_smaller_batches_with_the_same_effective_batch():
+    """On MPS the 512-token profiles train 4 reviews per pass and accumulate 4 passes (16, as on a GPU); an explicit
+    batch is kept as given, and other devices keep the profile's."""
+    on_mac = profile_config("paper", device="mps")
+    assert (on_mac.train_batch_size, on_mac.gradient_accumulation) == (4, 4)
+    b = profile_config("experiment-b", device="mps")
+    assert b.train_batch_size * b.gradient_accumulation == PROFILES["experiment-b"]["train_batch_size"]
+    assert (
+        profile_config("paper", device="cuda").train_batch_size,
+        profile_config("paper", device="cpu").gradient_accumulation,
+    ) == (16, 1)
+    assert profile_config("paper", device="mps", train_batch_size=8).gradient_accumulation == 1
+    assert profile_config("quick", device="mps").train_batch_size == 16  # 128 tokens fit as they are

@@ -279,3 +279,34 @@ def test_tuning_needs_a_validation_split():
 
     with pytest.raises(ConfigError, match="n_validation"):
         profile_config("smoke", tune_lr=True, n_validation=0)
+
+
+def test_gradient_accumulation_keeps_the_optimizer_steps_of_the_whole_batch(tmp_path):
+    """8 reviews per pass x 2 passes per step trains the same 6 optimizer steps as 16 per pass (96 reviews), and
+    the result records the setting."""
+    from bertpeft.training import train_configuration
+
+    common = dict(configuration="head", progress="lines", n_validation=0)
+    whole = train_configuration(profile_config("smoke", output=str(tmp_path / "a"), **common), benchmark=False)
+    halves = train_configuration(
+        profile_config("smoke", output=str(tmp_path / "b"), train_batch_size=8, gradient_accumulation=2, **common),
+        benchmark=False,
+    )
+    assert whole["train_steps"] == halves["train_steps"] == 96 // 16
+    assert halves["run_config"]["gradient_accumulation"] == 2 and len(halves["loss_curve"]) == 6
+
+
+def test_peak_memory_on_an_apple_gpu_is_sampled_while_the_block_runs():
+    """MPS reports only the current allocation: a peak that is gone by the end of the block still counts."""
+    import time
+
+    from bertpeft.device import PeakMemory
+
+    allocated = [100 * 2**20]
+    with PeakMemory("mps", interval=0.001, read=lambda: allocated[0]) as memory:
+        time.sleep(0.02)
+        allocated[0] = 900 * 2**20  # activations during a step
+        time.sleep(0.02)
+        allocated[0] = 200 * 2**20  # freed again
+        time.sleep(0.02)
+    assert memory.mb == 900
