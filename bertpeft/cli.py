@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from .config import CLI_SETTINGS, PROFILES, ConfigError, RunConfig, profile_config, setting_help
-from .data import DataError, prepare_reviews, resolve_data_source
+from .data import DataError, leakage_sentence, prepare_reviews, resolve_data_source
 from .device import default_profile
 from .export import export_lora
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
@@ -73,6 +73,7 @@ def cmd_prep(args: argparse.Namespace) -> int:
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
     _, meta = prepare_reviews(config, load_tokenizer(config.model))
     print(f"prepared {meta['rows']} rows, labels {meta['id2label']} into {config.run_dir}")
+    print(leakage_sentence(meta["leakage"], meta["rows"]["test"]))
     return 0
 
 

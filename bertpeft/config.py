@@ -78,6 +78,12 @@ class RunConfig:
         result=True,
         prepared=True,
     )
+    drop_leaked: bool = setting(
+        False,
+        "leave test reviews that also appear in the training file (same text, whitespace aside) out of the test split",
+        result=True,
+        prepared=True,
+    )
     max_length: int = setting(512, "tokens kept per review", result=True, prepared=True)
     seed: int = setting(42, "training seed (head initialisation, batch order)")
     data_seed: int = setting(42, "seed of the random sample of reviews", result=True, prepared=True)
@@ -167,7 +173,7 @@ class RunConfig:
             raise ConfigError(f"lr_factors must be finite numbers above 0, got {self.lr_factors!r}")
         if self.tune_lr is True and self.n_validation == 0:
             raise ConfigError("tune_lr chooses the rate on a validation split: set n_validation above 0 (e.g. 200)")
-        for name in ("group_by_length", "tune_lr"):
+        for name in ("group_by_length", "tune_lr", "drop_leaked"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not 0 <= self.lora_dropout < 1:
