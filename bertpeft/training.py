@@ -401,7 +401,9 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
                 flush=True,
             )
             trial = config.replace(learning_rate=earlier["learning_rate"])
-            fitted = fit(trial, data, tokenizer, meta, runtime_for(trial, precision, report_to, num_labels), recipe=recipe)
+            fitted = fit(
+                trial, data, tokenizer, meta, runtime_for(trial, precision, report_to, num_labels), recipe=recipe
+            )
         elif trains and config.tune_lr:
             fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision, recipe)
         else:

@@ -245,7 +245,9 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
     # steps relative to full's with the same seed: the seeds' different speeds cancel out
     relative = step_time_relative(table).set_index("config")
     assert relative.loc["lora", "ratio"] == pytest.approx(1 / 3) and relative.loc["head+1", "ratio"] == 0.5
-    assert relative.loc["lora", ["ratio_min", "ratio_max", "p10", "p90"]].tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 6, 2 / 3])
+    assert relative.loc["lora", ["ratio_min", "ratio_max", "p10", "p90"]].tolist() == pytest.approx(
+        [1 / 3, 1 / 3, 1 / 6, 2 / 3]
+    )
     assert "none" not in relative.index and relative.loc["full", "ratio"] == 1.0
     assert "each step 0.33x full's (0.33 to 0.33 over seeds)" in results_takeaways(table)
     for i, fig in enumerate(figures):
