@@ -58,6 +58,17 @@ def resolve_data_source(data: str) -> DataSource:
     return DataSource("hub", HUB_ALIASES.get(data, data))
 
 
+def published_data_name(data: str) -> str:
+    """How a file meant for publishing (a model card) names `data`: the Hub id of a Hub dataset (aliases resolved),
+    a local folder or file by its own name, never its path on this machine; the shipped fixture as `smoke`."""
+    if data == "smoke":
+        return data
+    path = Path(data).expanduser()
+    if path.exists():
+        return path.resolve().name
+    return HUB_ALIASES.get(data, data)
+
+
 def _local_files(path: Path) -> dict[str, str]:
     if path.is_file():
         _check_format(path)

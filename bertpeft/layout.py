@@ -67,12 +67,35 @@ class RunDir:
         atomic_write_json(self.run_config, config.to_dict())
 
 
+def current_umask() -> int:
+    """The process's umask. Reading it means setting it; it is set back at once, and meanwhile it is the strictest
+    one, so a file another thread creates in between is private rather than open."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def ordinary_permissions(*paths: Path) -> None:
+    """Give files the mode an ordinary write gives (0666 less the umask: 0644 under umask 022). safetensors 0.8
+    writes through a temporary file and leaves its weights at 0600, readable by their owner alone (safetensors
+    issue 782)."""
+    if os.name == "nt":  # Windows: the mode bits mean little
+        return
+    mode = 0o666 & ~current_umask()
+    for path in paths:
+        os.chmod(path, mode)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one."""
+    """Write `text` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one.
+    The file gets the permissions an ordinary write would give it (0666 less the umask: 0644 under umask 022), not
+    the 0600 of the temporary file it starts as."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13, where the mode bits mean little
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
