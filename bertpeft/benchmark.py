@@ -114,14 +114,14 @@ class PerformanceBenchmark:
         batches = list(self._batches(rows, self.batch_size))
         self.model.eval()
         with torch.inference_mode():
-            times = [self._timed(batch) * 1000 for batch in singles][warmup:] or [float("nan")]
+            times = [self._timed(batch) * 1000 for batch in singles][warmup:]
             self._timed(batches[0])  # warm-up at the larger batch size (allocator, kernel choice)
             timed = batches[1:] or batches
             seconds = sum(self._timed(batch) for batch in timed)
         reviews = sum(batch["input_ids"].shape[0] for batch in timed)
-        return {
-            "latency_ms_median": statistics.median(times),
-            "latency_ms_p90": float(np.percentile(times, 90)),
+        return {  # None: too few reviews to time any after the warm-up ones
+            "latency_ms_median": statistics.median(times) if times else None,
+            "latency_ms_p90": float(np.percentile(times, 90)) if times else None,
             "reviews_per_second": reviews / seconds,
             "throughput_batch_size": self.batch_size,
         }

@@ -22,6 +22,13 @@ from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
 from .training import summary, train_configuration
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad argument (`--epochs two`) refused in one line, like every other bad input: exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
+
+
 def _bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
         return True
@@ -123,7 +130,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bertpeft",
         description="Fine-tune BERT for review sentiment: six "
         "configurations from a frozen model to LoRA and full fine-tuning.",
