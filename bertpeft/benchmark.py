@@ -12,6 +12,7 @@ import contextlib
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,14 @@ class PerformanceBenchmark:
         """Parameters in memory, and MB of safetensors on disk: `saved_mb` is what `save_pretrained` writes (for a
         PEFT model the adapter alone), `size_mb` all the weights needed to run it (for a PEFT model, adapter + base)."""
         params = sum(p.numel() for p in self.model.parameters())
-        saved = _saved_mb(self.model.save_pretrained)
+        peft = hasattr(self.model, "peft_config")
+        # bertpeft never resizes the vocabulary: peft's "auto" would look the base model up by the name its config
+        # gives (a Hub id, for an exported adapter) to find out, and warn when it cannot
+        saved = _saved_mb(
+            partial(self.model.save_pretrained, save_embedding_layers=False) if peft else self.model.save_pretrained
+        )
         size = saved
-        if hasattr(self.model, "peft_config"):  # an unmerged adapter runs on top of the base model's weights
+        if peft:  # an unmerged adapter runs on top of the base model's weights
             size += _saved_mb(lambda folder: _save_base_weights(self.model, folder))
         return {"parameters": params, "size_mb": size, "saved_mb": saved}
 
@@ -108,14 +114,14 @@ class PerformanceBenchmark:
         batches = list(self._batches(rows, self.batch_size))
         self.model.eval()
         with torch.inference_mode():
-            times = [self._timed(batch) * 1000 for batch in singles][warmup:] or [float("nan")]
+            times = [self._timed(batch) * 1000 for batch in singles][warmup:]
             self._timed(batches[0])  # warm-up at the larger batch size (allocator, kernel choice)
             timed = batches[1:] or batches
             seconds = sum(self._timed(batch) for batch in timed)
         reviews = sum(batch["input_ids"].shape[0] for batch in timed)
-        return {
-            "latency_ms_median": statistics.median(times),
-            "latency_ms_p90": float(np.percentile(times, 90)),
+        return {  # None: too few reviews to time any after the warm-up ones
+            "latency_ms_median": statistics.median(times) if times else None,
+            "latency_ms_p90": float(np.percentile(times, 90)) if times else None,
             "reviews_per_second": reviews / seconds,
             "throughput_batch_size": self.batch_size,
         }

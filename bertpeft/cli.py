@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from .config import CLI_SETTINGS, PROFILES, ConfigError, RunConfig, profile_config, setting_help
-from .data import DataError, prepare_reviews, resolve_data_source
+from .data import DataError, leakage_sentence, prepare_reviews, resolve_data_source
 from .device import default_profile
 from .export import export_lora
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
@@ -20,6 +20,13 @@ from .models import configuration_table, describe, load_tokenizer
 from .series import SeriesPlan, run_series
 from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
 from .training import summary, train_configuration
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad argument (`--epochs two`) refused in one line, like every other bad input: exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
 
 
 def _bool(text: str) -> bool:
@@ -73,6 +80,7 @@ def cmd_prep(args: argparse.Namespace) -> int:
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
     _, meta = prepare_reviews(config, load_tokenizer(config.model))
     print(f"prepared {meta['rows']} rows, labels {meta['id2label']} into {config.run_dir}")
+    print(leakage_sentence(meta["leakage"], meta["rows"]["test"]))
     return 0
 
 
@@ -122,7 +130,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bertpeft",
         description="Fine-tune BERT for review sentiment: six "
         "configurations from a frozen model to LoRA and full fine-tuning.",

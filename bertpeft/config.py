@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,12 @@ class RunConfig:
         result=True,
         prepared=True,
     )
+    drop_leaked: bool = setting(
+        False,
+        "leave test reviews that also appear in the training file (same text, whitespace aside) out of the test split",
+        result=True,
+        prepared=True,
+    )
     max_length: int = setting(512, "tokens kept per review", result=True, prepared=True)
     seed: int = setting(42, "training seed (head initialisation, batch order)")
     data_seed: int = setting(42, "seed of the random sample of reviews", result=True, prepared=True)
@@ -112,23 +119,26 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "", "cli": False, "result": False})
 
     def __post_init__(self) -> None:
-        for name in ("configurations", "seeds", "lora_target_modules", "lr_factors"):
+        # A list setting arrives as a list (Python, JSON, papermill) or as comma-separated text (the command line).
+        for name, example in LIST_EXAMPLES.items():
             value = getattr(self, name)
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{name} must be a list or comma-separated text, e.g. {example}; got {value!r}")
             setattr(self, name, tuple(value))
-        try:
-            self.seeds = tuple(int(s) for s in self.seeds)
-        except (TypeError, ValueError):
-            raise ConfigError(f"seeds must be whole numbers, e.g. 1,2,3; got {self.seeds!r}") from None
-        try:
-            self.lr_factors = tuple(float(f) for f in self.lr_factors)
-        except (TypeError, ValueError):
-            raise ConfigError(f"lr_factors must be numbers, e.g. 0.333,1,3,10; got {self.lr_factors!r}") from None
+        seeds = tuple(_whole_number(s) for s in self.seeds)
+        if any(s is None for s in seeds):
+            raise ConfigError(f"seeds must be whole numbers of 0 or more, e.g. 1,2,3; got {self.seeds!r}")
+        self.seeds = seeds
+        factors = tuple(_number(f) for f in self.lr_factors)
+        if any(f is None for f in factors):
+            raise ConfigError(f"lr_factors must be numbers, e.g. 0.333,1,3,10; got {self.lr_factors!r}")
+        self.lr_factors = factors
         self.validate()
 
     def validate(self) -> None:
-        if self.profile not in PROFILES:
+        if not isinstance(self.profile, str) or self.profile not in PROFILES:
             raise ConfigError(f"unknown profile {self.profile!r}: use one of {', '.join(PROFILES)}")
         for name in (
             "n_train",
@@ -152,26 +162,38 @@ class RunConfig:
             check_configuration(name)
         if not self.seeds:
             raise ConfigError("seeds is empty: give at least one seed, e.g. --seeds 42")
-        for name, values in (("seed", (self.seed,)), ("data_seed", (self.data_seed,)), ("seeds", self.seeds)):
-            if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in values):
-                raise ConfigError(f"{name} must be whole numbers of 0 or more, got {getattr(self, name)!r}")
-        for name in ("learning_rate", "epochs", "lora_dropout", "warmup_ratio", "weight_decay"):
+        # numpy and torch take seeds below 2**32; a larger one would fail only once training starts
+        for name in ("seed", "data_seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+                raise ConfigError(f"{name} must be a whole number from 0 to {MAX_SEED}, e.g. 42; got {value!r}")
+        if any(not 0 <= s <= MAX_SEED for s in self.seeds):
+            raise ConfigError(f"seeds must be whole numbers from 0 to {MAX_SEED}, e.g. 1,2,3; got {self.seeds!r}")
+        for name, example in NUMBER_EXAMPLES.items():
             value = getattr(self, name)
             if value is None and name == "learning_rate":
                 continue
+            if isinstance(value, str) and _number(value) is not None:
+                yaml = " (YAML reads 1e-3 as text: write 1.0e-3)" if "e" in value.lower() and "." not in value else ""
+                raise ConfigError(f"{name} must be a number, not text: got {value!r}{yaml}")
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+                raise ConfigError(f"{name} must be a finite number, e.g. {example}; got {value!r}")
         if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be above 0, got {self.learning_rate!r} (or leave it unset)")
+            raise ConfigError(
+                f"learning_rate must be above 0, e.g. 2e-5, got {self.learning_rate!r} (or leave it unset for the "
+                f"configuration's default)"
+            )
         if not self.epochs > 0:
-            raise ConfigError(f"epochs must be above 0, got {self.epochs!r}")
+            raise ConfigError(f"epochs must be above 0, e.g. 1 or 0.5; got {self.epochs!r}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be 0 or more, e.g. 0.01; got {self.weight_decay!r}")
         if not isinstance(self.n_validation, int) or isinstance(self.n_validation, bool) or self.n_validation < 0:
             raise ConfigError(f"n_validation must be a whole number of 0 or more, got {self.n_validation!r}")
         if not self.lr_factors or any(not (math.isfinite(f) and f > 0) for f in self.lr_factors):
             raise ConfigError(f"lr_factors must be finite numbers above 0, got {self.lr_factors!r}")
         if self.tune_lr is True and self.n_validation == 0:
             raise ConfigError("tune_lr chooses the rate on a validation split: set n_validation above 0 (e.g. 200)")
-        for name in ("group_by_length", "tune_lr"):
+        for name in ("group_by_length", "tune_lr", "drop_leaked"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not 0 <= self.lora_dropout < 1:
@@ -180,13 +202,19 @@ class RunConfig:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if not self.lora_target_modules:
             raise ConfigError("lora_target_modules is empty: name modules such as query,value")
+        if any(not isinstance(m, str) or not m.strip() for m in self.lora_target_modules):
+            raise ConfigError(
+                f"lora_target_modules must be module names such as query,value; got {self.lora_target_modules!r}"
+            )
         _choice("padding", self.padding, ("dynamic", "max_length"))
         _choice("precision", self.precision, ("auto", "fp32", "fp16", "bf16"))
         _choice("report_to", self.report_to, ("none", "wandb"))
         _choice("progress", self.progress, ("auto", "bar", "lines"))
-        for name in ("model", "data", "output"):
+        for name, example in (("model", "minilm"), ("data", "yelp_polarity"), ("output", "runs/NAME")):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
-                raise ConfigError(f"{name} must be a non-empty string")
+                raise ConfigError(f"{name} must be a non-empty string, e.g. {example}; got {getattr(self, name)!r}")
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"extra must be a dict, e.g. {{}}; got {self.extra!r}")
 
     @property
     def learning_rate_for(self) -> float:
@@ -220,6 +248,53 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}: known ones are {', '.join(sorted(known))}")
         return cls(**data)
+
+
+MAX_SEED = 2**32 - 1
+# The list settings, with an example of each for the messages that refuse a bad one.
+LIST_EXAMPLES = {
+    "configurations": "head,lora,full",
+    "seeds": "1,2,3",
+    "lora_target_modules": "query,value",
+    "lr_factors": "0.333,1,3,10",
+}
+# The number settings (floats), with an example of each.
+NUMBER_EXAMPLES = {
+    "learning_rate": "2e-5 (or leave it unset for the configuration's default)",
+    "epochs": "1 or 0.5",
+    "lora_dropout": "0.05",
+    "warmup_ratio": "0.06",
+    "weight_decay": "0.01",
+}
+
+
+def _whole_number(value: Any) -> int | None:
+    """`value` as an int when it is one (or text that spells one, from the command line); None otherwise (a float,
+    a bool, anything else: never rounded)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):  # numpy's integers too
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _number(value: Any) -> float | None:
+    """`value` as a float when it is a number (or text that spells one); None otherwise (a bool is not a number)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 def settings_marked(mark: str) -> tuple[str, ...]:
@@ -326,7 +401,7 @@ MPS_DEFAULTS: dict[str, dict[str, Any]] = {
 def profile_config(profile: str = "paper", device: str | None = None, **overrides: Any) -> RunConfig:
     """The named profile's configuration with `overrides` applied (None values are ignored). On an Apple GPU
     (`device`, default: this machine's) the 512-token profiles take `MPS_DEFAULTS` unless the batch is overridden."""
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
     settings = {"profile": profile, **PROFILES[profile]}
     batch_given = any(overrides.get(k) is not None for k in ("train_batch_size", "gradient_accumulation"))

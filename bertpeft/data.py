@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,17 @@ def resolve_data_source(data: str) -> DataSource:
             f"(CSV, Parquet or JSON Lines with columns label,text) or a Hub dataset id such as yelp_polarity"
         )
     return DataSource("hub", HUB_ALIASES.get(data, data))
+
+
+def published_data_name(data: str) -> str:
+    """How a file meant for publishing (a model card) names `data`: the Hub id of a Hub dataset (aliases resolved),
+    a local folder or file by its own name, never its path on this machine; the shipped fixture as `smoke`."""
+    if data == "smoke":
+        return data
+    path = Path(data).expanduser()
+    if path.exists():
+        return path.resolve().name
+    return HUB_ALIASES.get(data, data)
 
 
 def _local_files(path: Path) -> dict[str, str]:
@@ -252,30 +264,70 @@ def stratified_indices(labels, n: int, seed: int) -> list[int]:
     return picked.tolist()
 
 
-def sample_reviews(raw, n_train: int, n_test: int, seed: int, n_validation: int = 0):
+def normalized_text(text: str) -> str:
+    """A review's text as leakage checks compare it: surrounding whitespace stripped, inner runs of whitespace
+    collapsed to one space, case kept."""
+    return " ".join(str(text).split())
+
+
+def sample_reviews(raw, n_train: int, n_test: int, seed: int, n_validation: int = 0, drop_leaked: bool = False):
     """Seeded, stratified random caps of the train and test splits (a test split is carved when there is none),
     and `n_validation` reviews from the training file's other rows: a validation split for choices made during
     training, so that the test split is read only for the final numbers. The training sample does not depend on
-    `n_validation`."""
+    `n_validation`. With `drop_leaked`, the test split is drawn only from reviews whose text does not appear in the
+    training file. See `sample_with_leakage` for the same draw with its leakage counts."""
+    return sample_with_leakage(raw, n_train, n_test, seed, n_validation, drop_leaked)[0]
+
+
+def sample_with_leakage(
+    raw, n_train: int, n_test: int, seed: int, n_validation: int = 0, drop_leaked: bool = False
+) -> tuple[Any, dict[str, int]]:
+    """`sample_reviews`' splits and how many test reviews also appear (compared by `normalized_text`) in the
+    training sample (`test_in_train`), in the validation split (`test_in_validation`) and anywhere in the training
+    file's rows outside the test split (`test_in_train_file`); `dropped` counts the test candidates `drop_leaked`
+    left out for that reason (0 without it)."""
     import datasets
 
     train = raw["train"]
+    dropped = 0
     if "test" not in raw:
         if n_train + n_test > len(train):
             raise DataError(
                 f"asked for n_train={n_train} + n_test={n_test} rows but the file has {len(train)}: "
                 f"lower --n-train/--n-test"
             )
-        test_idx = stratified_indices(train["label"], n_test, seed + 1)
-        rest = sorted(set(range(len(train))) - set(test_idx))
-        test, train = train.select(test_idx), train.select(rest)
+        candidates = np.arange(len(train))
+        if drop_leaked:  # a text that occurs twice in the file would be in both splits: carve from the others
+            counts = Counter(normalized_text(t) for t in train["text"])
+            candidates = np.flatnonzero([counts[normalized_text(t)] == 1 for t in train["text"]])
+            dropped = len(train) - len(candidates)
+            if n_test > len(candidates):
+                raise DataError(
+                    f"asked for n_test={n_test} but only {len(candidates)} rows of the file have a text that occurs "
+                    f"once ({dropped} repeat, and drop_leaked keeps them out of the test split): pass --n-test "
+                    f"{len(candidates)} or less"
+                )
+        test_idx = candidates[stratified_indices(np.asarray(train["label"])[candidates], n_test, seed + 1)]
+        rest = sorted(set(range(len(train))) - set(test_idx.tolist()))
+        test, train = train.select(test_idx.tolist()), train.select(rest)
     else:
         test = raw["test"]
+        if drop_leaked:
+            in_train = _texts_in(train["text"], test["text"])
+            keep = [i for i, t in enumerate(test["text"]) if normalized_text(t) not in in_train]
+            dropped = len(test) - len(keep)
+            if dropped:
+                test = test.select(keep)
     for split, ds, n, flag in (("train", train, n_train, "--n-train"), ("test", test, n_test, "--n-test")):
         if n > len(ds):
+            after = (
+                f" (after leaving out {dropped} that also appear in the training file)"
+                if split == "test" and dropped
+                else ""
+            )
             raise DataError(
                 f"asked for {flag.lstrip('-').replace('-', '_')}={n} but the {split} split has only "
-                f"{len(ds)} rows: pass {flag} {len(ds)} or less"
+                f"{len(ds)} rows{after}: pass {flag} {len(ds)} or less"
             )
     picked = stratified_indices(train["label"], n_train, seed)
     splits = {"train": train.select(picked)}
@@ -289,7 +341,45 @@ def sample_reviews(raw, n_train: int, n_test: int, seed: int, n_validation: int 
         chosen = stratified_indices(np.asarray(train["label"])[rest], n_validation, seed + 2)
         splits["validation"] = train.select(rest[chosen].tolist())
     splits["test"] = test.select(stratified_indices(test["label"], n_test, seed))
-    return datasets.DatasetDict(splits)
+    test_texts = [normalized_text(t) for t in splits["test"]["text"]]
+
+    def in_split(name: str) -> int:
+        if name not in splits:
+            return 0
+        found = _texts_in(splits[name]["text"], test_texts)
+        return sum(t in found for t in test_texts)
+
+    in_file = _texts_in(train["text"], test_texts)
+    leakage = {
+        "test_in_train": in_split("train"),
+        "test_in_validation": in_split("validation"),
+        "test_in_train_file": sum(t in in_file for t in test_texts),
+        "dropped": dropped,
+    }
+    return datasets.DatasetDict(splits), leakage
+
+
+def _texts_in(texts, wanted) -> set[str]:
+    """The normalized texts of `wanted` that occur among `texts` (memory bounded by `wanted`, not by `texts`)."""
+    wanted = {normalized_text(t) for t in wanted}
+    return {n for n in map(normalized_text, texts) if n in wanted}
+
+
+def leakage_sentence(leakage: dict[str, int], n_test: int) -> str:
+    """One sentence on train/test leakage (texts compared ignoring differences in whitespace), for `bertpeft prep`
+    and notebook 01."""
+    kept_out = (
+        f"; drop_leaked left out {leakage['dropped']:,} candidate(s) that also appear in the training file"
+        if leakage.get("dropped")
+        else ""
+    )
+    if not leakage["test_in_train_file"]:
+        return f"Leakage: none of the {n_test:,} test reviews appears in the training file{kept_out}."
+    return (
+        f"Leakage: {leakage['test_in_train_file']:,} of the {n_test:,} test reviews also appear in the training file "
+        f"({leakage['test_in_train']:,} in the training sample, {leakage['test_in_validation']:,} in the validation "
+        f"split){kept_out}; pass --drop-leaked true (setting drop_leaked) to leave them out of the test split."
+    )
 
 
 def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynamic"):
@@ -324,13 +414,16 @@ def prepare_reviews(config: RunConfig, tokenizer, save: bool = True):
     raw = load_reviews(config.data)
     num_labels = 1 + max(max(ds["label"]) for ds in raw.values())
     id2label = label_names(raw, num_labels)
-    sampled = sample_reviews(raw, config.n_train, config.n_test, config.data_seed, config.n_validation)
+    sampled, leakage = sample_with_leakage(
+        raw, config.n_train, config.n_test, config.data_seed, config.n_validation, config.drop_leaked
+    )
     tokenized = tokenize_reviews(sampled, tokenizer, config.max_length, config.padding)
     meta = {
         "key": prepared_key(config),
         "id2label": {str(k): v for k, v in id2label.items()},
         "num_labels": num_labels,
         "rows": {s: len(d) for s, d in tokenized.items()},
+        "leakage": leakage,
     }
     if save:
         target = RunDir(config).prepared
@@ -426,9 +519,28 @@ def preview_reviews(dataset, n: int = 5, quote: bool = True, limit: int = 200):
     )
 
 
+def leakage_takeaway(leakage: dict[str, int], n_test: int) -> str:
+    """What the leakage counts mean for the test numbers, in one sentence."""
+    dropped = leakage.get("dropped", 0)
+    if not leakage["test_in_train_file"]:
+        why = (
+            f" ({dropped:,} that do were left out of the draw: drop_leaked is on)"
+            if dropped
+            else ", so none of them can be remembered from training"
+        )
+        return f"None of the {n_test:,} test reviews appears in the training file{why}."
+    return (
+        f"{leakage['test_in_train_file']:,} of the {n_test:,} test reviews also appear in the training file, "
+        f"{leakage['test_in_train']:,} of them in the training sample the model learns from and "
+        f"{leakage['test_in_validation']:,} in the validation split: the test numbers are partly measured on reviews "
+        f"seen before; drop_leaked leaves them out of the test split."
+    )
+
+
 def data_takeaways(meta: dict[str, Any], balance, waste: dict[str, float], max_length: int) -> str:
-    """What notebook 01 found, in Markdown, worded from its outputs: the split sizes, the class shares, the review
-    lengths in tokens and what padding to `max_length` would cost."""
+    """What notebook 01 found, in Markdown, worded from its outputs: the split sizes, the class shares, whether test
+    reviews also appear in the training file, the review lengths in tokens and what padding to `max_length` would
+    cost."""
     rows = meta["rows"]
     sizes = f"{rows['train']:,} training reviews"
     if rows.get("validation"):
@@ -443,10 +555,13 @@ def data_takeaways(meta: dict[str, Any], balance, waste: dict[str, float], max_l
         else f"The class shares differ by up to {spread:.1%} within a split: watch precision and recall, not only "
         f"accuracy"
     )
+    leakage = meta.get("leakage")
+    lines = [f"- The run uses {sizes}, a seeded random sample stratified by label.", f"- {classes}."]
+    if leakage is not None:
+        lines.append(f"- {leakage_takeaway(leakage, rows['test'])}")
     return "\n".join(
         [
-            f"- The run uses {sizes}, a seeded random sample stratified by label.",
-            f"- {classes}.",
+            *lines,
             f"- A median review is {waste['median_tokens']:.0f} tokens long and 90% are under "
             f"{waste['p90_tokens']:.0f}; {waste['truncated_share']:.1%} are cut at max_length {max_length}.",
             f"- Padding every review to {max_length} tokens would read {waste['max_length_over_real_tokens']:.1f}x "

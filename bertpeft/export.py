@@ -1,13 +1,18 @@
 """Export a run's trained LoRA configuration twice, and prove both exports compute what was trained.
 
-1. `<run>/export/lora-adapter/`: the adapter alone (`adapter_config.json` naming the base model by Hub id or an
-   existing folder, `adapter_model.safetensors` with the LoRA matrices *and* the trained classifier head, the
-   tokenizer). A few MB; it needs the base model beside it.
+1. `<run>/export/lora-adapter/`: the adapter alone (`adapter_config.json` naming the base model by its Hub id, or
+   by the name the run gave it when it has none, never by a path on this machine; `adapter_model.safetensors` with
+   the LoRA matrices *and* the trained classifier head, the tokenizer). A few MB; it needs the base model beside
+   it.
 2. `<run>/export/lora-merged/`: that adapter reloaded onto a freshly loaded base with `PeftModel.from_pretrained`,
    folded into the weights with `merge_and_unload()`, saved as a plain transformers model (safetensors,
    id2label/label2id, tokenizer, model card). Loads with `transformers.pipeline`; no peft needed.
 3. `<run>/export/verification.json`: logits on real test reviews of the run agree within 1e-4 (trained model vs
    adapter-on-base vs merged), and the pipeline returns readable labels.
+
+The export folder is meant for publishing: its files name the base model and the data by Hub id or by name, and
+its folders relative to it; nothing in it holds a path of this machine. The checks load the base model from where
+this machine has it (`base_model_source`).
 """
 
 from __future__ import annotations
@@ -23,12 +28,23 @@ from .benchmark import benchmark_row
 from .cards import ADAPTER, MERGED, adapter_card, model_card
 from .config import ConfigError, RunConfig
 from .data import load_prepared
-from .layout import RunDir, TrainedRun, atomic_write_json, atomic_write_text, read_results, result_name, trained_runs
+from .layout import (
+    RunDir,
+    TrainedRun,
+    atomic_write_json,
+    atomic_write_text,
+    ordinary_permissions,
+    read_results,
+    result_name,
+    trained_runs,
+)
 from .models import (
+    given_model_name,
     load_base_model,
     load_tokenizer,
     load_trained_model,
     peft_without_upstream_warning,
+    published_model_name,
     resolve_model_source,
 )
 
@@ -71,8 +87,9 @@ def _profile_of(run: str | Path | RunConfig) -> str:
 
 
 def base_model_source(model: str) -> str:
-    """What `adapter_config.json` names as the base: the Hub id, or the absolute path of a folder that exists
-    (`tiny-random-bert` and `minilm` resolve to their real folders)."""
+    """Where this machine loads the base model from: the Hub id, or the absolute path of a folder that exists
+    (`tiny-random-bert` and `minilm` resolve to their real folders). Files meant for publishing name it by
+    `published_model_name` instead."""
     source = resolve_model_source(model)
     return str(Path(source).resolve()) if Path(source).exists() else source
 
@@ -109,19 +126,24 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def save_adapter(model, tokenizer, trained: TrainedRun, folder: Path) -> Path:
-    """The adapter alone (LoRA matrices + trained head, safetensors), its config naming the base, the tokenizer."""
-    model.peft_config["default"].base_model_name_or_path = base_model_source(trained.config.model)
-    model.save_pretrained(folder)
+    """The adapter alone (LoRA matrices + trained head, safetensors), its config naming the base by Hub id or name
+    (`published_model_name`), the tokenizer."""
+    model.peft_config["default"].base_model_name_or_path = published_model_name(trained.config.model)
+    # "auto" would look the base up by that name to see whether the vocabulary grew; bertpeft never resizes it
+    model.save_pretrained(folder, save_embedding_layers=False)
     tokenizer.save_pretrained(folder)
+    ordinary_permissions(*folder.glob("*.safetensors"))
     atomic_write_text(folder / "README.md", adapter_card(trained, model.peft_config["default"].base_model_name_or_path))
     return folder
 
 
-def load_adapter_on_base(adapter_dir: str | Path, num_labels: int, id2label: dict[int, str]):
-    """A freshly loaded base model (the one `adapter_config.json` names) with the saved adapter on top."""
+def load_adapter_on_base(adapter_dir: str | Path, num_labels: int, id2label: dict[int, str], base: str | None = None):
+    """A freshly loaded base model with the saved adapter on top. `base`: where to load the base model from
+    (default: what `adapter_config.json` names; an export names it by Hub id, so a run passes where this machine
+    has it, `base_model_source`)."""
     from peft import PeftConfig, PeftModel
 
-    base = PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
+    base = base or PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
     with peft_without_upstream_warning():
         return PeftModel.from_pretrained(load_base_model(base, num_labels, id2label), str(adapter_dir)).eval()
 
@@ -131,6 +153,7 @@ def save_merged(peft_model, tokenizer, folder: Path) -> Path:
     merged = peft_model.merge_and_unload()
     merged.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    ordinary_permissions(*folder.glob("*.safetensors"))
     return folder
 
 
@@ -193,7 +216,12 @@ def export_lora(run: str | Path | RunConfig, seed: int | None = None, n_reviews:
     atomic_write_json(out / VERIFICATION, verification)
     if not verification["passed"]:
         raise ExportError(f"the LoRA export of {trained.run_dir} failed its check: see {out / VERIFICATION}")
-    return verification
+    return _with_folders(verification, out)
+
+
+def _with_folders(verification: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The verification with its folders (stored relative to the export folder) as paths on this machine."""
+    return {**verification, **{k: str(out / verification[k]) for k in ("adapter_dir", "merged_dir")}}
 
 
 def _fresh(folder: Path) -> Path:
@@ -212,7 +240,8 @@ def _reload_and_merge(trained: TrainedRun, texts, adapter_dir: Path, merged_dir:
     tokenizer as saved with the merged model."""
     from transformers import AutoTokenizer
 
-    with_adapter = load_adapter_on_base(adapter_dir, trained.num_labels, trained.id2label)
+    base = base_model_source(trained.config.model)
+    with_adapter = load_adapter_on_base(adapter_dir, trained.num_labels, trained.id2label, base)
     adapter_tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
     logits = review_logits(with_adapter, adapter_tokenizer, texts, trained.config.max_length)
     save_merged(with_adapter, adapter_tokenizer, merged_dir)
@@ -225,18 +254,18 @@ def _verification(trained: TrainedRun, logits: dict[str, np.ndarray], adapter_di
         "merged_vs_adapter": max_abs_diff(logits["merged"], logits["adapter"]),
     }
     return {
-        "run": str(trained.run_dir),
+        "run": trained.run_dir.resolve().name,
         "configuration": trained.result["name"],
-        "model": trained.config.model,
-        "base_model": base_model_source(trained.config.model),
+        "model": given_model_name(trained.config.model),
+        "base_model": published_model_name(trained.config.model),
         "reviews": len(logits["merged"]),
         "max_length": trained.config.max_length,
         "tolerance": TOLERANCE,
         "max_abs_diff": diffs,
         "passed": all(d <= TOLERANCE for d in diffs.values()),
         "same_predictions": bool((logits["merged"].argmax(-1) == logits["adapter"].argmax(-1)).all()),
-        "adapter_dir": str(adapter_dir),
-        "merged_dir": str(merged_dir),
+        "adapter_dir": adapter_dir.name,  # relative to the export folder
+        "merged_dir": merged_dir.name,
         "adapter_mb": round(weights_mb(adapter_dir), 4),
         "merged_mb": round(weights_mb(merged_dir), 4),
         "adapter_folder_mb": round(folder_mb(adapter_dir), 4),
@@ -249,7 +278,7 @@ def read_verification(run: str | Path | RunConfig) -> dict[str, Any]:
     path = export_dir(RunDir(run).root) / VERIFICATION
     if not path.exists():
         raise ExportError(f"{path} not found: export the run first (bertpeft export --output {RunDir(run).root})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _with_folders(json.loads(path.read_text(encoding="utf-8")), path.parent)
 
 
 def base_weights_mb(model: str) -> float | None:
@@ -267,26 +296,29 @@ def base_weights_mb(model: str) -> float | None:
 
 
 def disk_sizes(run: str | Path | RunConfig) -> list[dict[str, Any]]:
-    """Weights on disk of the two exports and of the base model, from the run's verification."""
+    """Weights on disk of the two exports and of the base model, from the run's verification (folders relative to
+    the run folder; the base model by the name the exports give it)."""
     v = read_verification(run)
-    model = v["model"]
+    run_dir = RunDir(run).root
+    exported = [r for r in trained_runs(run_dir, "lora") if r.result["name"] == v["configuration"]]
+    model = exported[0].config.model if exported else None
     return [
         {
             "what": "LoRA adapter (needs the base)",
-            "folder": v["adapter_dir"],
+            "folder": f"{export_dir(run_dir).name}/{Path(v['adapter_dir']).name}",
             "weights_mb": v["adapter_mb"],
             "folder_mb": v["adapter_folder_mb"],
         },
         {
             "what": "merged model (stand-alone)",
-            "folder": v["merged_dir"],
+            "folder": f"{export_dir(run_dir).name}/{Path(v['merged_dir']).name}",
             "weights_mb": v["merged_mb"],
             "folder_mb": v["merged_folder_mb"],
         },
         {
-            "what": f"base model ({model})",
+            "what": f"base model ({v['model']})",
             "folder": v["base_model"],
-            "weights_mb": base_weights_mb(model),
+            "weights_mb": base_weights_mb(model) if model else None,
             "folder_mb": None,
         },
     ]
@@ -312,7 +344,9 @@ def benchmark_exports(run: str | Path | RunConfig, seed: int | None = None) -> l
         (
             "base + LoRA adapter (unmerged)",
             trained,
-            lambda: load_adapter_on_base(v["adapter_dir"], trained.num_labels, trained.id2label),
+            lambda: load_adapter_on_base(
+                v["adapter_dir"], trained.num_labels, trained.id2label, base_model_source(trained.config.model)
+            ),
         ),
         ("merged", trained, lambda: load_merged(v["merged_dir"])[0]),
     ]

@@ -15,6 +15,7 @@ with the facts needed to trust them later (package versions, git state).
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, OneLineError, RunConfig
 
 PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "evaluate", "wandb", "papermill")
 
@@ -67,12 +68,35 @@ class RunDir:
         atomic_write_json(self.run_config, config.to_dict())
 
 
+def current_umask() -> int:
+    """The process's umask. Reading it means setting it; it is set back at once, and meanwhile it is the strictest
+    one, so a file another thread creates in between is private rather than open."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def ordinary_permissions(*paths: Path) -> None:
+    """Give files the mode an ordinary write gives (0666 less the umask: 0644 under umask 022). safetensors 0.8
+    writes through a temporary file and leaves its weights at 0600, readable by their owner alone (safetensors
+    issue 782)."""
+    if os.name == "nt":  # Windows: the mode bits mean little
+        return
+    mode = 0o666 & ~current_umask()
+    for path in paths:
+        os.chmod(path, mode)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one."""
+    """Write `text` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one.
+    The file gets the permissions an ordinary write would give it (0666 less the umask: 0644 under umask 022), not
+    the 0600 of the temporary file it starts as."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13, where the mode bits mean little
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -83,8 +107,35 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+class NonFiniteError(OneLineError):
+    """Data bound for a JSON file holds NaN or Infinity, which JSON has no words for; the message says where."""
+
+
+def non_finite(data: Any, where: str = "") -> list[tuple[str, float]]:
+    """Every NaN or infinite float in `data` (nested dicts and lists), as (path such as `loss_curve[3].loss`, value)."""
+    if isinstance(data, float):
+        return [] if math.isfinite(data) else [(where, data)]
+    if isinstance(data, dict):
+        return [found for k, v in data.items() for found in non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(data, (list, tuple)):
+        return [found for i, v in enumerate(data) for found in non_finite(v, f"{where}[{i}]")]
+    return []
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """`data` as strict JSON (no NaN or Infinity, which most JSON readers refuse): a non-finite number raises
+    `NonFiniteError` naming it, and nothing is written."""
+    try:
+        text = json.dumps(data, indent=2, default=str, allow_nan=False)
+    except ValueError:
+        bad = non_finite(data)
+        if not bad:
+            raise
+        raise NonFiniteError(
+            f"{path} was not written: {bad[0][0]} is {bad[0][1]} ({len(bad)} value(s) in all are NaN or infinite, "
+            f"which JSON cannot hold)"
+        ) from None
+    atomic_write_text(path, text + "\n")
 
 
 def result_name(configuration: str, seed: int) -> str:

@@ -15,8 +15,11 @@ from typing import Any
 from .config import CONFIGURATIONS, ConfigError, RunConfig, check_configuration, unfrozen_layers
 from .fixtures import TINY_BERT, tiny_bert
 from .hub import offline_unless_reachable
+from .layout import ordinary_permissions
 
 MINILM = "minilm"
+# The Hub ids of the weights an alias loads from elsewhere: files meant for publishing name the base model by these.
+HUB_IDS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 def resolve_model_source(model: str) -> str:
@@ -45,6 +48,28 @@ def resolve_model_source(model: str) -> str:
         )
     offline_unless_reachable()
     return model
+
+
+def hub_id_of(model: str) -> str | None:
+    """The Hub id of `model`'s weights when one is known: an alias's (minilm), or `model` itself when it names no
+    local folder; None for a local folder and for the tiny random BERT (built here, on no Hub)."""
+    if model in HUB_IDS:
+        return HUB_IDS[model]
+    if model == TINY_BERT or Path(model).expanduser().exists():
+        return None
+    return model
+
+
+def given_model_name(model: str) -> str:
+    """`model` as the run names it (`minilm`, a Hub id), a local folder by its own name rather than its path."""
+    path = Path(model).expanduser()
+    return path.resolve().name if path.exists() else model
+
+
+def published_model_name(model: str) -> str:
+    """How a file meant for publishing (an adapter's config, a model card) names `model`: its Hub id when one is
+    known, else the name the user gave (a local folder by its own name, never its path on this machine)."""
+    return hub_id_of(model) or given_model_name(model)
 
 
 def load_tokenizer(model: str):
@@ -240,6 +265,7 @@ def save_trained_weights(model, folder: Path) -> Path:
     path = folder / "trained.safetensors"
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp))
+    ordinary_permissions(tmp)
     tmp.replace(path)
     return path
 

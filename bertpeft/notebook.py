@@ -29,18 +29,21 @@ def notebook_config(
     (e.g. the configuration and seed one run of notebook 02 trains) is applied on top.
     """
     quiet_notebook()
+    check_notebook_arguments(output, profile, settings)
     settings = {k: v for k, v in (settings or {}).items() if v is not None}
     if output is None:
         output = profile_config(profile or default_profile(), **settings).output
     layout = RunDir(output)
     saved = layout.read_config()
+    this_notebook = {k: v for k, v in this_notebook.items() if v is not None}
     if saved is None:
         config = profile_config(profile or default_profile(), **settings, output=str(output))
+        config.replace(**this_notebook)  # checked before the run folder is started
         if create:
             layout.write_config(config)
     else:
         asked = {**({"profile": profile} if profile else {}), **settings}
-        wanted = saved.replace(**asked)
+        wanted = RunConfig.from_dict({**saved.to_dict(), **asked})  # an unknown setting is named
         differ = [k for k in asked if getattr(wanted, k) != getattr(saved, k)]
         if differ:
             diff = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(wanted, k)!r}" for k in differ)
@@ -49,7 +52,21 @@ def notebook_config(
                 f"{layout.run_config} to start over"
             )
         config = saved.replace(output=str(output))
-    return config.replace(**{k: v for k, v in this_notebook.items() if v is not None})
+    return config.replace(**this_notebook)
+
+
+def check_notebook_arguments(output: Any, profile: Any, settings: Any) -> None:
+    """Papermill passes parameters of any type (YAML, JSON): the ones that are not run settings are checked here,
+    the settings by `RunConfig` itself."""
+    if output is not None and not (isinstance(output, (str, Path)) and str(output).strip()):
+        raise ConfigError(f"output must be a run folder's path, e.g. 'runs/quick', or None; got {output!r}")
+    if profile is not None and not isinstance(profile, str):
+        raise ConfigError(f"profile must be one of smoke, quick, paper, experiment-b, or None; got {profile!r}")
+    if settings is not None and not isinstance(settings, dict):
+        raise ConfigError(f'settings must be a dict of run settings, e.g. {{"n_train": 500}}; got {settings!r}')
+    unnamed = [k for k in settings or {} if not isinstance(k, str)]
+    if unnamed:
+        raise ConfigError(f"settings are named by text, e.g. {{'n_train': 500}}; got the key(s) {unnamed!r}")
 
 
 def quiet_notebook() -> None:

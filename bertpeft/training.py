@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 import time
@@ -12,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .benchmark import benchmark_result
-from .config import RESULT_SETTINGS, RunConfig
+from .config import RESULT_SETTINGS, ConfigError, RunConfig
 from .data import id2label_of, load_prepared
 from .device import PeakMemory, accelerator, device_description, resolve_precision
-from .layout import RunDir, atomic_write_json, git_state, package_versions, read_results, result_name
+from .layout import RunDir, atomic_write_json, git_state, non_finite, package_versions, read_results, result_name
 from .metrics import make_compute_metrics
 from .models import (
     apply_configuration,
@@ -147,6 +148,9 @@ def runtime_for(config: RunConfig, precision: str, report_to: list[str], num_lab
         # number of processes (doubling logged losses and gradients under 2 processes).
         "average_tokens_across_devices": False,
         "ddp_find_unused_parameters": False,  # frozen weights have requires_grad off; every trainable one is used
+        # The Trainer would log a NaN or infinite step loss as its window's mean: shown as it is, a training that
+        # diverges is refused with the step it began at (see `check_finite`), not written with a tidy loss curve.
+        "logging_nan_inf_filter": False,
     }
     return Runtime(arguments, make_compute_metrics(num_labels), 8 if precision == "fp16" else None)
 
@@ -464,6 +468,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         "git": git_state(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    check_finite(result, config, precision, trainer)
     if trainer.is_world_process_zero():
         if trains:
             save_trained_weights(trainer.model, RunDir(config).weights(result["name"]))
@@ -476,6 +481,38 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         atomic_write_json(RunDir(config).result(config.configuration, config.seed), result)
         shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
     return result
+
+
+class DivergedError(ConfigError):
+    """A training whose loss or outputs became NaN or infinite: no result is written; the message says what to
+    change."""
+
+
+def check_finite(result: dict[str, Any], config: RunConfig, precision: str, trainer) -> None:
+    """Refuse a result that holds NaN or Infinity (a diverged training: its weights are not numbers any more),
+    naming where it began, before anything is saved; its checkpoints, of the same weights, are removed."""
+    bad = non_finite(result)
+    if not bad:
+        return
+    steps = [h["step"] for h in result["loss_curve"] if not math.isfinite(h["loss"])]
+    where, value = bad[0]
+    named = {"loss": "the loss on the test reviews", "test_probabilities": "the predicted probabilities"}
+    began = (
+        f"the training loss became {value} at step {steps[0]}"
+        if steps
+        else f"{named.get(where.split('[')[0], where)} became {value}"
+    )
+    rate = result["learning_rate"]
+    fix = (
+        f"train it with a lower learning rate than {rate:g} (--learning-rate)"
+        if rate is not None
+        else f"check the weights of {config.model}"
+    )
+    if precision == "fp16":
+        fix += " or in fp32 (--precision fp32)"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
+    raise DivergedError(f"{result['name']} diverged: {began}, so no result was written; {fix}")
 
 
 def finished_result(config: RunConfig) -> dict[str, Any] | None:

@@ -67,11 +67,25 @@ print(", ".join(f"{split}: {len(rows):,} reviews" for split, rows in raw.items()
 # with a fixed seed so every configuration trains on the same reviews.
 
 # %%
-from bertpeft.data import class_balance, sample_reviews
+from bertpeft.data import class_balance, sample_with_leakage
 
-sample = sample_reviews(raw, config.n_train, config.n_test, config.data_seed, config.n_validation)
+sample, leakage = sample_with_leakage(
+    raw, config.n_train, config.n_test, config.data_seed, config.n_validation, config.drop_leaked
+)
 balance = class_balance(sample)
 balance
+
+# %% [markdown]
+# A test review that also sits in the training file (copied, or posted twice) measures memory, not
+# generalisation. We compare texts after normalising whitespace (stripped, runs of spaces and line breaks made one
+# space; case kept) and count the test reviews found in the training sample, in the validation split and anywhere
+# in the training file. The setting `drop_leaked` (`--drop-leaked true`) draws the test split only from reviews
+# the training file does not hold.
+
+# %%
+from bertpeft.data import leakage_sentence
+
+print(leakage_sentence(leakage, len(sample["test"])))
 
 # %% [markdown]
 # The first reviews of the sample, with their label and length (texts are shown only when `quote_reviews` is on:

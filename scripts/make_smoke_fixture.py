@@ -67,11 +67,23 @@ def review(rng: random.Random, positive: bool) -> str:
     return text[0].upper() + text[1:]
 
 
+def unique_review(rng: random.Random, positive: bool, seen: set[str]) -> str:
+    """A review whose text (whitespace normalised) no earlier row of either file has: the fixture has no duplicate,
+    so no test review leaks from the training file."""
+    while True:
+        text = review(rng, positive)
+        key = " ".join(text.split())
+        if key not in seen:
+            seen.add(key)
+            return text
+
+
 def main() -> None:
     rng = random.Random(20261123)
     OUT.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
     for split, n in (("train", 160), ("test", 64)):
-        rows = [(i % 2, review(rng, positive=bool(i % 2))) for i in range(n)]
+        rows = [(i % 2, unique_review(rng, bool(i % 2), seen)) for i in range(n)]
         rng.shuffle(rows)
         with open(OUT / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)

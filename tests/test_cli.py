@@ -79,3 +79,56 @@ def test_in_process_main_returns_2_for_a_config_error(capsys, tmp_path):
 
     assert main(["train", "--profile", "smoke", "--config", "head+0", "--output", str(tmp_path)]) == 2
     assert "unknown configuration 'head+0'" in capsys.readouterr().err
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("bertpeft"), stderr
+    return lines[0]
+
+
+def test_an_infinite_epoch_count_stops_train_with_one_line(tmp_path):
+    done = run_cli("train", "--profile", "smoke", "--config", "head", "--epochs", "inf", "--output", tmp_path / "r")
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "epochs must be a finite number, e.g. 1 or 0.5; got inf" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_negative_seed_stops_run_with_one_line(tmp_path):
+    done = run_cli("run", "--profile", "smoke", "--seeds", "-1", "--output", tmp_path / "r")
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "seeds must be whole numbers from 0 to 4294967295, e.g. 1,2,3; got (-1,)" in line
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["train", "--config", "full", "--learning-rate", "nan"], ["learning_rate", "finite", "e.g. 2e-5"]),
+        (["train", "--config", "full", "--learning-rate", "inf"], ["learning_rate", "finite"]),
+        (["train", "--config", "head", "--seed", "-1"], ["seed must be a whole number from 0", "e.g. 42"]),
+        (["train", "--config", "head", "--data-seed", "-1"], ["data_seed must be a whole number from 0"]),
+        (["run", "--seeds", "1,-2"], ["seeds must be whole numbers from 0"]),
+        (["run", "--seed", "-7"], ["seed must be a whole number from 0"]),
+        (["prep", "--weight-decay", "-1"], ["weight_decay must be 0 or more"]),
+    ],
+)
+def test_bad_numbers_exit_2_with_one_line_naming_the_setting(tmp_path, capsys, args, words):
+    from bertpeft.cli import main
+
+    assert main([*args, "--profile", "smoke", "--output", str(tmp_path / "r")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert all(word in line for word in words), line
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_value_argparse_cannot_read_is_refused_in_one_line(tmp_path, capsys):
+    from bertpeft.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--profile", "smoke", "--config", "head", "--epochs", "two", "--output", str(tmp_path)])
+    assert stopped.value.code == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "argument --epochs: invalid float value: 'two'" in line and "--help" in line

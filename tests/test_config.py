@@ -63,6 +63,80 @@ def test_bad_values_name_the_field(overrides, field):
         profile_config("smoke", **overrides)
 
 
+# Values as papermill, JSON or Python hand them over (any type), and the words the one-line refusal must hold: the
+# field's name and the fix (an example of a good value, or the range).
+WRONG_VALUES = [
+    ({"learning_rate": "abc"}, ["learning_rate", "e.g. 2e-5"]),
+    ({"learning_rate": "1e-3"}, ["learning_rate", "not text", "1.0e-3"]),
+    ({"learning_rate": float("-inf")}, ["learning_rate", "finite"]),
+    ({"epochs": "two"}, ["epochs", "e.g. 1 or 0.5"]),
+    ({"epochs": float("inf")}, ["epochs", "finite", "e.g. 1 or 0.5"]),
+    ({"epochs": [1]}, ["epochs", "finite"]),
+    ({"group_by_length": "maybe"}, ["group_by_length", "True or False"]),
+    ({"drop_leaked": "no"}, ["drop_leaked", "True or False"]),
+    ({"seed": -1}, ["seed", "from 0 to 4294967295"]),
+    ({"seed": 2**32}, ["seed", "from 0 to 4294967295"]),
+    ({"seed": 1.5}, ["seed", "whole number"]),
+    ({"data_seed": -3}, ["data_seed", "from 0"]),
+    ({"seeds": -1}, ["seeds", "e.g. 1,2,3"]),
+    ({"seeds": [1.5]}, ["seeds", "whole numbers"]),
+    ({"seeds": [True]}, ["seeds", "whole numbers"]),
+    ({"seeds": [2**40]}, ["seeds", "4294967295"]),
+    ({"seeds": None}, ["seeds", "e.g. 1,2,3"]),
+    ({"lr_factors": 3}, ["lr_factors", "e.g. 0.333,1,3,10"]),
+    ({"configurations": 5}, ["configurations", "e.g. head,lora,full"]),
+    ({"lora_target_modules": [1, 2]}, ["lora_target_modules", "query,value"]),
+    ({"weight_decay": -0.1}, ["weight_decay", "0 or more"]),
+    ({"n_train": "500"}, ["n_train", "whole number above 0"]),
+    ({"data": None}, ["data", "e.g. yelp_polarity"]),
+    ({"extra": "x"}, ["extra", "dict"]),
+    ({"profile": ["smoke"]}, ["profile", "smoke"]),
+]
+
+
+@pytest.mark.parametrize(("overrides", "words"), WRONG_VALUES, ids=[repr(o) for o, _ in WRONG_VALUES])
+def test_a_value_of_the_wrong_type_or_range_names_the_field_and_the_fix(overrides, words):
+    settings = {"profile": "smoke", **profile_config("smoke").to_dict(), **overrides}
+    with pytest.raises(ConfigError) as refused:
+        RunConfig.from_dict(settings)  # the path of run_config.json, papermill's settings and Python alike
+    message = str(refused.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_seeds_from_the_command_line_are_text_and_numpy_integers_count_as_whole():
+    import numpy as np
+
+    assert profile_config("smoke", seeds="1, 2,3").seeds == (1, 2, 3)
+    assert profile_config("smoke", seeds=[np.int64(7)]).seeds == (7,)
+    assert profile_config("smoke", lr_factors="0.5,2").lr_factors == (0.5, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ({"settings": {"learning_rate": "abc"}}, ["learning_rate", "e.g. 2e-5"]),
+        ({"settings": {"epochs": "two"}}, ["epochs", "e.g. 1 or 0.5"]),
+        ({"settings": {"group_by_length": "maybe"}}, ["group_by_length", "True or False"]),
+        ({"settings": "n_train=500"}, ["settings", "dict", '"n_train": 500']),
+        ({"settings": {1: 2}}, ["settings", "named by text"]),
+        ({"profile": ["smoke"]}, ["profile", "smoke, quick"]),
+        ({"output": 5}, ["output", "runs/quick"]),
+        ({"seed": "1"}, ["seed", "whole number"]),  # a notebook's own parameter, e.g. 02's seed
+    ],
+)
+def test_papermill_parameters_of_the_wrong_type_stop_with_one_line(tmp_path, arguments, words):
+    from bertpeft.notebook import notebook_config
+
+    arguments = {"output": str(tmp_path / "run"), "profile": "smoke", "settings": {}, **arguments}
+    with pytest.raises(ConfigError) as refused:
+        notebook_config(**arguments)
+    message = str(refused.value)
+    assert "\n" not in message and all(word in message for word in words), message
+    assert not (tmp_path / "run").exists(), "nothing written"
+
+
 def test_unknown_profile_is_named():
     with pytest.raises(ConfigError, match="profile 'nope'"):
         profile_config("nope")

@@ -15,6 +15,7 @@ from bertpeft.data import (
     load_reviews,
     prepare_reviews,
     sample_reviews,
+    sample_with_leakage,
     token_lengths,
     tokenize_reviews,
 )
@@ -297,3 +298,115 @@ def test_validation_reviews_come_from_the_training_file_and_leave_the_training_s
     assert sorted(pd.Series(validation["label"]).value_counts().tolist()) == [25, 25], "stratified"
     with pytest.raises(DataError, match="n-validation 100 or less"):
         sample_reviews(raw, 100, 20, seed=3, n_validation=101)
+
+
+# --- train/test leakage ------------------------------------------------------------------------------------------
+
+
+def leaky_folder(folder, leaked=(3, 17, 28, 41, 55)):
+    """60 made-up training reviews; a test file of 25 new ones plus copies of the training rows `leaked`, written
+    with other whitespace (doubled spaces, a tab, a line break, padding)."""
+    train = [
+        (i % 2, f"Visit {i}: the {'soup was warm' if i % 2 else 'soup was cold'} and the bill was {i} dollars.")
+        for i in range(60)
+    ]
+    test = [(i % 2, f"Another visit {i}, the {'tea was fresh' if i % 2 else 'tea was stale'}.") for i in range(25)]
+    test += [
+        (train[i][0], "  " + train[i][1].replace(" ", "  ", 2).replace(" the", "\tthe").replace("and", "\nand"))
+        for i in leaked
+    ]
+    pd.DataFrame(train, columns=["label", "text"]).to_csv(folder / "train.csv", index=False)
+    pd.DataFrame(test, columns=["label", "text"]).sample(frac=1, random_state=0).to_csv(
+        folder / "test.csv", index=False
+    )
+    return folder, {" ".join(train[i][1].split()) for i in leaked}
+
+
+def prepared_texts(run):
+    import datasets
+
+    prepared = datasets.load_from_disk(str(run / "prepared"))
+    return {split: [" ".join(t.split()) for t in prepared[split]["text"]] for split in prepared}
+
+
+def test_prep_counts_test_reviews_that_are_in_the_training_file(tmp_path):
+    from conftest import run_bertpeft
+
+    data, leaked = leaky_folder(tmp_path)
+    assert not leaked & set(pd.read_csv(data / "test.csv")["text"]), "the copies differ in whitespace"
+    run = tmp_path / "run"
+    sizes = ["--n-train", "40", "--n-validation", "20", "--n-test", "30"]  # every row of both files
+    done = run_bertpeft("prep", "--profile", "smoke", "--data", data, *sizes, "--output", run, timeout=180)
+    assert done.returncode == 0, done.stderr
+    texts = prepared_texts(run)
+    in_train, in_validation = len(leaked & set(texts["train"])), len(leaked & set(texts["validation"]))
+    assert in_train + in_validation == 5 and len(leaked & set(texts["test"])) == 5
+    line = next(line for line in done.stdout.splitlines() if line.startswith("Leakage:"))
+    assert (
+        f"5 of the 30 test reviews also appear in the training file ({in_train} in the training sample, "
+        f"{in_validation} in the validation split)"
+        in line
+        and "--drop-leaked true" in line
+    )
+    meta = json.loads((run / "prepared" / "meta.json").read_text())
+    assert meta["leakage"] == {
+        "test_in_train": in_train,
+        "test_in_validation": in_validation,
+        "test_in_train_file": 5,
+        "dropped": 0,
+    }
+    assert meta["key"]["drop_leaked"] is False
+
+
+def test_drop_leaked_leaves_them_out_of_the_prepared_test_split(tmp_path, capsys):
+    from conftest import run_bertpeft
+
+    from bertpeft.cli import main
+
+    data, leaked = leaky_folder(tmp_path)
+    run = tmp_path / "run"
+    args = ["prep", "--profile", "smoke", "--data", str(data), "--n-train", "40", "--n-validation", "20"]
+    assert main([*args, "--n-test", "30", "--drop-leaked", "true", "--output", str(run)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # besides progress bars
+    assert len(errors) == 1 and errors[0].startswith("bertpeft: error: "), errors
+    assert "only 25 rows (after leaving out 5 that also appear in the training file)" in errors[0]
+    assert "--n-test 25 or less" in errors[0] and not run.exists()
+    done = run_bertpeft(*args, "--n-test", "25", "--drop-leaked", "true", "--output", run, timeout=180)
+    assert done.returncode == 0, done.stderr
+    texts = prepared_texts(run)
+    assert len(texts["test"]) == 25 and not leaked & set(texts["test"])
+    assert not set(texts["test"]) & (set(texts["train"]) | set(texts["validation"]))
+    meta = json.loads((run / "prepared" / "meta.json").read_text())
+    assert meta["leakage"] == {"test_in_train": 0, "test_in_validation": 0, "test_in_train_file": 0, "dropped": 5}
+    assert meta["key"]["drop_leaked"] is True
+    assert "none of the 25 test reviews appears in the training file; drop_leaked left out 5" in done.stdout
+
+
+def test_drop_leaked_changes_nothing_without_leaks(unbalanced):
+    plain, leakage = sample_with_leakage(unbalanced, 50, 20, seed=4, n_validation=10)
+    dropped = sample_reviews(unbalanced, 50, 20, seed=4, n_validation=10, drop_leaked=True)
+    assert leakage == {"test_in_train": 0, "test_in_validation": 0, "test_in_train_file": 0, "dropped": 0}
+    assert all(plain[split]["text"] == dropped[split]["text"] for split in plain)
+
+
+def test_a_carved_test_split_skips_texts_the_file_repeats(tmp_path):
+    rows = [(i % 2, f"review number {i}") for i in range(40)]
+    rows += [(0, "review  number 0"), (1, " review number 1"), (0, "review number 2\t")]  # repeats, other spacing
+    pd.DataFrame(rows, columns=["label", "text"]).to_csv(tmp_path / "train.csv", index=False)
+    raw = load_reviews(str(tmp_path))
+    repeated = {"review number 0", "review number 1", "review number 2"}
+    sample, leakage = sample_with_leakage(raw, 20, 20, seed=0, drop_leaked=True)
+    assert leakage["dropped"] == 6 and leakage["test_in_train_file"] == 0
+    assert not repeated & {" ".join(t.split()) for t in sample["test"]["text"]}
+
+
+def test_the_smoke_fixture_has_no_leak():
+    from bertpeft.fixtures import SMOKE_DATA
+
+    files = {split: pd.read_csv(SMOKE_DATA / f"{split}.csv") for split in ("train", "test")}
+    normalized = {split: {" ".join(t.split()) for t in frame["text"]} for split, frame in files.items()}
+    assert len(normalized["train"]) == len(files["train"]) and len(normalized["test"]) == len(files["test"])
+    assert not normalized["train"] & normalized["test"]
+    raw = load_reviews(str(SMOKE_DATA))
+    _, leakage = sample_with_leakage(raw, 144, 64, seed=42, n_validation=16)  # every row of both files
+    assert leakage == {"test_in_train": 0, "test_in_validation": 0, "test_in_train_file": 0, "dropped": 0}

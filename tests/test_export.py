@@ -1,6 +1,8 @@
 """LoRA export: the adapter alone and merged, equal logits, loadable by plain peft/transformers in a fresh process."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,32 +42,45 @@ def strengthen_lora(weights_file):
     values, as `init_lora_weights=False` does, so a merge that drops or mis-scales them would show."""
     import torch
 
+    mode = os.stat(weights_file).st_mode  # kept: a test reads the mode bertpeft gave the file
     state = load_file(str(weights_file))
     generator = torch.Generator().manual_seed(0)
     for name, tensor in state.items():
         if "lora_" in name:
             state[name] = torch.randn(tensor.shape, generator=generator) * 0.3
     save_file(state, str(weights_file))
+    os.chmod(weights_file, mode)
 
 
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory):
-    """A trained smoke `lora` configuration with strong LoRA weights, exported with `bertpeft export`."""
+    """A trained smoke `lora` configuration with strong LoRA weights, exported with `bertpeft export`; the model and
+    the data come from local folders (the data: a copy of the made-up smoke reviews), under umask 022."""
+    from bertpeft.fixtures import SMOKE_DATA
     from bertpeft.training import train_configuration
 
     folder = tmp_path_factory.mktemp("export")
+    data = folder / "my-reviews"
+    data.mkdir()
+    for split in ("train", "test"):
+        shutil.copy(SMOKE_DATA / f"{split}.csv", data / f"{split}.csv")
     config = profile_config(
         "smoke",
         model=str(tiny_classifier(folder / "model")),
+        data=str(data),
         configuration="lora",
         output=str(folder / "run"),
         n_train=32,
         n_test=32,
         progress="lines",
     )
-    train_configuration(config, benchmark=False)
-    strengthen_lora(config.run_dir / "models" / "lora-seed42" / "trained.safetensors")
-    assert main(["export", "--output", str(config.run_dir), "--reviews", "16"]) == 0
+    umask = os.umask(0o022)
+    try:
+        train_configuration(config, benchmark=False)
+        strengthen_lora(config.run_dir / "models" / "lora-seed42" / "trained.safetensors")
+        assert main(["export", "--output", str(config.run_dir), "--reviews", "16"]) == 0
+    finally:
+        os.umask(umask)
     return config
 
 
@@ -73,7 +88,7 @@ def test_adapter_folder_holds_adapter_head_and_tokenizer(lora_run):
     adapter = export_dir(lora_run.run_dir) / ADAPTER
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert config["task_type"] == "SEQ_CLS" and config["r"] == lora_run.lora_r
-    assert config["base_model_name_or_path"] == str(Path(lora_run.model).resolve())  # a folder that exists
+    assert config["base_model_name_or_path"] == "model"  # a local folder: by its name, not its path
     keys = set(load_file(str(adapter / "adapter_model.safetensors")))
     assert {"base_model.model.classifier.weight", "base_model.model.classifier.bias"} <= keys
     assert any("lora_A" in k for k in keys) and any("lora_B" in k for k in keys)
@@ -118,13 +133,14 @@ import torch
 from peft import PeftConfig, PeftModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-adapter_dir, merged_dir, task_file, out_file = sys.argv[1:5]
+adapter_dir, merged_dir, base_dir, task_file, out_file = sys.argv[1:6]
 task = json.load(open(task_file))
 merged = AutoModelForSequenceClassification.from_pretrained(merged_dir).eval()
 labels = merged.config.id2label
+# adapter_config.json names a local base by its folder's name: the user loads it from where they keep it
+assert PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path == base_dir.rstrip("/").split("/")[-1]
 base = AutoModelForSequenceClassification.from_pretrained(
-    PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path, num_labels=len(labels), id2label=labels,
-    label2id=merged.config.label2id, ignore_mismatched_sizes=True)
+    base_dir, num_labels=len(labels), id2label=labels, label2id=merged.config.label2id, ignore_mismatched_sizes=True)
 with_adapter = PeftModel.from_pretrained(base, adapter_dir).eval()
 batch = AutoTokenizer.from_pretrained(adapter_dir)(task["texts"], truncation=True, max_length=task["max_length"],
                                                    padding=True, return_tensors="pt")
@@ -145,7 +161,16 @@ def test_plain_code_in_a_fresh_process_gets_the_trained_logits(lora_run, tmp_pat
     (tmp_path / "task.json").write_text(json.dumps({"texts": texts, "max_length": lora_run.max_length}))
     out = export_dir(lora_run.run_dir)
     subprocess.run(
-        [sys.executable, "-c", PLAIN_CODE, str(out / ADAPTER), str(out / MERGED), "task.json", "out.json"],
+        [
+            sys.executable,
+            "-c",
+            PLAIN_CODE,
+            str(out / ADAPTER),
+            str(out / MERGED),
+            lora_run.model,
+            "task.json",
+            "out.json",
+        ],
         cwd=tmp_path,
         check=True,
         timeout=300,
@@ -187,6 +212,91 @@ def test_base_model_source_names_a_real_folder_or_a_hub_id():
     assert base_model_source("nlptown/bert-base-multilingual-uncased-sentiment") == (
         "nlptown/bert-base-multilingual-uncased-sentiment"
     )
+
+
+def test_no_exported_file_holds_a_path_of_this_machine(lora_run):
+    local = {
+        "the environment": sys.prefix,
+        "the base model's folder": str(Path(lora_run.model).resolve()),
+        "the data folder": str(Path(lora_run.data).resolve()),
+        "the run folder": str(lora_run.run_dir.resolve()),
+        "the package": str(Path(__file__).resolve().parents[1]),
+    }
+    files = [p for p in export_dir(lora_run.run_dir).rglob("*") if p.is_file()]
+    assert len(files) > 8 and {p.name for p in files} >= {"adapter_config.json", "README.md", VERIFICATION}
+    found = [f"{p.name}: {what}" for p in files for what, path in local.items() if path.encode() in p.read_bytes()]
+    assert not found, found
+    verification = json.loads((export_dir(lora_run.run_dir) / VERIFICATION).read_text())
+    assert (verification["adapter_dir"], verification["merged_dir"], verification["base_model"]) == (
+        ADAPTER,
+        MERGED,
+        "model",
+    )
+    card = (export_dir(lora_run.run_dir) / MERGED / "README.md").read_text()
+    assert "reviews of `my-reviews`" in card and "Base model `model`" in card
+    adapter_card = (export_dir(lora_run.run_dir) / ADAPTER / "README.md").read_text()
+    assert "base_model:" not in adapter_card  # the card's metadata links a Hub id only
+    assert 'from_pretrained(\n    "path/to/model"' in adapter_card
+
+
+def test_exported_and_result_files_are_readable_by_others_under_umask_022(lora_run):
+    written = [
+        lora_run.run_dir / "results" / "lora-seed42.json",
+        lora_run.run_dir / "models" / "lora-seed42" / "trained.safetensors",
+        *(p for p in export_dir(lora_run.run_dir).rglob("*") if p.is_file()),
+    ]
+    modes = {p.relative_to(lora_run.run_dir).as_posix(): p.stat().st_mode & 0o777 for p in written}
+    assert all(mode & 0o044 == 0o044 for mode in modes.values()), modes
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_atomic_writes_follow_the_umask(tmp_path, umask):
+    from bertpeft.layout import atomic_write_json
+
+    before = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "r.json", {"accuracy": 0.5})
+    finally:
+        os.umask(before)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_published_names_are_hub_ids_or_names_never_paths(tmp_path):
+    from bertpeft.data import published_data_name
+    from bertpeft.models import published_model_name
+
+    (tmp_path / "my-bert").mkdir()
+    assert published_model_name("minilm") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert published_model_name("bert-base-cased") == "bert-base-cased"
+    assert published_model_name("nlptown/bert-base-multilingual-uncased-sentiment") == (
+        "nlptown/bert-base-multilingual-uncased-sentiment"
+    )
+    assert published_model_name(str(tmp_path / "my-bert")) == "my-bert"
+    assert published_model_name("tiny-random-bert") == "tiny-random-bert"
+    assert published_data_name("yelp_polarity") == "fancyzhx/yelp_polarity"
+    assert published_data_name(str(tmp_path / "my-bert") + "/") == "my-bert"
+    assert published_data_name("smoke") == "smoke"
+
+
+def test_cards_of_a_minilm_run_name_its_hub_id(tmp_path):
+    from bertpeft.cards import adapter_card, model_card
+    from bertpeft.layout import TrainedRun
+    from bertpeft.models import resolve_model_source
+
+    data = tmp_path / "reviews"
+    data.mkdir()
+    config = profile_config("quick", configuration="lora", data=str(data), output=str(tmp_path / "run"))
+    result = {"accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1": 0.9, "trainable_params": 10, "total_params": 99}
+    trained = TrainedRun(tmp_path / "run", {**result, "num_labels": 2, "id2label": {"0": "neg", "1": "pos"}}, config)
+    verification = {
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "max_abs_diff": {"merged_vs_adapter": 0.0, "adapter_vs_trained": 0.0},
+        **{"adapter_mb": 1.0, "merged_mb": 90.0, "reviews": 8, "tolerance": 1e-4},
+    }
+    cards = adapter_card(trained, "sentence-transformers/all-MiniLM-L6-v2") + model_card(trained, verification)
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in cards
+    assert 'from_pretrained(\n    "sentence-transformers/all-MiniLM-L6-v2"' in cards
+    assert "`reviews`" in cards and str(data) not in cards and resolve_model_source("minilm") not in cards
 
 
 def test_a_run_without_lora_is_refused(tmp_path, capsys):

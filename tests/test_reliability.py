@@ -337,3 +337,31 @@ def test_checkpoints_made_with_other_settings_are_never_resumed(tmp_path):
     assert "made with other settings (learning_rate)" in again.stdout
     result = json.loads((out / "results" / "head-seed42.json").read_text())
     assert result["resumed_from"] is None and result["learning_rate"] == 0.5
+
+
+def test_a_diverged_training_is_reported_and_no_result_written(tmp_path, capsys):
+    from bertpeft.cli import main
+
+    out = tmp_path / "run"
+    args = ["--n-train", "48", "--n-validation", "0", "--n-test", "8", "--progress", "lines", "--output", str(out)]
+    assert main(["train", "--profile", "smoke", "--config", "full", "--learning-rate", "1e30", *args]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("bertpeft: error: full-seed42 diverged: "), errors
+    assert (
+        " nan" in errors[0] and "no result was written" in errors[0] and "lower learning rate than 1e+30" in errors[0]
+    )
+    assert not (out / "results").exists() and not (out / "models").exists()
+    assert not (out / "checkpoints" / "full-seed42").exists(), "no checkpoint of NaN weights to resume from"
+
+
+def test_result_json_refuses_nan_and_infinity_naming_where(tmp_path):
+    from bertpeft.layout import NonFiniteError, atomic_write_json
+
+    data = {"accuracy": 0.5, "loss_curve": [{"step": 1, "loss": 0.69}, {"step": 2, "loss": float("nan")}]}
+    with pytest.raises(NonFiniteError, match=r"loss_curve\[1\]\.loss is nan"):
+        atomic_write_json(tmp_path / "r.json", data)
+    with pytest.raises(NonFiniteError, match=r"latency is inf"):
+        atomic_write_json(tmp_path / "r.json", {"latency": float("inf")})
+    assert list(tmp_path.iterdir()) == [], "nothing written, no temporary file left"
+    atomic_write_json(tmp_path / "r.json", {"accuracy": 0.5, "latency": None})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"accuracy": 0.5, "latency": None}
