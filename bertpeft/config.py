@@ -407,9 +407,10 @@ def profile_config(profile: str = "paper", device: str | None = None, **override
     batch_given = any(overrides.get(k) is not None for k in ("train_batch_size", "gradient_accumulation"))
     if profile in MPS_DEFAULTS and not batch_given:
         if device is None:
-            from .device import accelerator
+            import torch  # (bertpeft.device.accelerator's rule; config sits below device in the layers)
 
-            device = accelerator()
+            apple = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+            device = "mps" if apple and not torch.cuda.is_available() else "other"
         if device == "mps":
             settings.update(MPS_DEFAULTS[profile])
     settings.update({k: v for k, v in overrides.items() if v is not None})
