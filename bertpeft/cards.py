@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .layout import TrainedRun
+from .models import lora_targets_of_model
 
 ADAPTER, MERGED = "lora-adapter", "lora-merged"
 
@@ -34,7 +35,7 @@ tags: [lora, bertpeft]
 ---
 # LoRA adapter: `{c.model}` for {trained.num_labels}-class review sentiment
 
-LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(c.lora_target_modules)}`, trained
+LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(lora_targets_of_model(c))}`, trained
 with its classifier head (saved in `adapter_model.safetensors` with the LoRA matrices) on {c.n_train:,} reviews of
 `{c.data}` (seed {c.seed}). Test accuracy {trained.result["accuracy"]:.4f} on {c.n_test:,} reviews.
 Made with {made_with(trained.result)}.
@@ -88,7 +89,7 @@ are the {average}.
 ## How it was made
 - Base model `{c.model}` (`{verification["base_model"]}`), {c.n_train:,} training reviews, truncated at
   {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.get("learning_rate")}, seed {c.seed}.
-- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(c.lora_target_modules)}`, plus
+- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(lora_targets_of_model(c))}`, plus
   the classifier head: {r["trainable_params"]:,} trainable parameters of {r["total_params"]:,}.
 - The adapter was saved alone ({verification["adapter_mb"]:.2f} MB), reloaded onto a freshly loaded base model
   with `PeftModel.from_pretrained`, merged with `merge_and_unload()` and saved here

@@ -89,7 +89,7 @@ pd.DataFrame(label_orders(run_dir, seed))
 # `export_lora` rebuilds the trained configuration from the run's saved weights and:
 # 1. saves the adapter alone into `export/lora-adapter/`: `adapter_config.json` naming the base model (a Hub id, or
 #    the real folder of a local model), `adapter_model.safetensors` with the LoRA matrices *and* the trained
-#    classifier head (PEFT saves the head because the task type is `SEQ_CLS`), and the tokenizer;
+#    classifier head (PEFT saves the modules named in `modules_to_save`: the task head), and the tokenizer;
 # 2. loads a fresh base model, puts the saved adapter on it with `PeftModel.from_pretrained`, merges it with
 #    `merge_and_unload()` and saves `export/lora-merged/`: a plain transformers model with its labels, tokenizer and
 #    a model card;
