@@ -8,7 +8,7 @@ from typing import Any
 
 from .data import published_data_name
 from .layout import TrainedRun
-from .models import hub_id_of, published_model_name
+from .models import hub_id_of, lora_targets_of_model, published_model_name
 
 ADAPTER, MERGED = "lora-adapter", "lora-merged"
 
@@ -45,7 +45,7 @@ tags: [lora, bertpeft]
 ---
 # LoRA adapter: `{model}` for {trained.num_labels}-class review sentiment
 
-LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(c.lora_target_modules)}`, trained
+LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(lora_targets_of_model(c))}`, trained
 with its classifier head (saved in `adapter_model.safetensors` with the LoRA matrices) on {c.n_train:,} reviews of
 `{data}` (seed {c.seed}). Test accuracy {trained.result["accuracy"]:.4f} on {c.n_test:,} reviews.
 Made with {made_with(trained.result)}.
@@ -100,7 +100,7 @@ are the {average}.
 ## How it was made
 - Base model `{verification["base_model"]}`, {c.n_train:,} training reviews, truncated at
   {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.get("learning_rate")}, seed {c.seed}.
-- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(c.lora_target_modules)}`, plus
+- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(lora_targets_of_model(c))}`, plus
   the classifier head: {r["trainable_params"]:,} trainable parameters of {r["total_params"]:,}.
 - The adapter was saved alone ({verification["adapter_mb"]:.2f} MB), reloaded onto a freshly loaded base model
   with `PeftModel.from_pretrained`, merged with `merge_and_unload()` and saved here

@@ -20,6 +20,10 @@ _CONFIGURATION = re.compile(r"^(none|head|head\+[1-9][0-9]*|lora|full)$")
 # every configuration learns at its default; its 125 steps favour 3x the default for the partial ones (README).
 DEFAULT_LEARNING_RATES = {"head": 2e-3, "head+N": 2e-4, "lora": 1e-3, "full": 5e-5}
 
+# lora_target_modules = (AUTO,): the modules PEFT (or bertpeft, for encoders PEFT has no entry for) wraps by
+# default in a model of that type; resolved against the model by bertpeft.models.lora_targets.
+AUTO = "auto"
+
 
 class OneLineError(ValueError):
     """An error whose message says what is wrong and how to fix it: the CLI prints it as one line, and so does
@@ -95,7 +99,9 @@ class RunConfig:
     lora_alpha: int = setting(8, "LoRA scaling numerator (the update is scaled by alpha / r)", result=True)
     lora_dropout: float = setting(0.05, "dropout on the LoRA input", result=True)
     lora_target_modules: tuple[str, ...] = setting(
-        ("query", "value"), "modules LoRA wraps, e.g. query,value", result=True
+        (AUTO,),
+        "modules LoRA wraps, e.g. query,value (auto: the model type's query and value projections)",
+        result=True,
     )
     learning_rate: float | None = setting(None, "learning rate (default: the configuration's own)", result=True)
     tune_lr: bool = setting(False, "choose the learning rate on the validation split from lr_factors", result=True)
@@ -201,10 +207,15 @@ class RunConfig:
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if not self.lora_target_modules:
-            raise ConfigError("lora_target_modules is empty: name modules such as query,value")
+            raise ConfigError("lora_target_modules is empty: name modules such as query,value, or auto")
         if any(not isinstance(m, str) or not m.strip() for m in self.lora_target_modules):
             raise ConfigError(
-                f"lora_target_modules must be module names such as query,value; got {self.lora_target_modules!r}"
+                f"lora_target_modules must be module names such as query,value, or auto; got {self.lora_target_modules!r}"
+            )
+        if AUTO in self.lora_target_modules and len(self.lora_target_modules) > 1:
+            raise ConfigError(
+                f"lora_target_modules {','.join(self.lora_target_modules)} mixes auto with module names: give auto "
+                f"alone (the model type's default) or module names alone"
             )
         _choice("padding", self.padding, ("dynamic", "max_length"))
         _choice("precision", self.precision, ("auto", "fp32", "fp16", "bf16"))

@@ -1,8 +1,11 @@
 """The six training configurations as models: which weights train, and how many there are.
 
-`head+N` trains the classifier and the N encoder layers nearest it (the top of the stack): backpropagation
-then stops at the lowest trainable layer, so the frozen layers below cost a forward pass only. The pooler stays
-frozen, which is what Experiment A's counts (1,538 + N x 7,087,872) imply.
+Every configuration but `none` trains the task head: the layers a sequence-classification model adds on top of the
+pretrained encoder (`task_head`). `head+N` also trains the N encoder layers nearest it (the top of the stack):
+backpropagation then stops at the lowest trainable layer, so the frozen layers below cost a forward pass only.
+BERT's pooler is part of the pretrained encoder and stays frozen, which is what Experiment A's counts
+(1,538 + N x 7,087,872) imply. The same rules hold for any BERT-family encoder (DistilBERT, RoBERTa, DeBERTa-v2,
+ELECTRA, ModernBERT, ...): their heads and layer lists differ in names only.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .config import CONFIGURATIONS, ConfigError, RunConfig, check_configuration, unfrozen_layers
+from .config import AUTO, CONFIGURATIONS, ConfigError, RunConfig, check_configuration, unfrozen_layers
 from .fixtures import TINY_BERT, tiny_bert
 from .hub import offline_unless_reachable
 from .layout import ordinary_permissions
@@ -103,7 +106,8 @@ def _label_maps(num_labels: int, id2label: dict[int, str] | None) -> dict[str, A
 
 
 def load_base_model(model: str, num_labels: int, id2label: dict[int, str] | None = None):
-    """BERT with a sequence-classification head for `num_labels` classes (a new head when the sizes differ)."""
+    """The encoder with a sequence-classification head for `num_labels` classes (a new head when the checkpoint has
+    none, or one of another size)."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -137,19 +141,68 @@ def model_skeleton(model: str, num_labels: int = 2):
         return AutoModelForSequenceClassification.from_config(config)
 
 
+def base_encoder(model):
+    """The pretrained encoder inside a sequence-classification model: its `base_model_prefix` submodule (`bert`,
+    `distilbert`, `deberta`, `model` in ModernBERT, ...)."""
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    if base is None:
+        raise ConfigError(
+            f"{type(model).__name__} has no pretrained encoder under its base_model_prefix "
+            f"{getattr(model, 'base_model_prefix', None)!r}: use a transformers ...ForSequenceClassification model"
+        )
+    return base
+
+
+def task_head(model) -> dict[str, Any]:
+    """The task head of a sequence-classification model, by name: its top-level modules with weights outside the
+    pretrained encoder (`base_encoder`). Every configuration but `none` trains all of them.
+
+    The rule: a pretrained encoder's checkpoint (what `AutoModel.save_pretrained` writes and encoders on the Hub
+    hold) has weights for the encoder and nothing else, so these modules are exactly the ones `from_pretrained`
+    reports as newly initialised: BERT's `classifier` (its pooler belongs to the encoder and is pretrained),
+    DistilBERT's `pre_classifier` and `classifier`, DeBERTa-v2's `pooler` and `classifier`, RoBERTa's and ELECTRA's
+    `classifier` (dense + out_proj), ModernBERT's `head` and `classifier`. The head is read from the model's
+    structure rather than from a loading report, so the same rule holds for a weightless skeleton
+    (`model_skeleton`) and for a checkpoint that already has a head (a fine-tuned model's head trains too).
+    """
+    base_encoder(model)  # a model without one is refused here
+    prefix = model.base_model_prefix
+    head = {
+        name: module
+        for name, module in model.named_children()
+        if name != prefix and next(module.parameters(), None) is not None
+    }
+    if not head:
+        raise ConfigError(f"{type(model).__name__} has no task head outside its encoder: load it for classification")
+    return head
+
+
+# Where the encoder's stack of layers sits inside the pretrained encoder, lowest first: BERT, RoBERTa, ELECTRA,
+# DeBERTa-v2 and most BERT-family encoders; DistilBERT; ModernBERT.
+LAYER_LISTS = ("encoder.layer", "transformer.layer", "layers")
+
+
 def encoder_layers(model) -> list:
-    base = getattr(model, model.base_model_prefix, None)
-    layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if layers is None:
-        raise ConfigError(f"{type(model).__name__} has no encoder.layer list: head+N needs a BERT-style encoder")
-    return list(layers)
+    """The encoder's layers, the input side first (the last one is nearest the head)."""
+    from torch import nn
+
+    base = base_encoder(model)
+    for path in LAYER_LISTS:
+        layers = base
+        for part in path.split("."):
+            layers = getattr(layers, part, None)
+        if isinstance(layers, nn.ModuleList) and len(layers):
+            return list(layers)
+    raise ConfigError(
+        f"head+N needs the encoder's list of layers, and {type(base).__name__} has none where bertpeft looks "
+        f"({', '.join(LAYER_LISTS)}): train this model with head, lora or full"
+    )
 
 
-def classifier_module(model):
-    for name in ("classifier", "score"):
-        if hasattr(model, name):
-            return getattr(model, name)
-    raise ConfigError(f"{type(model).__name__} has no classifier head")
+def train_task_head(model) -> None:
+    """Make the task head trainable (see `task_head`)."""
+    for module in task_head(model).values():
+        module.requires_grad_(True)
 
 
 def apply_configuration(model, config: RunConfig):
@@ -163,9 +216,11 @@ def apply_configuration(model, config: RunConfig):
     model.requires_grad_(False)
     if name == "none":
         return model
-    classifier_module(model).requires_grad_(True)
-    layers = encoder_layers(model)
+    train_task_head(model)
     n = unfrozen_layers(name)
+    if not n:
+        return model
+    layers = encoder_layers(model)
     if n > len(layers):
         raise ConfigError(
             f"{name} asks for {n} encoder layers but the model has {len(layers)}: use head+1 .. head+{len(layers)}"
@@ -184,24 +239,78 @@ def peft_without_upstream_warning():
         yield
 
 
+# Query and value projections of encoders PEFT's own table of LoRA targets
+# (peft.utils.constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) has no entry for. ModernBERT computes
+# query, key and value in one fused projection, `Wqkv`.
+LORA_TARGETS_BEYOND_PEFT = {"distilbert": ["q_lin", "v_lin"], "modernbert": ["Wqkv"]}
+
+
+def default_lora_targets(model_type: str) -> list[str] | None:
+    """The modules LoRA wraps by default in a model of `model_type` (its config's `model_type`): PEFT's choice
+    where it has one (`query`, `value` for BERT, RoBERTa and ELECTRA; `query_proj`, `value_proj` for DeBERTa-v2),
+    else `LORA_TARGETS_BEYOND_PEFT`; None when neither knows the type."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
+
+    targets = PEFT_TARGETS.get(model_type) or LORA_TARGETS_BEYOND_PEFT.get(model_type)
+    return list(targets) if isinstance(targets, (list, tuple)) else None
+
+
+def lora_targets(config: RunConfig, model_type: str) -> list[str] | None:
+    """The modules LoRA wraps: `config.lora_target_modules`, or with `auto` (the default) the model type's
+    `default_lora_targets` (None when it has none)."""
+    if tuple(config.lora_target_modules) == (AUTO,):
+        return default_lora_targets(model_type)
+    return list(config.lora_target_modules)
+
+
+def lora_targets_of_model(config: RunConfig) -> list[str]:
+    """The modules LoRA wraps in `config.model` (`lora_targets`, the model type read from its config), for text
+    that names them; the setting as given when the type has no default."""
+    from transformers import AutoConfig
+
+    model_type = AutoConfig.from_pretrained(resolve_model_source(config.model)).model_type
+    return lora_targets(config, model_type) or list(config.lora_target_modules)
+
+
+def same_lora_targets(config: RunConfig, other) -> bool:
+    """Whether `config.lora_target_modules` and `other` (another value of that setting) make LoRA wrap the same
+    modules of `config.model`: `auto` and the names it stands for do."""
+    return set(lora_targets_of_model(config)) == set(
+        lora_targets_of_model(config.replace(lora_target_modules=tuple(other)))
+    )
+
+
+def linear_layer_names(model) -> list[str]:
+    return sorted({n.split(".")[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"})
+
+
 def add_lora(model, config: RunConfig):
-    """PEFT LoRA on `config.lora_target_modules`; task type SEQ_CLS makes the head trainable and saved with the
-    adapter (as a `modules_to_save` copy)."""
+    """PEFT LoRA on `lora_targets` (by default the model type's usual ones); the task head (`task_head`) trains
+    beside it and is saved with the adapter (as `modules_to_save` copies; task type SEQ_CLS would only keep
+    modules named `classifier` or `score`)."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    names = {n.split(".")[-1] for n, _ in model.named_modules()}
-    missing = [m for m in config.lora_target_modules if m not in names]
-    if missing:
-        linear = sorted({n.split(".")[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"})
+    targets = lora_targets(config, model.config.model_type)
+    if targets is None:
         raise ConfigError(
-            f"LoRA target module(s) {missing} not in {type(model).__name__}; its linear layers are {linear}"
+            f"no default LoRA targets for model type {model.config.model_type!r}: name them with "
+            f"lora_target_modules (--lora-target-modules), e.g. its attention's query and value projections; its "
+            f"linear layers are {linear_layer_names(model)}"
+        )
+    names = {n.split(".")[-1] for n, _ in model.named_modules()}
+    missing = [m for m in targets if m not in names]
+    if missing:
+        raise ConfigError(
+            f"LoRA target module(s) {missing} not in {type(model).__name__}; its linear layers are "
+            f"{linear_layer_names(model)}"
         )
     lora = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=list(config.lora_target_modules),
+        target_modules=targets,
+        modules_to_save=list(task_head(model)),
         bias="none",
     )
     with peft_without_upstream_warning():

@@ -23,7 +23,7 @@ from .config import RESULT_SETTINGS, ConfigError, RunConfig
 from .data import prepared_is_current, resolve_data_source
 from .export import ExportError, read_verification
 from .layout import RunDir, atomic_write_json, check_output_folder, result_name
-from .models import configuration_table
+from .models import configuration_table, same_lora_targets
 from .report import write_results_csv
 
 NOTEBOOKS_ENV = "BERTPEFT_NOTEBOOKS"
@@ -82,6 +82,8 @@ def check_resumable(config: RunConfig, run_dir: Path, force: bool) -> None:
     before = json.loads(saved.read_text(encoding="utf-8"))
     now = config.to_dict()
     changed = [k for k in RESULT_SETTINGS if k in before and before[k] != now[k]]
+    if "lora_target_modules" in changed and same_lora_targets(config, before["lora_target_modules"]):
+        changed.remove("lora_target_modules")  # e.g. auto and the names it stands for (folders made before auto)
     if changed:
         diff = ", ".join(f"{k} {before[k]!r} -> {now[k]!r}" for k in changed)
         raise ConfigError(

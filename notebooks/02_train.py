@@ -8,7 +8,7 @@
 # | configuration | what trains |
 # |---|---|
 # | `none` | nothing: the untrained head's accuracy is the floor |
-# | `head` | the classifier head only |
+# | `head` | the classifier head only (the task head: every layer added on top of the pretrained encoder) |
 # | `head+1`, `head+2` | the head and the 1 or 2 encoder layers **nearest the head** (the top of the stack) |
 # | `lora` | small LoRA matrices beside every layer's query and value projections, plus the head |
 # | `full` | every weight |
@@ -77,7 +77,9 @@ fig = plot_configurations()
 # its size. B starts at zero, so at step 0 the model is exactly the pretrained one, and training moves it away
 # only as far as the data asks. With r = 4, one projection trains 2 × 768 × 4 = 6,144 numbers instead of
 # 589,824. We put LoRA on the attention's `query` and `value` projections, the choice of the LoRA paper: they
-# decide what each token looks for and what it passes on. After training, **merging** adds (alpha / r) · B A
+# decide what each token looks for and what it passes on (other encoders name them differently: `q_lin` and `v_lin`
+# in DistilBERT, `query_proj` and `value_proj` in DeBERTa-v2; the default `lora_target_modules` `auto` picks each
+# model type's, from PEFT's own table where it has one). After training, **merging** adds (alpha / r) · B A
 # into W once: the merged model is a plain BERT again, with no extra cost per prediction (notebook 03).
 
 # %%
@@ -87,16 +89,19 @@ fig = plot_lora(r=config.lora_r)
 # %% [markdown]
 # ## 2. Find the modules: print the model
 # To freeze layers or point LoRA at a projection, you need the names of the modules. `print(model)` lists them
-# all; here are one encoder layer's attention, the pooler and the head. Loading reports the classifier's weights
-# as newly initialised (pretrained checkpoints have no head for our labels): that is expected, it is the part
-# every configuration trains, so the report is silenced.
+# all; here are the parts of the pretrained encoder (`model.base_model`), its first layer and the task head: the
+# modules outside the encoder. Loading reports the head's weights as newly initialised (pretrained checkpoints
+# have no head for our labels): that is expected, it is the part every configuration trains, so the report is
+# silenced. BERT's pooler is part of the pretrained encoder; in other encoders the head is larger (DistilBERT's
+# `pre_classifier`, DeBERTa's pooler, ModernBERT's `head` come new with the classifier), and their layer lists
+# have other names: `task_head` and `encoder_layers` find both in any BERT-family encoder.
 
 # %%
 from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging
 
 from bertpeft.data import load_prepared
-from bertpeft.models import load_tokenizer, resolve_model_source
+from bertpeft.models import encoder_layers, load_tokenizer, resolve_model_source, task_head
 
 tokenizer = load_tokenizer(config.model)
 data, meta = load_prepared(config, tokenizer)  # the reviews notebook 01 tokenized into the run folder
@@ -105,21 +110,22 @@ model = AutoModelForSequenceClassification.from_pretrained(
     resolve_model_source(config.model),  # a Hub id such as "bert-base-cased", or a local folder
     num_labels=meta["num_labels"],
 )
-print(model.base_model.encoder.layer[0].attention)
-print("pooler:", model.base_model.pooler)
-print("classifier:", model.classifier)
+print("pretrained encoder:", [name for name, _ in model.base_model.named_children()])
+layers = encoder_layers(model)  # model.bert.encoder.layer in BERT
+print(f"encoder layer 1 of {len(layers)}:", layers[0])
+print("task head:", task_head(model))  # {"classifier": ...} in BERT
 
 # %% [markdown]
 # ## 3. The configurations as code
 # Freezing is `requires_grad_(False)`: the optimizer then never touches those weights and backpropagation skips
 # what it does not need. LoRA is two calls to PEFT: `LoraConfig` says where and how large, `get_peft_model` freezes
-# the base model and adds A and B beside each target. `task_type=SEQ_CLS` also keeps the classifier trainable and
-# saves it with the adapter.
+# the base model and adds A and B beside each target; `modules_to_save` keeps the task head trainable beside them
+# and saves it with the adapter.
 
 # %%
 from peft import LoraConfig, TaskType, get_peft_model
 
-from bertpeft.models import peft_without_upstream_warning
+from bertpeft.models import lora_targets, peft_without_upstream_warning
 
 
 def prepare_model(model, config):
@@ -127,23 +133,28 @@ def prepare_model(model, config):
     name = config.configuration
     if name == "full":
         return model  # every weight trains: nothing to freeze
+    head = task_head(model)  # the new modules on top of the encoder: {"classifier": ...} in BERT
     if name == "lora":
         lora_config = LoraConfig(
             task_type=TaskType.SEQ_CLS,
             r=config.lora_r,  # the rank: 4 here
             lora_alpha=config.lora_alpha,  # the update is scaled by lora_alpha / r
             lora_dropout=config.lora_dropout,
-            target_modules=list(config.lora_target_modules),  # ["query", "value"]: names from print(model)
+            # ["query", "value"] in BERT (names from print(model)): the setting, or with "auto" the model type's
+            target_modules=lora_targets(config, model.config.model_type),
+            modules_to_save=list(head),  # the head trains beside the adapter and is saved with it
         )
         with peft_without_upstream_warning():  # peft 0.21 trips a transformers 5 deprecation: theirs, not ours
             return get_peft_model(model, lora_config)
     model.requires_grad_(False)  # none: nothing trains
     if name.startswith("head"):
-        model.classifier.requires_grad_(True)
+        for module in head.values():
+            module.requires_grad_(True)
         top = int(name.partition("+")[2] or 0)  # head+2 -> the 2 layers nearest the head
-        layers = model.base_model.encoder.layer
-        for layer in layers[len(layers) - top :]:
-            layer.requires_grad_(True)
+        if top:
+            layers = encoder_layers(model)  # model.bert.encoder.layer in BERT
+            for layer in layers[len(layers) - top :]:
+                layer.requires_grad_(True)
     return model
 
 

@@ -90,7 +90,7 @@ pd.DataFrame(label_orders(run_dir, seed))
 # 1. saves the adapter alone into `export/lora-adapter/`: `adapter_config.json` naming the base model by its Hub id
 #    (`minilm` is `sentence-transformers/all-MiniLM-L6-v2`; a local model folder by its name, never by its path on
 #    this machine: the export is meant for publishing), `adapter_model.safetensors` with the LoRA matrices *and* the
-#    trained classifier head (PEFT saves the head because the task type is `SEQ_CLS`), and the tokenizer;
+#    trained classifier head (PEFT saves the modules named in `modules_to_save`: the task head), and the tokenizer;
 # 2. loads a fresh base model, puts the saved adapter on it with `PeftModel.from_pretrained`, merges it with
 #    `merge_and_unload()` and saves `export/lora-merged/`: a plain transformers model with its labels, tokenizer and
 #    a model card;

@@ -56,6 +56,8 @@ def test_profiles_hold_the_briefs_sizes():
         ({"n_validation": -1}, "n_validation"),
         ({"lr_factors": (0.0, 1.0)}, "lr_factors"),
         ({"tune_lr": True, "n_validation": 0}, "n_validation"),
+        ({"lora_target_modules": "auto,query"}, "lora_target_modules"),
+        ({"lora_target_modules": ""}, "lora_target_modules"),
     ],
 )
 def test_bad_values_name_the_field(overrides, field):
@@ -176,6 +178,18 @@ def test_json_round_trip(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(config.to_json(), encoding="utf-8")
     assert load_config(path) == config
+
+
+def test_lora_targets_default_to_auto_and_round_trip():
+    """`auto` (the model type's targets, resolved against the model) is what a run records by default; it reads
+    back as itself, and a run folder's JSON from before it (explicit names) still loads as those names."""
+    config = profile_config("smoke")
+    assert config.lora_target_modules == ("auto",)
+    assert json.loads(config.to_json())["lora_target_modules"] == ["auto"]
+    assert RunConfig.from_dict(json.loads(config.to_json())) == config
+    assert profile_config("smoke", lora_target_modules="auto") == config
+    older = {**config.to_dict(), "lora_target_modules": ["query", "value"]}
+    assert RunConfig.from_dict(older).lora_target_modules == ("query", "value")
 
 
 def test_default_learning_rates_differ_by_configuration():

@@ -138,6 +138,24 @@ def test_settings_that_change_results_do_not_mix_into_a_run_folder(smoke_run, ca
     assert "n_train 96 -> 64" in capsys.readouterr().err
 
 
+def test_a_folder_made_with_the_lora_targets_auto_stands_for_still_resumes(tmp_path):
+    """Run folders made before `auto` (the default) record BERT's LoRA targets by name: the same modules, so the
+    series resumes there; other targets are refused, naming the change."""
+    from bertpeft import profile_config
+    from bertpeft.config import ConfigError
+    from bertpeft.layout import RunDir
+    from bertpeft.series import check_resumable
+
+    config = profile_config("smoke", output=str(tmp_path / "run"))
+    for names in (["query", "value"], ["value", "query"], ["query", "key"]):
+        RunDir(config).write_config(config.replace(lora_target_modules=tuple(names)))
+        if names == ["query", "key"]:
+            with pytest.raises(ConfigError, match=r"lora_target_modules \['query', 'key'\] -> \['auto'\]"):
+                check_resumable(config, config.run_dir, force=False)
+        else:
+            check_resumable(config, config.run_dir, force=False)
+
+
 def test_every_parameter_the_series_passes_is_declared_by_its_notebook(smoke_run):
     """Papermill injects undeclared parameters without a word; the run's settings travel in run_config.json, and
     what the series passes per notebook (folder, configuration, seed, ...) must be declared there."""

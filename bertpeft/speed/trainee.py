@@ -15,11 +15,11 @@ from ..data import padding_waste
 from ..device import accelerator, autocast, resolve_precision, synchronize
 from ..models import (
     apply_configuration,
-    classifier_module,
     encoder_layers,
     load_base_model,
     load_tokenizer,
     resolve_model_source,
+    train_task_head,
 )
 from .batches import EpochBatches, encode_reviews, epoch_batches, read_reviews
 from .setups import Recipe, Setup, make_recipe
@@ -53,7 +53,7 @@ def configure_model(base, config: RunConfig, setup: Setup):
     if setup.layers == "bottom" and unfrozen_layers(setup.configuration):
         layers = encoder_layers(model)
         model.requires_grad_(False)
-        classifier_module(model).requires_grad_(True)
+        train_task_head(model)
         for layer in layers[: unfrozen_layers(setup.configuration)]:
             layer.requires_grad_(True)
     if setup.merged:

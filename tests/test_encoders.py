@@ -1,0 +1,246 @@
+"""Every configuration on every BERT-family encoder: tiny random BERT, DistilBERT, RoBERTa, DeBERTa-v2, ELECTRA and
+ModernBERT, each saved as a pretrained encoder without a classification head (what the Hub holds), with the smoke
+profile's WordPiece tokenizer. What the expected values rest on is written here, per architecture, independently of
+bertpeft: the encoder's layer list, the LoRA targets, and what `from_pretrained` reports as newly initialised."""
+
+import ast
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_bertpeft
+
+from bertpeft.config import CONFIGURATIONS, ConfigError, profile_config
+from bertpeft.fixtures import SMOKE_DATA
+from bertpeft.models import apply_configuration, load_base_model, model_skeleton
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
+ENCODERS = {
+    # model type: (extra config, where its layer list sits, the projections LoRA wraps by default)
+    "bert": ({}, "bert.encoder.layer", ("query", "value")),
+    "distilbert": ({"hidden_dim": 37}, "distilbert.transformer.layer", ("q_lin", "v_lin")),
+    "roberta": ({"max_position_embeddings": 130}, "roberta.encoder.layer", ("query", "value")),
+    "deberta-v2": (  # DeBERTa-v3's attention: relative positions, none added to the input
+        {"relative_attention": True, "position_biased_input": False, "pos_att_type": ["p2c", "c2p"]},
+        "deberta.encoder.layer",
+        ("query_proj", "value_proj"),
+    ),
+    "electra": ({"embedding_size": 16}, "electra.encoder.layer", ("query", "value")),
+    "modernbert": ({}, "model.layers", ("Wqkv",)),
+}
+
+
+def smoke_tokenizer():
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast(vocab=str(SMOKE_DATA / "vocab.txt"), do_lower_case=True, model_max_length=128)
+
+
+def save_encoder(folder: Path, model_type: str) -> Path:
+    """A tiny random `model_type` encoder, saved the way pretrained encoders are: no classification head."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    tokenizer = smoke_tokenizer()
+    ids = {f"{t}_token_id": tokenizer.convert_tokens_to_ids(f"[{t.upper()}]") for t in ("pad", "cls", "sep")}
+    ids |= {"bos_token_id": ids["cls_token_id"], "eos_token_id": ids["sep_token_id"]}
+    settings = {"vocab_size": len(tokenizer), "max_position_embeddings": 128, **SIZE, **ids}
+    config = AutoConfig.for_model(model_type, **settings | ENCODERS[model_type][0])
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread: two threads on 2 busy cores made each step 10-100x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("encoders")
+    return {name: save_encoder(root / name, name) for name in ENCODERS}
+
+
+def loaded(folder):
+    """The encoder with a 2-label head, as `from_pretrained` reports it: (model, the keys it initialised anew)."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            str(folder), num_labels=2, output_loading_info=True
+        )
+    finally:
+        logging.set_verbosity(verbosity)
+    return model, set(info["missing_keys"])
+
+
+def sizes(model, names):
+    shapes = dict(model.named_parameters())
+    return sum(shapes[n].numel() for n in names)
+
+
+def trainable_names(model):
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def expected_counts(model_type, folder, r=4):
+    """Each configuration's trainable count from the loaded model's shapes, the loading report and ENCODERS."""
+    _, layer_list, targets = ENCODERS[model_type]
+    model, new = loaded(folder)
+    total = sizes(model, [n for n, _ in model.named_parameters()])
+    head = sizes(model, new)
+    layers = model.get_submodule(layer_list)
+    top = [sum(p.numel() for p in layer.parameters()) for layer in reversed(layers)]
+    adapters = sum(
+        r * (m.in_features + m.out_features) for n, m in model.named_modules() if n.rpartition(".")[2] in targets
+    )
+    assert adapters, f"{model_type} has {targets}"
+    counts = {"none": 0, "head": head, "head+1": head + top[0], "head+2": head + top[0] + top[1]}
+    return counts | {"lora": head + adapters, "full": total}, total
+
+
+@pytest.mark.parametrize("model_type", ENCODERS)
+def test_params_counts_every_configuration(encoders, model_type, capsys):
+    from bertpeft.cli import main
+
+    assert main(["params", "--model", str(encoders[model_type]), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected, total = expected_counts(model_type, encoders[model_type])
+    assert [row["config"] for row in rows] == list(CONFIGURATIONS)
+    assert {row["config"]: row["trainable_params"] for row in rows} == expected
+    assert {row["total_params"] for row in rows} == {total}
+
+
+def test_params_cli_on_distilbert(encoders):
+    """The same through `bertpeft params` in its own process, on the encoder whose every name differs from BERT's
+    (pre_classifier in the head, transformer.layer, q_lin/v_lin)."""
+    done = run_bertpeft("params", "--model", encoders["distilbert"], "--json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = {row["config"]: row["trainable_params"] for row in json.loads(done.stdout)}
+    assert rows == expected_counts("distilbert", encoders["distilbert"])[0]
+
+
+@pytest.mark.parametrize("model_type", ENCODERS)
+def test_head_trains_what_loading_reports_as_newly_initialised(encoders, model_type):
+    model, new = loaded(encoders[model_type])
+    assert new and not any(n.startswith(ENCODERS[model_type][1]) for n in new)
+    assert trainable_names(apply_configuration(model, profile_config("smoke", configuration="head"))) == new
+    lora = apply_configuration(loaded(encoders[model_type])[0], profile_config("smoke", configuration="lora"))
+    copies = {n for n in trainable_names(lora) if "lora_" not in n}
+    assert {n.removeprefix("base_model.model.").replace(".modules_to_save.default", "") for n in copies} == new
+
+
+def smoke_batch(folder, n=8):
+    from transformers import AutoTokenizer
+
+    with open(SMOKE_DATA / "train.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:n]
+    batch = AutoTokenizer.from_pretrained(str(folder))(
+        [r["text"] for r in rows], truncation=True, max_length=64, padding=True, return_tensors="pt"
+    )
+    import torch
+
+    batch["labels"] = torch.tensor([int(r["label"]) for r in rows])
+    assert len(set(batch["labels"].tolist())) == 2, "both classes in the batch"
+    return dict(batch)
+
+
+@pytest.mark.parametrize("model_type", ENCODERS)
+def test_every_configuration_takes_an_optimizer_step(encoders, model_type):
+    """One AdamW step on smoke reviews: only trainable weights move, and among them the head, the top N layers of
+    head+N (no other layer), LoRA's B matrices (they start at zero, so only B has a gradient on the first step)
+    and, in full, the embeddings."""
+    import torch
+
+    folder, layer_list = encoders[model_type], ENCODERS[model_type][1]
+    batch = smoke_batch(folder)
+    _, new = loaded(folder)
+    for name in CONFIGURATIONS:
+        config = profile_config("smoke", configuration=name, lora_dropout=0.0)
+        model = apply_configuration(load_base_model(str(folder), 2), config)
+        model.train()
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        trainable = trainable_names(model)
+        if name == "none":
+            assert not trainable
+            continue
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate_for)
+        loss = model(**batch).loss
+        assert torch.isfinite(loss), (model_type, name)
+        loss.backward()
+        optimizer.step()
+        changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+        assert changed <= trainable, (model_type, name, changed - trainable)
+        heads = {n.replace(".modules_to_save.default", "").removeprefix("base_model.model.") for n in changed}
+        assert new <= heads, (model_type, name, "the head moves")
+        if name.startswith("head+"):
+            top = {f"{layer_list}.{i}." for i in range(2 - int(name[5:]), 2)}
+            moved = {n.removeprefix(layer_list + ".").partition(".")[0] for n in changed - new}
+            assert {f"{layer_list}.{i}." for i in moved} == top, (model_type, name, changed - new)
+        if name == "lora":
+            assert {n for n in changed if "lora_B" in n} == {n for n in trainable if "lora_B" in n}
+        if name == "full":
+            assert any(".embeddings." in n for n in changed), (model_type, "the embeddings move")
+
+
+@pytest.fixture(scope="module")
+def albert(tmp_path_factory):
+    """An encoder bertpeft knows neither the layer list (ALBERT shares one layer group) nor LoRA targets of."""
+    from transformers import AutoConfig
+
+    folder = tmp_path_factory.mktemp("albert")
+    AutoConfig.for_model("albert", vocab_size=99, embedding_size=16, **SIZE).save_pretrained(folder)
+    return folder
+
+
+def test_head_plus_n_on_an_unknown_layer_list_is_one_line_naming_where_it_looked(albert, capsys):
+    from bertpeft.cli import main
+
+    assert main(["params", "--model", str(albert), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "AlbertModel" in err
+    assert "encoder.layer, transformer.layer, layers" in err and "head, lora or full" in err
+    head = apply_configuration(model_skeleton(str(albert)), profile_config("smoke", configuration="head"))
+    assert trainable_names(head) == {"classifier.weight", "classifier.bias"}, "head needs no layer list"
+
+
+def test_lora_on_a_model_type_without_default_targets(albert):
+    with pytest.raises(ConfigError, match=r"no default LoRA targets for model type 'albert'.*'query'.*'value'"):
+        apply_configuration(model_skeleton(str(albert)), profile_config("smoke", configuration="lora"))
+    named = profile_config("smoke", configuration="lora", lora_target_modules="query,value")
+    names = trainable_names(apply_configuration(model_skeleton(str(albert)), named))
+    assert any(".query.lora_A." in n for n in names) and any(".value.lora_B." in n for n in names)
+
+
+def notebook_prepare_model():
+    """notebooks/02_train.py's `prepare_model`, with the imports of the notebook it uses."""
+    tree = ast.parse((ROOT / "notebooks" / "02_train.py").read_text(encoding="utf-8"))
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "prepare_model")
+    used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+    imports = [n for n in tree.body if isinstance(n, ast.ImportFrom) and {a.asname or a.name for a in n.names} & used]
+    namespace = {}
+    exec(compile(ast.Module([*imports, function], []), "02_train.py", "exec"), namespace)
+    return namespace["prepare_model"]
+
+
+@pytest.mark.parametrize("model_type", ENCODERS)
+def test_the_notebooks_prepare_model_trains_what_the_library_trains(encoders, model_type):
+    prepare_model = notebook_prepare_model()
+    for name in CONFIGURATIONS:
+        config = profile_config("smoke", configuration=name)
+        notebook = prepare_model(model_skeleton(str(encoders[model_type])), config)
+        library = apply_configuration(model_skeleton(str(encoders[model_type])), config)
+        assert trainable_names(notebook) == trainable_names(library), (model_type, name)
