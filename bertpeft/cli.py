@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -15,7 +16,7 @@ from .data import DataError, prepare_reviews, resolve_data_source
 from .device import default_profile
 from .export import export_lora
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
-from .layout import check_output_folder
+from .layout import check_output_folder, one_writer
 from .models import configuration_table, describe, load_tokenizer
 from .series import SeriesPlan, run_series
 from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
@@ -71,7 +72,8 @@ def cmd_prep(args: argparse.Namespace) -> int:
     config = config_from_args(args, output=args.output)
     check_output_folder(config.run_dir)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
-    _, meta = prepare_reviews(config, load_tokenizer(config.model))
+    with one_writer(config.run_dir):
+        _, meta = prepare_reviews(config, load_tokenizer(config.model))
     print(f"prepared {meta['rows']} rows, labels {meta['id2label']} into {config.run_dir}")
     return 0
 
@@ -80,10 +82,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args, configuration=args.config, output=args.output)
     check_output_folder(config.run_dir)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
-    processes = cpu_processes_requested()
-    if processes > 1:
-        return relaunch_on_cpu_processes(processes, args.argv)
-    result = train_configuration(config)
+    # Under several processes (RANK set by the launcher) the main one holds the run folder's lock for all; when
+    # this command starts the processes itself, they run under its lock.
+    main_process = os.environ.get("RANK", "0") == "0"
+    with one_writer(config.run_dir) if main_process else contextlib.nullcontext(False):
+        processes = cpu_processes_requested()
+        if processes > 1:
+            return relaunch_on_cpu_processes(processes, args.argv)
+        result = train_configuration(config)
     if os.environ.get("RANK", "0") == "0":  # one summary line, also under several processes
         print(summary(result))
     return 0
@@ -112,7 +118,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
+    # A folder that does not exist holds no trained configuration: export_lora says so
+    with one_writer(args.output) if os.path.isdir(args.output) else contextlib.nullcontext(False):
+        v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
     print(
         f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, merged "
         f"{v['merged_mb']:.2f} MB in {v['merged_dir']}; logits max abs diff {max(v['max_abs_diff'].values()):.1e} "

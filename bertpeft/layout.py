@@ -10,6 +10,8 @@ with the facts needed to trust them later (package versions, git state).
     <run>/export/               the LoRA adapter, the merged model and their verification (notebook 03)
     <run>/results.csv, figures/ the results table and figures (notebook 04)
     <run>/notebooks/            the executed notebooks
+    <run>/.bertpeft.lock        held by the one bertpeft command writing into the folder (see `one_writer`)
+    <run>/.bertpeft.lock.json   which process holds it (while it does)
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from .config import ConfigError, RunConfig
 
@@ -47,6 +56,8 @@ class RunDir:
     figures = property(lambda self: self.root / "figures")
     results_csv = property(lambda self: self.root / "results.csv")
     notebooks = property(lambda self: self.root / "notebooks")
+    lock = property(lambda self: self.root / ".bertpeft.lock")
+    lock_holder = property(lambda self: self.root / ".bertpeft.lock.json")
 
     def result(self, configuration: str, seed: int) -> Path:
         return self.results / f"{result_name(configuration, seed)}.json"
@@ -201,3 +212,61 @@ def check_output_folder(run_dir: str | Path) -> None:
             f"{run_dir} holds files tracked by git that a run would overwrite ({', '.join(in_the_way[:3])}"
             f"{', ...' if len(in_the_way) > 3 else ''}): pass another --output, e.g. runs/NAME"
         )
+
+
+# Set by the process holding a run folder's lock, for the processes it starts: a command started under it (the
+# processes `bertpeft train` starts itself under `accelerate launch --cpu`) writes under the same lock.
+WRITER_ENV = "BERTPEFT_WRITER"
+
+
+@contextmanager
+def one_writer(run_dir: str | Path) -> Iterator[bool]:
+    """Hold the run folder's lock while the body runs, so that one command at a time writes into it. Another
+    command holding it stops this one at once (ConfigError naming the folder and the holder); a lock left by a
+    process that died is no obstacle (the operating system releases its lock with it). Yields True when this process
+    took the lock, False when it runs under the process that holds it (`WRITER_ENV`)."""
+    root = Path(run_dir).expanduser()
+    layout = RunDir(root)
+    if os.environ.get(WRITER_ENV) == str(root.resolve()):
+        yield False
+        return
+    lock = FileLock(layout.lock)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"{root} is in use by another bertpeft command ({describe_holder(layout)}): wait for it to end, or pass "
+            f"another --output"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"cannot write into {root} ({err.strerror}): pass another --output") from None
+    before = os.environ.get(WRITER_ENV)
+    try:
+        command = shlex.join(["bertpeft", *sys.argv[1:]])
+        holder = {"pid": os.getpid(), "command": command, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        atomic_write_json(layout.lock_holder, holder)
+        os.environ[WRITER_ENV] = str(root.resolve())
+        yield True
+    finally:
+        if before is None:
+            os.environ.pop(WRITER_ENV, None)
+        else:
+            os.environ[WRITER_ENV] = before
+        layout.lock_holder.unlink(missing_ok=True)
+        lock.release()
+
+
+def describe_holder(layout: RunDir) -> str:
+    """Which process holds the run folder's lock, in words, from the note it writes beside the lock."""
+    unnamed = "a process that has not named itself yet"
+    try:
+        holder = json.loads(layout.lock_holder.read_text(encoding="utf-8"))
+        os.kill(int(holder["pid"]), 0)  # a note left by a process that died names the wrong one
+    except PermissionError:
+        pass  # alive, another user's
+    except (OSError, ValueError, KeyError, TypeError):
+        return unnamed
+    command = holder.get("command", "?")
+    command = command if len(command) <= 160 else command[:157] + "..."
+    return f"pid {holder['pid']}: {command}, since {holder.get('since', '?')}"

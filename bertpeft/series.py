@@ -22,7 +22,7 @@ from typing import Any
 from .config import RESULT_SETTINGS, ConfigError, RunConfig
 from .data import prepared_is_current, resolve_data_source
 from .export import ExportError, read_verification
-from .layout import RunDir, atomic_write_json, check_output_folder, result_name
+from .layout import RunDir, atomic_write_json, check_output_folder, one_writer, result_name
 from .models import configuration_table
 from .report import write_results_csv
 
@@ -260,12 +260,19 @@ def run_series(config: RunConfig, plan: SeriesPlan | None = None) -> int:
     if importlib.util.find_spec("papermill") is None:
         raise ConfigError("bertpeft run executes the notebooks with papermill: pip install 'bertpeft[run]'")
     config = config.replace(configurations=plan.configurations, seeds=plan.seeds)
-    force = plan.force
     folder = notebooks_dir()
     check_series(config)
+    # One command at a time writes into the folder. The notebooks run under this lock: the library they call
+    # takes none (only the commands do), so they never wait on it.
+    with one_writer(config.run_dir):
+        check_resumable(config, config.run_dir, plan.force)
+        return execute_series(config, plan, folder)
+
+
+def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
+    """The steps of `run_series`, once its checks passed and it holds the run folder."""
+    force = plan.force
     run_dir, layout = config.run_dir, RunDir(config)
-    check_resumable(config, run_dir, force)
-    run_dir.mkdir(parents=True, exist_ok=True)
     layout.write_config(config)  # every notebook reads the run's settings from here
     # The kernels inherit these: no fork warnings from tokenizers, and no progress-bar widgets, which an executed
     # notebook would keep as dead "0%" bars (02 prints its own progress lines).
