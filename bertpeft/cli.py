@@ -16,7 +16,7 @@ from .data import DataError, prepare_reviews, resolve_data_source
 from .device import default_profile
 from .export import export_lora
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
-from .layout import check_output_folder, one_writer
+from .layout import check_output_folder, claim_results, one_writer, result_name
 from .models import configuration_table, describe, load_tokenizer
 from .series import SeriesPlan, run_series
 from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
@@ -85,7 +85,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Under several processes (RANK set by the launcher) the main one holds the run folder's lock for all; when
     # this command starts the processes itself, they run under its lock.
     main_process = os.environ.get("RANK", "0") == "0"
-    with one_writer(config.run_dir) if main_process else contextlib.nullcontext(False):
+    with one_writer(config.run_dir) if main_process else contextlib.nullcontext(False) as writer:
+        if writer:  # the result this replaces aside, the folder's results must share its settings
+            name = result_name(config.configuration, config.seed)
+            claim_results(config, args.force, replacing=name, redo="remove them")
         processes = cpu_processes_requested()
         if processes > 1:
             return relaunch_on_cpu_processes(processes, args.argv)
@@ -154,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="none, head, head+N, lora or full")
     add_overrides(p)
     p.add_argument("--output", required=True, help="run folder")
+    p.add_argument("--force", action="store_true", help="remove the results in --output made with other settings")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("run", help="run the whole notebook series with papermill")
@@ -162,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", default=None, help="comma-separated configurations (default: the profile's)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
     p.add_argument("--output", default=None, help="run folder (default: the profile's, runs/<profile>)")
-    p.add_argument("--force", action="store_true", help="re-run configurations already done in --output")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="re-run configurations already done in --output; remove its results made with other settings",
+    )
     p.add_argument(
         "--no-quotes",
         dest="quote_reviews",

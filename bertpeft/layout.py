@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .config import ConfigError, RunConfig
+from .config import RESULT_SETTINGS, ConfigError, RunConfig
 
 PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "evaluate", "wandb", "papermill")
 
@@ -110,6 +111,61 @@ def read_results(run_dir: Path) -> list[dict[str, Any]]:
     """Every finished configuration's JSON in the run folder, in file-name order."""
     folder = RunDir(run_dir).results
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+def result_differences(config: RunConfig, result: dict[str, Any]) -> list[str]:
+    """The settings that change what a result means (RESULT_SETTINGS) in which `result`, a result JSON, was made
+    otherwise than `config` says, each as `name before -> now`. The learning rate is left out where both chose it
+    with tune_lr, which sets it per result."""
+    made = result.get("run_config")
+    if not isinstance(made, dict):
+        return ["settings not recorded"]
+    now = json.loads(json.dumps(config.to_dict(), default=str))
+    tuned = now.get("tune_lr") is True and made.get("tune_lr") is True
+    names = [k for k in RESULT_SETTINGS if k in made and not (tuned and k == "learning_rate")]
+    return [f"{k} {made[k]!r} -> {now[k]!r}" for k in names if made[k] != now[k]]
+
+
+def claim_results(config: RunConfig, force: bool, replacing: str | None = None, redo: str = "replace them") -> None:
+    """Keep the run folder's results to one set of settings, `config`'s, so that no table mixes two: a result made
+    with other settings stops the command (ConfigError naming the files and the settings that differ) or, with
+    `force`, is removed with its weights and checkpoints (and the LoRA export, when it was made from one).
+    `replacing`: the result the command overwrites anyway (not checked); `redo`: what --force does, for the
+    message. A folder without results takes any settings: a run that failed before its first result blocks none."""
+    layout = RunDir(config)
+    differing: dict[Path, list[str]] = {}
+    for path in sorted(layout.results.glob("*.json")) if layout.results.is_dir() else []:
+        if path.stem == replacing:
+            continue
+        try:
+            differing[path] = result_differences(config, json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, AttributeError):
+            differing[path] = ["unreadable"]
+    differing = {path: diff for path, diff in differing.items() if diff}
+    if not differing:
+        return
+    if not force:
+        groups: dict[str, list[str]] = {}
+        for path, diff in differing.items():
+            groups.setdefault(", ".join(diff), []).append(f"results/{path.name}")
+        said = "; ".join(
+            f"{', '.join(files[:3])}{f' and {len(files) - 3} more' if len(files) > 3 else ''}: {diff}"
+            for diff, files in groups.items()
+        )
+        raise ConfigError(
+            f"{layout.root} holds results made with other settings ({said}): pass another --output, or --force to "
+            f"{redo}"
+        )
+    for path, diff in differing.items():
+        print(
+            f"removing results/{path.name}, its weights and checkpoints: made with other settings ({', '.join(diff)})",
+            flush=True,
+        )
+        path.unlink(missing_ok=True)
+        shutil.rmtree(layout.weights(path.stem), ignore_errors=True)
+        shutil.rmtree(layout.checkpoints_of(path.stem), ignore_errors=True)
+        if path.stem.startswith("lora-"):
+            shutil.rmtree(layout.export, ignore_errors=True)
 
 
 @dataclass

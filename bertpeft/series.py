@@ -4,7 +4,8 @@
 one), 04 makes the results table, the figures and the exploration. The run's settings go into the folder's
 `run_config.json`, which every notebook reads (papermill passes only what differs per notebook: the folder, the
 configuration and seed), so no setting is ever dropped on the way. A configuration already done in the folder
-(its result JSON exists) is skipped unless `force`; a failing one is recorded and the others go on.
+(its result JSON exists) is skipped unless `force`; a failing one is recorded and the others go on. Every result in
+the folder must have been made with the run's settings, so that its table never mixes two (`claim_results`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import RESULT_SETTINGS, ConfigError, RunConfig
+from .config import ConfigError, RunConfig
 from .data import prepared_is_current, resolve_data_source
 from .export import ExportError, read_verification
-from .layout import RunDir, atomic_write_json, check_output_folder, one_writer, result_name
+from .layout import RunDir, atomic_write_json, check_output_folder, claim_results, one_writer, result_name
 from .models import configuration_table
 from .report import write_results_csv
 
@@ -73,21 +74,6 @@ def check_series(config: RunConfig) -> None:
     resolve_data_source(config.data)
     # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
     configuration_table(config.model, configurations=config.configurations, base=config)
-
-
-def check_resumable(config: RunConfig, run_dir: Path, force: bool) -> None:
-    saved = RunDir(run_dir).run_config
-    if force or not saved.exists():
-        return
-    before = json.loads(saved.read_text(encoding="utf-8"))
-    now = config.to_dict()
-    changed = [k for k in RESULT_SETTINGS if k in before and before[k] != now[k]]
-    if changed:
-        diff = ", ".join(f"{k} {before[k]!r} -> {now[k]!r}" for k in changed)
-        raise ConfigError(
-            f"{run_dir} holds results made with other settings ({diff}): pass another --output, "
-            f"or --force to redo every configuration there"
-        )
 
 
 @dataclass
@@ -265,7 +251,7 @@ def run_series(config: RunConfig, plan: SeriesPlan | None = None) -> int:
     # One command at a time writes into the folder. The notebooks run under this lock: the library they call
     # takes none (only the commands do), so they never wait on it.
     with one_writer(config.run_dir):
-        check_resumable(config, config.run_dir, plan.force)
+        claim_results(config, plan.force)
         return execute_series(config, plan, folder)
 
 

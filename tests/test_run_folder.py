@@ -1,6 +1,7 @@
-"""A run folder has one writer at a time: a second command on a folder in use stops at once with one line naming
-the process that holds it, and a lock left by a killed command is no obstacle."""
+"""A run folder has one writer at a time (a second command on a folder in use stops at once with one line naming
+the process that holds it; a lock left by a killed command is no obstacle) and results of one set of settings."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -29,6 +30,15 @@ def wait_until_it_holds(process: subprocess.Popen, run_dir: Path, timeout: float
         assert process.poll() is None, "it ended before holding the folder: " + process.communicate()[1][-2000:]
         assert time.time() < deadline, "it did not take the folder's lock"
         time.sleep(0.05)
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    """Every file in `folder` (but the lock and its note) with the time it was last written."""
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".bertpeft.lock")
+    }
 
 
 def one_error_line(done: subprocess.CompletedProcess) -> str:
@@ -74,3 +84,60 @@ def test_a_lock_left_by_a_killed_command_does_not_block_the_next(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "prepared" / "meta.json").exists()
     assert not (out / ".bertpeft.lock.json").exists()
+
+
+@pytest.mark.slow
+def test_results_made_with_other_settings_stop_train_and_run_until_force(tmp_path):
+    """No table mixes two settings: results made with another n_test stop `train` and `run` with one line naming
+    them and the setting, before anything is written; --force removes them (run trains them again)."""
+    out = tmp_path / "run"
+    head = out / "results" / "head-seed42.json"
+    made = run_bertpeft("train", "--profile", "smoke", "--config", "head", "--n-test", "24", "--output", out)
+    assert made.returncode == 0, made.stderr[-3000:]
+    before = snapshot(out)
+
+    train = run_bertpeft("train", "--profile", "smoke", "--config", "none", "--output", out)
+    assert train.returncode == 2, train.stdout + train.stderr
+    line = one_error_line(train)
+    assert "holds results made with other settings (results/head-seed42.json: n_test 24 -> 48)" in line, line
+    assert "--force to remove them" in line
+    run = run_bertpeft("run", "--profile", "smoke", "--configs", "head", "--output", out)
+    assert run.returncode == 2, run.stdout + run.stderr
+    line = one_error_line(run)
+    assert "results/head-seed42.json: n_test 24 -> 48" in line and "--force" in line, line
+    assert snapshot(out) == before, "the refused commands wrote nothing"
+
+    redone = run_bertpeft("run", "--profile", "smoke", "--configs", "head", "--force", "--output", out, timeout=600)
+    assert redone.returncode == 0, redone.stdout[-2000:] + redone.stderr[-2000:]
+    assert "removing results/head-seed42.json" in redone.stdout
+    result = json.loads(head.read_text())
+    assert result["run_config"]["n_test"] == 48 and len(result["test_labels"]) == 48
+
+    forced = run_bertpeft(
+        "train", "--profile", "smoke", "--config", "none", "--n-test", "24", "--force", "--output", out
+    )
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert "removing results/head-seed42.json, its weights and checkpoints" in forced.stdout
+    assert sorted(p.name for p in (out / "results").iterdir()) == ["none-seed42.json"]
+    assert not (out / "models" / "head-seed42").exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_failed_before_its_first_result_does_not_block_the_corrected_command(tmp_path):
+    """A first run whose data fails inside notebook 01 leaves its settings in run_config.json and no result: the
+    same command with the data corrected runs, and its settings replace the failed run's."""
+    data = tmp_path / "one-class"
+    data.mkdir()
+    rows = "label,text\n" + "".join(f'1,"a fine place, visit number {i}"\n' for i in range(40))
+    for split in ("train", "test"):
+        (data / f"{split}.csv").write_text(rows, encoding="utf-8")
+    out = tmp_path / "run"
+    failed = run_bertpeft("run", "--profile", "smoke", "--configs", "none", "--data", data, "--output", out)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "01_data_prep" in failed.stderr and json.loads((out / "run_config.json").read_text())["data"] == str(data)
+    assert not list(out.glob("results/*.json"))
+
+    fixed = run_bertpeft("run", "--profile", "smoke", "--configs", "none", "--output", out, timeout=600)
+    assert fixed.returncode == 0, fixed.stdout[-2000:] + fixed.stderr[-2000:]
+    assert json.loads((out / "run_config.json").read_text())["data"] == "smoke"
+    assert json.loads((out / "results" / "none-seed42.json").read_text())["run_config"]["data"] == "smoke"
