@@ -16,7 +16,7 @@ from .data import DataError, prepare_reviews, resolve_data_source
 from .device import default_profile
 from .export import export_lora
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
-from .layout import check_output_folder, claim_results, one_writer, result_name
+from .layout import check_folder_shape, check_output_folder, claim_results, one_writer, result_name
 from .models import configuration_table, describe, load_tokenizer
 from .series import SeriesPlan, run_series
 from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
@@ -122,6 +122,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     # A folder that does not exist holds no trained configuration: export_lora says so
+    if os.path.isdir(args.output):
+        check_folder_shape(args.output)
     with one_writer(args.output) if os.path.isdir(args.output) else contextlib.nullcontext(False):
         v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
     print(

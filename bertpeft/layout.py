@@ -260,8 +260,39 @@ def tracked_files_in_the_way(run_dir: str | Path) -> list[str]:
     return listed.stdout.split() if listed.returncode == 0 else []
 
 
+# The folders and files a run keeps at the top of its folder (a file where one of the folders goes, or the reverse,
+# would fail the run part of the way through).
+RUN_FOLDERS = ("notebooks", "figures", "results", "models", "export", "prepared", "checkpoints")
+RUN_FILES = ("results.csv", "run_config.json", "run_status.json")
+
+
+def check_folder_shape(run_dir: str | Path) -> None:
+    """Refuse, before any work, a run folder that cannot hold a run: a file where it, a folder above it or one of its
+    own folders should be (or a folder where one of its files goes), or a folder this user may not write in."""
+    root = Path(run_dir).expanduser()
+    nearest = next((p for p in (root, *root.parents) if p.exists()), root)
+    if not nearest.is_dir():
+        fault = "is a file, not a folder" if nearest == root else f"cannot be a folder: {nearest} is a file"
+        raise ConfigError(f"--output {run_dir} {fault}; pass a folder for the run, e.g. runs/NAME")
+    for name in RUN_FOLDERS:
+        if (root / name).exists() and not (root / name).is_dir():
+            raise ConfigError(
+                f"{root / name} is a file where a run keeps its {name} folder: move it away, or pass another --output"
+            )
+    for name in RUN_FILES:
+        if (root / name).is_dir():
+            raise ConfigError(
+                f"{root / name} is a folder where a run keeps its {name} file: move it away, or pass another --output"
+            )
+    for folder in (nearest, *(root / name for name in RUN_FOLDERS if (root / name).is_dir())):
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"{folder} is read-only for this user: pass another --output, or make it writable")
+
+
 def check_output_folder(run_dir: str | Path) -> None:
-    """Refuse, before any work, a run folder where the run would overwrite files git tracks."""
+    """Refuse, before any work, a run folder that cannot hold a run (`check_folder_shape`) or where the run would
+    overwrite files git tracks."""
+    check_folder_shape(run_dir)
     in_the_way = tracked_files_in_the_way(run_dir)
     if in_the_way:
         raise ConfigError(

@@ -1,7 +1,9 @@
 """A run folder has one writer at a time (a second command on a folder in use stops at once with one line naming
-the process that holds it; a lock left by a killed command is no obstacle) and results of one set of settings."""
+the process that holds it; a lock left by a killed command is no obstacle), results of one set of settings, and a
+one-line refusal, before any work, of a folder that cannot hold a run."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -141,3 +143,58 @@ def test_a_run_that_failed_before_its_first_result_does_not_block_the_corrected_
     assert fixed.returncode == 0, fixed.stdout[-2000:] + fixed.stderr[-2000:]
     assert json.loads((out / "run_config.json").read_text())["data"] == "smoke"
     assert json.loads((out / "results" / "none-seed42.json").read_text())["run_config"]["data"] == "smoke"
+
+
+FOLDER_FAULTS = [
+    # (command, what stands in the way, where --output points, words of the one line)
+    ("train", "run", "run", "is a file, not a folder"),
+    ("run", "run", "run", "is a file, not a folder"),
+    ("prep", "above", "above/run", "cannot be a folder: {tmp}/above is a file"),
+    ("train", "run/results", "run", "{tmp}/run/results is a file where a run keeps its results folder"),
+    ("run", "run/notebooks", "run", "{tmp}/run/notebooks is a file where a run keeps its notebooks folder"),
+    ("export", "run/export", "run", "{tmp}/run/export is a file where a run keeps its export folder"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "file", "output", "words"), FOLDER_FAULTS, ids=[f"{c}-{f}" for c, f, _, _ in FOLDER_FAULTS]
+)
+def test_a_file_in_the_way_of_the_run_folder_is_refused_with_one_line(tmp_path, command, file, output, words):
+    (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / file).write_text("not a folder")
+    before = snapshot(tmp_path)
+    args = {"train": ["--profile", "smoke", "--config", "head"], "export": []}.get(command, ["--profile", "smoke"])
+    done = run_bertpeft(command, *args, "--output", tmp_path / output)
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = one_error_line(done)
+    assert words.replace("{tmp}", str(tmp_path)) in line, line
+    assert "pass" in line  # and the fix
+    assert snapshot(tmp_path) == before and not list(tmp_path.rglob(".bertpeft.lock*")), "nothing written"
+
+
+def without_root_override():
+    """In the child before it starts bertpeft: drop root's power to write past a folder's mode (CAP_DAC_OVERRIDE)
+    from the capabilities its program gets, so that root meets a read-only folder as any user does."""
+    import ctypes
+
+    pr_capbset_drop, cap_dac_override = 24, 1
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_capbset_drop, cap_dac_override, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def test_a_read_only_run_folder_is_refused_with_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "results").mkdir(parents=True)
+    as_user = {"preexec_fn": without_root_override} if os.geteuid() == 0 else {}
+    try:
+        run_dir.chmod(0o555)
+        try:
+            done = run_bertpeft("train", "--profile", "smoke", "--config", "head", "--output", run_dir, **as_user)
+        except subprocess.SubprocessError as err:
+            pytest.skip(f"root's write override cannot be dropped here: {err}")
+    finally:
+        run_dir.chmod(0o755)
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = one_error_line(done)
+    assert f"{run_dir} is read-only for this user" in line, line
+    assert sorted(p.name for p in run_dir.iterdir()) == ["results"] and not list((run_dir / "results").iterdir())
