@@ -53,7 +53,7 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
 @pytest.mark.slow
 def test_a_second_command_on_a_folder_in_use_stops_at_once_naming_the_holder(tmp_path):
     out = tmp_path / "run"
-    args = ["train", "--profile", "smoke", "--config", "head", "--epochs", "2"]
+    args = ["train", "--profile", "smoke", "--config", "head"]
     first = start_bertpeft(*args, "--output", out)
     try:
         wait_until_it_holds(first, out)
