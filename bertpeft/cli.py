@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -15,9 +16,9 @@ from .data import DataError, leakage_sentence, prepare_reviews, resolve_data_sou
 from .device import default_profile
 from .export import export_lora
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
-from .layout import check_output_folder
+from .layout import check_folder_shape, check_output_folder, claim_results, one_writer, result_name
 from .models import configuration_table, describe, load_tokenizer
-from .series import SeriesPlan, run_series
+from .series import SeriesPlan, run_series, same_settings
 from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
 from .training import summary, train_configuration
 
@@ -78,7 +79,8 @@ def cmd_prep(args: argparse.Namespace) -> int:
     config = config_from_args(args, output=args.output)
     check_output_folder(config.run_dir)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
-    _, meta = prepare_reviews(config, load_tokenizer(config.model))
+    with one_writer(config.run_dir):
+        _, meta = prepare_reviews(config, load_tokenizer(config.model))
     print(f"prepared {meta['rows']} rows, labels {meta['id2label']} into {config.run_dir}")
     print(leakage_sentence(meta["leakage"], meta["rows"]["test"]))
     return 0
@@ -88,10 +90,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args, configuration=args.config, output=args.output)
     check_output_folder(config.run_dir)
     resolve_data_source(config.data)  # a missing --data path fails here, before any model is loaded
-    processes = cpu_processes_requested()
-    if processes > 1:
-        return relaunch_on_cpu_processes(processes, args.argv)
-    result = train_configuration(config)
+    # Under several processes (RANK set by the launcher) the main one holds the run folder's lock for all; when
+    # this command starts the processes itself, they run under its lock.
+    main_process = os.environ.get("RANK", "0") == "0"
+    with one_writer(config.run_dir) if main_process else contextlib.nullcontext(False) as writer:
+        if writer:  # the result this replaces aside, the folder's results must share its settings
+            name = result_name(config.configuration, config.seed)
+            claim_results(config, args.force, replacing=name, redo="remove them", same=same_settings(config))
+        processes = cpu_processes_requested()
+        if processes > 1:
+            return relaunch_on_cpu_processes(processes, args.argv)
+        result = train_configuration(config)
     if os.environ.get("RANK", "0") == "0":  # one summary line, also under several processes
         print(summary(result))
     return 0
@@ -120,7 +129,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
+    # A folder that does not exist holds no trained configuration: export_lora says so
+    if os.path.isdir(args.output):
+        check_folder_shape(args.output)
+    with one_writer(args.output) if os.path.isdir(args.output) else contextlib.nullcontext(False):
+        v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
     print(
         f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, merged "
         f"{v['merged_mb']:.2f} MB in {v['merged_dir']}; logits max abs diff {max(v['max_abs_diff'].values()):.1e} "
@@ -154,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="none, head, head+N, lora or full")
     add_overrides(p)
     p.add_argument("--output", required=True, help="run folder")
+    p.add_argument("--force", action="store_true", help="remove the results in --output made with other settings")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("run", help="run the whole notebook series with papermill")
@@ -162,7 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", default=None, help="comma-separated configurations (default: the profile's)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
     p.add_argument("--output", default=None, help="run folder (default: the profile's, runs/<profile>)")
-    p.add_argument("--force", action="store_true", help="re-run configurations already done in --output")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="re-run configurations already done in --output; remove its results made with other settings",
+    )
     p.add_argument(
         "--no-quotes",
         dest="quote_reviews",

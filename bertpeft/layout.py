@@ -10,6 +10,8 @@ with the facts needed to trust them later (package versions, git state).
     <run>/export/               the LoRA adapter, the merged model and their verification (notebook 03)
     <run>/results.csv, figures/ the results table and figures (notebook 04)
     <run>/notebooks/            the executed notebooks
+    <run>/.bertpeft.lock        held by the one bertpeft command writing into the folder (see `one_writer`)
+    <run>/.bertpeft.lock.json   which process holds it (while it does)
 """
 
 from __future__ import annotations
@@ -18,13 +20,21 @@ import json
 import math
 import os
 import platform
+import shlex
+import shutil
 import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, OneLineError, RunConfig
+from filelock import FileLock, Timeout
+
+from .config import RESULT_SETTINGS, ConfigError, OneLineError, RunConfig
 
 PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "evaluate", "wandb", "papermill")
 
@@ -48,6 +58,8 @@ class RunDir:
     figures = property(lambda self: self.root / "figures")
     results_csv = property(lambda self: self.root / "results.csv")
     notebooks = property(lambda self: self.root / "notebooks")
+    lock = property(lambda self: self.root / ".bertpeft.lock")
+    lock_holder = property(lambda self: self.root / ".bertpeft.lock.json")
 
     def result(self, configuration: str, seed: int) -> Path:
         return self.results / f"{result_name(configuration, seed)}.json"
@@ -152,6 +164,65 @@ def read_results(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
 
 
+def result_differences(config: RunConfig, result: dict[str, Any], same=None) -> list[str]:
+    """The settings that change what a result means (RESULT_SETTINGS) in which `result`, a result JSON, was made
+    otherwise than `config` says, each as `name before -> now`. The learning rate is left out where both chose it
+    with tune_lr, which sets it per result; `same(name, value)` may accept a value written otherwise (e.g. LoRA
+    targets named in full where `config` says auto)."""
+    made = result.get("run_config")
+    if not isinstance(made, dict):
+        return ["settings not recorded"]
+    now = json.loads(json.dumps(config.to_dict(), default=str))
+    tuned = now.get("tune_lr") is True and made.get("tune_lr") is True
+    names = [k for k in RESULT_SETTINGS if k in made and not (tuned and k == "learning_rate")]
+    return [f"{k} {made[k]!r} -> {now[k]!r}" for k in names if made[k] != now[k] and not (same and same(k, made[k]))]
+
+
+def claim_results(
+    config: RunConfig, force: bool, replacing: str | None = None, redo: str = "replace them", same=None
+) -> None:
+    """Keep the run folder's results to one set of settings, `config`'s, so that no table mixes two: a result made
+    with other settings stops the command (ConfigError naming the files and the settings that differ) or, with
+    `force`, is removed with its weights and checkpoints (and the LoRA export, when it was made from one).
+    `replacing`: the result the command overwrites anyway (not checked); `redo`: what --force does, for the
+    message; `same`: see `result_differences`. A folder without results takes any settings: a run that failed
+    before its first result blocks none."""
+    layout = RunDir(config)
+    differing: dict[Path, list[str]] = {}
+    for path in sorted(layout.results.glob("*.json")) if layout.results.is_dir() else []:
+        if path.stem == replacing:
+            continue
+        try:
+            differing[path] = result_differences(config, json.loads(path.read_text(encoding="utf-8")), same)
+        except (OSError, ValueError, AttributeError):
+            differing[path] = ["unreadable"]
+    differing = {path: diff for path, diff in differing.items() if diff}
+    if not differing:
+        return
+    if not force:
+        groups: dict[str, list[str]] = {}
+        for path, diff in differing.items():
+            groups.setdefault(", ".join(diff), []).append(f"results/{path.name}")
+        said = "; ".join(
+            f"{', '.join(files[:3])}{f' and {len(files) - 3} more' if len(files) > 3 else ''}: {diff}"
+            for diff, files in groups.items()
+        )
+        raise ConfigError(
+            f"{layout.root} holds results made with other settings ({said}): pass another --output, or --force to "
+            f"{redo}"
+        )
+    for path, diff in differing.items():
+        print(
+            f"removing results/{path.name}, its weights and checkpoints: made with other settings ({', '.join(diff)})",
+            flush=True,
+        )
+        path.unlink(missing_ok=True)
+        shutil.rmtree(layout.weights(path.stem), ignore_errors=True)
+        shutil.rmtree(layout.checkpoints_of(path.stem), ignore_errors=True)
+        if path.stem.startswith("lora-"):
+            shutil.rmtree(layout.export, ignore_errors=True)
+
+
 @dataclass
 class TrainedRun:
     """One trained configuration of a run folder: its result JSON and the configuration that produced it."""
@@ -244,11 +315,100 @@ def tracked_files_in_the_way(run_dir: str | Path) -> list[str]:
     return listed.stdout.split() if listed.returncode == 0 else []
 
 
+# The folders and files a run keeps at the top of its folder (a file where one of the folders goes, or the reverse,
+# would fail the run part of the way through).
+RUN_FOLDERS = ("notebooks", "figures", "results", "models", "export", "prepared", "checkpoints")
+RUN_FILES = ("results.csv", "run_config.json", "run_status.json")
+
+
+def check_folder_shape(run_dir: str | Path) -> None:
+    """Refuse, before any work, a run folder that cannot hold a run: a file where it, a folder above it or one of its
+    own folders should be (or a folder where one of its files goes), or a folder this user may not write in."""
+    root = Path(run_dir).expanduser()
+    nearest = next((p for p in (root, *root.parents) if p.exists()), root)
+    if not nearest.is_dir():
+        fault = "is a file, not a folder" if nearest == root else f"cannot be a folder: {nearest} is a file"
+        raise ConfigError(f"--output {run_dir} {fault}; pass a folder for the run, e.g. runs/NAME")
+    for name in RUN_FOLDERS:
+        if (root / name).exists() and not (root / name).is_dir():
+            raise ConfigError(
+                f"{root / name} is a file where a run keeps its {name} folder: move it away, or pass another --output"
+            )
+    for name in RUN_FILES:
+        if (root / name).is_dir():
+            raise ConfigError(
+                f"{root / name} is a folder where a run keeps its {name} file: move it away, or pass another --output"
+            )
+    for folder in (nearest, *(root / name for name in RUN_FOLDERS if (root / name).is_dir())):
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"{folder} is read-only for this user: pass another --output, or make it writable")
+
+
 def check_output_folder(run_dir: str | Path) -> None:
-    """Refuse, before any work, a run folder where the run would overwrite files git tracks."""
+    """Refuse, before any work, a run folder that cannot hold a run (`check_folder_shape`) or where the run would
+    overwrite files git tracks."""
+    check_folder_shape(run_dir)
     in_the_way = tracked_files_in_the_way(run_dir)
     if in_the_way:
         raise ConfigError(
             f"{run_dir} holds files tracked by git that a run would overwrite ({', '.join(in_the_way[:3])}"
             f"{', ...' if len(in_the_way) > 3 else ''}): pass another --output, e.g. runs/NAME"
         )
+
+
+# Set by the process holding a run folder's lock, for the processes it starts: a command started under it (the
+# processes `bertpeft train` starts itself under `accelerate launch --cpu`) writes under the same lock.
+WRITER_ENV = "BERTPEFT_WRITER"
+
+
+@contextmanager
+def one_writer(run_dir: str | Path) -> Iterator[bool]:
+    """Hold the run folder's lock while the body runs, so that one command at a time writes into it. Another
+    command holding it stops this one at once (ConfigError naming the folder and the holder); a lock left by a
+    process that died is no obstacle (the operating system releases its lock with it). Yields True when this process
+    took the lock, False when it runs under the process that holds it (`WRITER_ENV`)."""
+    root = Path(run_dir).expanduser()
+    layout = RunDir(root)
+    if os.environ.get(WRITER_ENV) == str(root.resolve()):
+        yield False
+        return
+    lock = FileLock(layout.lock)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"{root} is in use by another bertpeft command ({describe_holder(layout)}): wait for it to end, or pass "
+            f"another --output"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"cannot write into {root} ({err.strerror}): pass another --output") from None
+    before = os.environ.get(WRITER_ENV)
+    try:
+        command = shlex.join(["bertpeft", *sys.argv[1:]])
+        holder = {"pid": os.getpid(), "command": command, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        atomic_write_json(layout.lock_holder, holder)
+        os.environ[WRITER_ENV] = str(root.resolve())
+        yield True
+    finally:
+        if before is None:
+            os.environ.pop(WRITER_ENV, None)
+        else:
+            os.environ[WRITER_ENV] = before
+        layout.lock_holder.unlink(missing_ok=True)
+        lock.release()
+
+
+def describe_holder(layout: RunDir) -> str:
+    """Which process holds the run folder's lock, in words, from the note it writes beside the lock."""
+    unnamed = "a process that has not named itself yet"
+    try:
+        holder = json.loads(layout.lock_holder.read_text(encoding="utf-8"))
+        os.kill(int(holder["pid"]), 0)  # a note left by a process that died names the wrong one
+    except PermissionError:
+        pass  # alive, another user's
+    except (OSError, ValueError, KeyError, TypeError):
+        return unnamed
+    command = holder.get("command", "?")
+    command = command if len(command) <= 160 else command[:157] + "..."
+    return f"pid {holder['pid']}: {command}, since {holder.get('since', '?')}"

@@ -4,7 +4,8 @@
 one), 04 makes the results table, the figures and the exploration. The run's settings go into the folder's
 `run_config.json`, which every notebook reads (papermill passes only what differs per notebook: the folder, the
 configuration and seed), so no setting is ever dropped on the way. A configuration already done in the folder
-(its result JSON exists) is skipped unless `force`; a failing one is recorded and the others go on.
+(its result JSON exists) is skipped unless `force`; a failing one is recorded and the others go on. Every result in
+the folder must have been made with the run's settings, so that its table never mixes two (`claim_results`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import RESULT_SETTINGS, ConfigError, RunConfig
+from .config import ConfigError, RunConfig
 from .data import prepared_is_current, resolve_data_source
 from .export import ExportError, read_verification
-from .layout import RunDir, atomic_write_json, check_output_folder, result_name
+from .layout import RunDir, atomic_write_json, check_output_folder, claim_results, one_writer, result_name
 from .models import configuration_table, same_lora_targets
 from .report import write_results_csv
 
@@ -73,23 +74,6 @@ def check_series(config: RunConfig) -> None:
     resolve_data_source(config.data)
     # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
     configuration_table(config.model, configurations=config.configurations, base=config)
-
-
-def check_resumable(config: RunConfig, run_dir: Path, force: bool) -> None:
-    saved = RunDir(run_dir).run_config
-    if force or not saved.exists():
-        return
-    before = json.loads(saved.read_text(encoding="utf-8"))
-    now = config.to_dict()
-    changed = [k for k in RESULT_SETTINGS if k in before and before[k] != now[k]]
-    if "lora_target_modules" in changed and same_lora_targets(config, before["lora_target_modules"]):
-        changed.remove("lora_target_modules")  # e.g. auto and the names it stands for (folders made before auto)
-    if changed:
-        diff = ", ".join(f"{k} {before[k]!r} -> {now[k]!r}" for k in changed)
-        raise ConfigError(
-            f"{run_dir} holds results made with other settings ({diff}): pass another --output, "
-            f"or --force to redo every configuration there"
-        )
 
 
 @dataclass
@@ -262,12 +246,25 @@ def run_series(config: RunConfig, plan: SeriesPlan | None = None) -> int:
     if importlib.util.find_spec("papermill") is None:
         raise ConfigError("bertpeft run executes the notebooks with papermill: pip install 'bertpeft[run]'")
     config = config.replace(configurations=plan.configurations, seeds=plan.seeds)
-    force = plan.force
     folder = notebooks_dir()
     check_series(config)
+    # One command at a time writes into the folder. The notebooks run under this lock: the library they call
+    # takes none (only the commands do), so they never wait on it.
+    with one_writer(config.run_dir):
+        claim_results(config, plan.force, same=same_settings(config))
+        return execute_series(config, plan, folder)
+
+
+def same_settings(config: RunConfig):
+    """For `claim_results`: LoRA targets recorded by name are the same setting as `auto` when they are the names it
+    stands for (run folders made before `auto` was the default)."""
+    return lambda name, value: name == "lora_target_modules" and same_lora_targets(config, value)
+
+
+def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
+    """The steps of `run_series`, once its checks passed and it holds the run folder."""
+    force = plan.force
     run_dir, layout = config.run_dir, RunDir(config)
-    check_resumable(config, run_dir, force)
-    run_dir.mkdir(parents=True, exist_ok=True)
     layout.write_config(config)  # every notebook reads the run's settings from here
     # The kernels inherit these: no fork warnings from tokenizers, and no progress-bar widgets, which an executed
     # notebook would keep as dead "0%" bars (02 prints its own progress lines).

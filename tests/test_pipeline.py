@@ -143,17 +143,18 @@ def test_a_folder_made_with_the_lora_targets_auto_stands_for_still_resumes(tmp_p
     series resumes there; other targets are refused, naming the change."""
     from bertpeft import profile_config
     from bertpeft.config import ConfigError
-    from bertpeft.layout import RunDir
-    from bertpeft.series import check_resumable
+    from bertpeft.layout import atomic_write_json, claim_results
+    from bertpeft.series import same_settings
 
     config = profile_config("smoke", output=str(tmp_path / "run"))
     for names in (["query", "value"], ["value", "query"], ["query", "key"]):
-        RunDir(config).write_config(config.replace(lora_target_modules=tuple(names)))
+        made = {"run_config": json.loads(config.replace(lora_target_modules=tuple(names)).to_json())}
+        atomic_write_json(tmp_path / "run" / "results" / "lora-seed42.json", made)
         if names == ["query", "key"]:
             with pytest.raises(ConfigError, match=r"lora_target_modules \['query', 'key'\] -> \['auto'\]"):
-                check_resumable(config, config.run_dir, force=False)
+                claim_results(config, force=False, same=same_settings(config))
         else:
-            check_resumable(config, config.run_dir, force=False)
+            claim_results(config, force=False, same=same_settings(config))
 
 
 def test_every_parameter_the_series_passes_is_declared_by_its_notebook(smoke_run):
