@@ -8,7 +8,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from typing import Any
 
 from .config import CLI_SETTINGS, PROFILES, ConfigError, RunConfig, profile_config, setting_help
@@ -107,10 +106,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    profile = args.profile or default_profile()
     seeds = args.seeds or (str(args.seed) if args.seed is not None else None)
-    output = args.output or f"runs/{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
-    config = config_from_args(args, configurations=args.configs, seeds=seeds, output=output)
+    # The default folder is the profile's (runs/<profile>), never a new one per call: after Ctrl-C or a crash the
+    # same command resumes there.
+    config = config_from_args(args, configurations=args.configs, seeds=seeds, output=args.output)
     return run_series(config, SeriesPlan.of(config, force=args.force, quote_reviews=args.quote_reviews))
 
 

@@ -132,3 +132,17 @@ def test_a_value_argparse_cannot_read_is_refused_in_one_line(tmp_path, capsys):
     assert stopped.value.code == 2
     line = one_error_line(capsys.readouterr().err)
     assert "argument --epochs: invalid float value: 'two'" in line and "--help" in line
+
+
+def test_run_without_output_uses_the_profiles_folder_so_the_same_command_resumes(monkeypatch):
+    """After Ctrl-C bertpeft says "run the same command to resume": without --output, every call must therefore
+    pick the same folder (the profile's, runs/<profile>), not a new one per call."""
+    from pathlib import Path
+
+    from bertpeft import cli
+
+    folders = []
+    monkeypatch.setattr(cli, "run_series", lambda config, plan: folders.append(config.run_dir) or 0)
+    assert cli.main(["run", "--profile", "smoke"]) == 0
+    assert cli.main(["run", "--profile", "smoke"]) == 0
+    assert folders == [Path("runs/smoke"), Path("runs/smoke")]
