@@ -373,6 +373,7 @@ def one_writer(run_dir: str | Path) -> Iterator[bool]:
         yield False
         return
     lock = FileLock(layout.lock)
+    made = not root.exists()  # a command that fails before writing anything leaves no folder behind
     try:
         root.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
@@ -397,6 +398,9 @@ def one_writer(run_dir: str | Path) -> Iterator[bool]:
             os.environ[WRITER_ENV] = before
         layout.lock_holder.unlink(missing_ok=True)
         lock.release()
+        if made and {p.name for p in root.iterdir()} <= {layout.lock.name}:
+            layout.lock.unlink(missing_ok=True)
+            root.rmdir()
 
 
 def describe_holder(layout: RunDir) -> str:
