@@ -315,15 +315,23 @@ def results_takeaways(table, pairs=None) -> str:
     if "lora" in summary and "full" in summary:
         lora, full = summary["lora"], summary["full"]
         neighbours = [n for n in ("head", "head+1", "head+2") if n in summary]
-        above = [f"`{n}`" for n in neighbours if lora["accuracy"] > summary[n]["accuracy"]]
-        below = [f"`{n}`" for n in neighbours if lora["accuracy"] < summary[n]["accuracy"]]
-        level = [f"`{n}`" for n in neighbours if lora["accuracy"] == summary[n]["accuracy"]]
+
+        def overlap(a, b) -> bool:  # both 95% intervals known and overlapping: the ranking is not settled
+            known = all(x is not None and pd.notna(x) for x in (a["low"], a["high"], b["low"], b["high"]))
+            return known and a["low"] <= b["high"] and b["low"] <= a["high"]
+
+        within = [f"`{n}`" for n in neighbours if overlap(lora, summary[n])]
+        rest = [n for n in neighbours if f"`{n}`" not in within]
+        above = [f"`{n}`" for n in rest if lora["accuracy"] > summary[n]["accuracy"]]
+        below = [f"`{n}`" for n in rest if lora["accuracy"] < summary[n]["accuracy"]]
+        level = [f"`{n}`" for n in rest if lora["accuracy"] == summary[n]["accuracy"]]
         lines.append(
             f"- Where LoRA sits: {lora['params']:,} trainable parameters ({lora['params'] / full['params']:.2%} of "
             f"full), accuracy {lora['accuracy']:.3f} against full's {full['accuracy']:.3f}"
             + (f", above {', '.join(above)}" if above else "")
             + (f", below {', '.join(below)}" if below else "")
             + (f", level with {', '.join(level)}" if level else "")
+            + (f", not to be told apart from {', '.join(within)} (the 95% intervals overlap)" if within else "")
             + f"; its training loop took {lora['seconds'] / max(full['seconds'], 1e-9):.2f}x full's time"
             + (step_words(table, "lora") or "")
             + "."
