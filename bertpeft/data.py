@@ -481,7 +481,9 @@ def class_balance(dataset):
 
 def token_lengths(dataset, tokenizer) -> np.ndarray:
     """Untruncated token count of each review (special tokens included)."""
-    return np.array([len(ids) for ids in tokenizer(list(dataset["text"]), truncation=False)["input_ids"]])
+    # verbose=False: measuring reviews longer than the model takes is the point here, not a mistake to warn about
+    encoded = tokenizer(list(dataset["text"]), truncation=False, verbose=False)
+    return np.array([len(ids) for ids in encoded["input_ids"]])
 
 
 def padding_waste(lengths: np.ndarray, max_length: int) -> dict[str, float]:

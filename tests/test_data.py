@@ -410,3 +410,17 @@ def test_the_smoke_fixture_has_no_leak():
     raw = load_reviews(str(SMOKE_DATA))
     _, leakage = sample_with_leakage(raw, 144, 64, seed=42, n_validation=16)  # every row of both files
     assert leakage == {"test_in_train": 0, "test_in_validation": 0, "test_in_train_file": 0, "dropped": 0}
+
+
+def test_measuring_long_reviews_prints_no_tokenizer_warning(capfd):
+    """Notebook 01 measures every review's length, reviews longer than the model's 512 positions included: that is
+    what it is for, so transformers' "sequence length is longer than the specified maximum" warning must not show."""
+    from datasets import Dataset
+
+    from bertpeft.data import token_lengths
+    from bertpeft.models import load_tokenizer
+
+    tokenizer = load_tokenizer("minilm")
+    lengths = token_lengths(Dataset.from_dict({"text": ["great food " * 400, "bad"]}), tokenizer)
+    assert lengths[0] > tokenizer.model_max_length and lengths[1] == 3
+    assert "longer than the specified maximum" not in capfd.readouterr().err
