@@ -324,12 +324,24 @@ def plot_accuracy_vs_training_time(table):
         capsize=3,
         label="accuracy, 95% interval",
     )
-    for name, x, y in zip(names, seconds, accuracy):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize="small")
+    # Labels above the points, except where a point sits close to its left neighbour at about the same accuracy:
+    # that one's label goes below, so the two do not print over each other.
+    span_x, span_y = max(seconds.max(), 1e-9), max(accuracy.max() - accuracy.min(), 0.05)
+    previous, below = None, False
+    for i in seconds.argsort(kind="stable"):
+        near = previous is not None and (
+            seconds[i] - seconds[previous] < 0.12 * span_x and abs(accuracy[i] - accuracy[previous]) < 0.1 * span_y
+        )
+        below = near and not below
+        ax.annotate(
+            names[i], (seconds[i], accuracy[i]), textcoords="offset points", xytext=(6, -12 if below else 4),
+            fontsize="small",
+        )  # fmt: skip
+        previous = i
     ax.set(
         xlabel="training time, seconds (training loop only)",
         ylabel="test accuracy",
-        title="Accuracy against training time" + _seeds_note(trained),
+        title="Accuracy against training time" + (" (time: mean ± sd over seeds)" if _seeds_note(trained) else ""),
     )
     ax.set_xlim(left=0, right=max(seconds.max() * 1.25, 1))
     ax.legend(loc="lower right", fontsize="small")
