@@ -128,19 +128,17 @@ adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
 # the trained head, so the base's own head is replaced (`ignore_mismatched_sizes` covers a base whose head
 # has another number of classes). Loading the base reports its classifier as newly initialised (or resized): true,
 # and harmless here, since the adapter's trained head replaces it, so that report is turned off. peft 0.21 reads an
-# attribute that transformers 5 deprecates; that FutureWarning is about their code, not ours, and is filtered.
+# attribute that transformers 5 deprecates; that deprecation notice is about their code, not ours, and
+# `peft_without_upstream_warning` silences exactly that one while the adapter loads.
 
 # %%
-import warnings
-
 from peft import PeftModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging
 
-from bertpeft.models import resolve_model_source
+from bertpeft.models import peft_without_upstream_warning, resolve_model_source
 
 logging.set_verbosity_error()
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 base_weights = resolve_model_source(lora.config.model)  # where this machine has adapter_config's base model
 base = AutoModelForSequenceClassification.from_pretrained(
     base_weights,
@@ -149,7 +147,8 @@ base = AutoModelForSequenceClassification.from_pretrained(
     label2id={v: k for k, v in lora.id2label.items()},
     ignore_mismatched_sizes=True,
 )
-with_adapter = PeftModel.from_pretrained(base, adapter_dir).eval()
+with peft_without_upstream_warning():
+    with_adapter = PeftModel.from_pretrained(base, adapter_dir).eval()
 merged = AutoModelForSequenceClassification.from_pretrained(merged_dir).eval()
 tokenizer = AutoTokenizer.from_pretrained(merged_dir)
 
