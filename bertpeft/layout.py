@@ -293,10 +293,6 @@ def git_state(where: Path | None = None) -> dict[str, Any]:
         return {"sha": None, "dirty": None}
 
 
-# What a run writes into its folder; a folder whose versions of these git tracks would be overwritten.
-RUN_OUTPUTS = ("notebooks", "figures", "results", "results.csv", "models", "export", "prepared", "checkpoints")
-
-
 def tracked_files_in_the_way(run_dir: str | Path) -> list[str]:
     """Files tracked by git that a run into `run_dir` would overwrite (e.g. `--output .` in a checkout, whose
     notebooks/ and figures/ a run would replace): empty when the folder is not in a git checkout."""
@@ -319,6 +315,8 @@ def tracked_files_in_the_way(run_dir: str | Path) -> list[str]:
 # would fail the run part of the way through).
 RUN_FOLDERS = ("notebooks", "figures", "results", "models", "export", "prepared", "checkpoints")
 RUN_FILES = ("results.csv", "run_config.json", "run_status.json")
+# What a run writes into its folder; a folder whose versions of these git tracks would be overwritten.
+RUN_OUTPUTS = (*RUN_FOLDERS, "results.csv")
 
 
 def check_folder_shape(run_dir: str | Path) -> None:

@@ -16,7 +16,16 @@ from .benchmark import benchmark_result
 from .config import RESULT_SETTINGS, ConfigError, RunConfig
 from .data import id2label_of, load_prepared
 from .device import PeakMemory, accelerator, device_description, resolve_precision
-from .layout import RunDir, atomic_write_json, git_state, non_finite, package_versions, read_results, result_name
+from .layout import (
+    RunDir,
+    atomic_write_json,
+    git_state,
+    non_finite,
+    package_versions,
+    read_results,
+    result_differences,
+    result_name,
+)
 from .metrics import make_compute_metrics
 from .models import (
     apply_configuration,
@@ -361,19 +370,11 @@ def rate_tuned_earlier(config: RunConfig) -> dict[str, Any] | None:
     """The rate a search already chose for `config.configuration` in this run folder, with another seed and the same
     result settings: `{"learning_rate", "seed"}`, or None. A rate is chosen once per configuration (on its first
     seed); the other seeds train at it, so their spread is the seeds' alone and the search is not paid three times."""
-    mine = {k: v for k, v in config.to_dict().items() if k in RESULT_SETTINGS}
     for result in read_results(config.run_dir):
         if result.get("config") != config.configuration or result.get("seed") == config.seed:
             continue
-        if not result.get("learning_rate_grid"):
-            continue
-        try:  # through RunConfig, so that a setting added since the result was written reads as its default
-            theirs = {
-                k: v for k, v in RunConfig.from_dict(result["run_config"]).to_dict().items() if k in RESULT_SETTINGS
-            }
-        except (KeyError, TypeError, ValueError):
-            continue
-        if theirs == mine:
+        # the same settings as the run folder's other results must share (the rate aside: both searched it)
+        if result.get("learning_rate_grid") and not result_differences(config, result):
             return {"learning_rate": result["learning_rate"], "seed": result["seed"]}
     return None
 

@@ -1,5 +1,6 @@
 """Test settings: no Hub, no W&B servers, a private cache, and paths to the shared real data when present."""
 
+import contextlib
 import os
 import re
 import subprocess
@@ -109,3 +110,16 @@ def notebook_debris(notebook) -> list[str]:
             elif "application/vnd.jupyter.widget-view+json" in (output.get("data") or {}) and "0%|" in text:
                 found.append(f"cell {index}: a progress bar frozen at 0%: {text.strip()[:120]}")
     return found
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch on `n` CPU threads inside the block, restored after it (tiny models run fastest on one)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

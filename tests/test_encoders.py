@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_bertpeft
+from conftest import run_bertpeft, torch_threads
 
 from bertpeft.config import CONFIGURATIONS, ConfigError, profile_config
 from bertpeft.fixtures import SMOKE_DATA
@@ -57,12 +57,8 @@ def save_encoder(folder: Path, model_type: str) -> Path:
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run fastest on one thread: two threads on 2 busy cores made each step 10-100x slower."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

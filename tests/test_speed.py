@@ -4,6 +4,7 @@ assertions: timings on a shared CI machine prove nothing)."""
 import json
 
 import pytest
+from conftest import torch_threads
 
 from bertpeft import profile_config
 from bertpeft.config import ConfigError
@@ -12,12 +13,8 @@ from bertpeft.config import ConfigError
 @pytest.fixture
 def one_thread():
     """One torch thread, as the benchmark's --threads 1 sets it, restored afterwards for the other tests."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
