@@ -147,7 +147,7 @@ speed_table(sections["batch_size"])[["setup", "step_ms", "samples_per_s", "memor
 
 # %% [markdown]
 # ## 7. Padding: the write-ups' recipe against ours
-# The seeds tokenized with `padding="max_length"`: every review becomes `max_length` tokens. Dynamic padding pads
+# The write-ups tokenized with `padding="max_length"`: every review becomes `max_length` tokens. Dynamic padding pads
 # each batch to its longest review; length grouping (the Trainer's `train_sampling_strategy="group_by_length"`) puts
 # reviews of similar length in the same batch, so that longest review is close to the others. All three in fp32.
 
