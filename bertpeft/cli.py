@@ -15,7 +15,15 @@ from .data import DataError, leakage_sentence, prepare_reviews, resolve_data_sou
 from .device import default_profile
 from .export import export_lora
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
-from .layout import check_folder_shape, check_output_folder, claim_results, one_writer, result_name
+from .layout import (
+    WriteFault,
+    check_folder_shape,
+    check_output_folder,
+    claim_results,
+    is_write_fault,
+    one_writer,
+    result_name,
+)
 from .models import configuration_table, describe, load_tokenizer
 from .series import SeriesPlan, run_series, same_settings
 from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
@@ -224,6 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError) as err:
         print(f"bertpeft: error: {err}", file=sys.stderr)
         return 2
+    except WriteFault as err:
+        print(f"bertpeft: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        if not is_write_fault(err):
+            raise
+        print(f"bertpeft: {WriteFault.of(err, 'into the run folder')}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("bertpeft: interrupted: run the same command to resume", file=sys.stderr, flush=True)
         return 130

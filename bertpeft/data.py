@@ -20,6 +20,7 @@ from .config import PREPARED_SETTINGS, ConfigError, OneLineError, RunConfig
 from .fixtures import SMOKE_DATA
 from .hub import offline_unless_reachable
 from .layout import RunDir
+from .models import model_positions
 
 # Today's canonical Hub ids (the short names are redirects that older tutorials use).
 HUB_ALIASES = {
@@ -129,8 +130,13 @@ def load_reviews(data: str):
             if _has_no_rows(Path(file), fmt):
                 raise DataError(f"{file} holds no reviews: it needs a header label,text and one row per review")
             _check_utf8(Path(file))
-        try:
-            raw = datasets.load_dataset(fmt, data_files=source.files)
+        try:  # each file alone: files whose columns differ would fail as one with a message naming neither
+            raw = datasets.DatasetDict(
+                {
+                    split: datasets.load_dataset(fmt, data_files=file, split="train")
+                    for split, file in source.files.items()
+                }
+            )
         except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear line
             raise DataError(f"could not read {source.location}: {_first_line(err)}") from None
     else:
@@ -382,15 +388,69 @@ def leakage_sentence(leakage: dict[str, int], n_test: int) -> str:
     )
 
 
-def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynamic"):
+def check_max_length(max_length: int, tokenizer, positions: int | None = None) -> None:
+    """Refuse a `max_length` above what the model takes: its tokenizer's `model_max_length` or, when the tokenizer
+    does not say (it then reads as a huge number), the model's `positions` (max_position_embeddings)."""
+    model_max = getattr(tokenizer, "model_max_length", None)
+    limits = [m for m in (model_max, positions) if m and m < 10**6]
+    if limits and max_length > min(limits):
+        raise ConfigError(
+            f"max_length={max_length} is above the model's maximum of {min(limits)}: "
+            f"pass --max-length {min(limits)} or less"
+        )
+
+
+def check_data(config: RunConfig) -> None:
+    """What preparing `config`'s reviews would refuse, found before any work: for local files (cheap to read) the
+    columns, labels and row counts the sample needs; for a Hub dataset that it can be reached (or is cached) and,
+    where its card says, its columns and split sizes. Raises DataError."""
+    import contextlib
+    import io
+
+    import datasets
+
+    source = resolve_data_source(config.data)
+    if source.kind == "local":
+        bars = not datasets.utils.are_progress_bars_disabled()
+        datasets.disable_progress_bars()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # notebook 01 says the same again
+                raw = load_reviews(config.data)
+                sample_with_leakage(
+                    raw, config.n_train, config.n_test, config.data_seed, config.n_validation, config.drop_leaked
+                )
+        finally:
+            if bars:
+                datasets.enable_progress_bars()
+        return
+    offline_unless_reachable()
+    try:
+        info = datasets.load_dataset_builder(source.location).info
+    except Exception as err:  # noqa: BLE001 - any failure to find it becomes one clear line
+        raise DataError(
+            f"could not load {source.location!r} from the Hugging Face Hub ({_first_line(err)}). "
+            f"Offline? Pass --data PATH with a folder holding train.csv and test.csv (columns label,text)"
+        ) from None
+    missing = [c for c in ("label", "text") if info.features is not None and c not in info.features]
+    if missing:
+        raise DataError(
+            f"{source.location} has no {' or '.join(map(repr, missing))} column; it has {list(info.features)}: "
+            f"pass a folder of label,text files with --data instead"
+        )
+    rows = {split: s.num_examples for split, s in (info.splits or {}).items() if s.num_examples}
+    wanted = {"train": config.n_train + config.n_validation, "test": config.n_test}
+    for split, n in wanted.items():
+        if split in rows and n > rows[split] and not (split == "test" and "test" not in rows):
+            option = "--n-test" if split == "test" else "--n-train (with --n-validation)"
+            raise DataError(
+                f"{source.location} ({split}) has {rows[split]} rows, fewer than the {n} asked for: lower {option}"
+            )
+
+
+def tokenize_reviews(dataset, tokenizer, max_length: int, padding: str = "dynamic", positions: int | None = None):
     """Token ids truncated at `max_length`. Padding happens per batch in the collator, unless the write-ups' recipe
     (`padding="max_length"`) is asked for, which pads every review to `max_length` here."""
-    model_max = getattr(tokenizer, "model_max_length", None)
-    if model_max and model_max < 10**6 and max_length > model_max:
-        raise ConfigError(
-            f"max_length={max_length} is above the model's maximum of {model_max}: "
-            f"pass --max-length {model_max} or less"
-        )
+    check_max_length(max_length, tokenizer, positions)
 
     def encode(batch):
         return tokenizer(
@@ -417,7 +477,7 @@ def prepare_reviews(config: RunConfig, tokenizer, save: bool = True):
     sampled, leakage = sample_with_leakage(
         raw, config.n_train, config.n_test, config.data_seed, config.n_validation, config.drop_leaked
     )
-    tokenized = tokenize_reviews(sampled, tokenizer, config.max_length, config.padding)
+    tokenized = tokenize_reviews(sampled, tokenizer, config.max_length, config.padding, model_positions(config.model))
     meta = {
         "key": prepared_key(config),
         "id2label": {str(k): v for k, v in id2label.items()},

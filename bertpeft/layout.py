@@ -16,6 +16,7 @@ with the facts needed to trust them later (package versions, git state).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -132,6 +133,33 @@ def non_finite(data: Any, where: str = "") -> list[tuple[str, float]]:
     if isinstance(data, (list, tuple)):
         return [found for i, v in enumerate(data) for found in non_finite(v, f"{where}[{i}]")]
     return []
+
+
+# Errors that say the run folder cannot take what is written into it (not that the input is bad).
+WRITE_FAULTS = {
+    errno.ENOSPC: "No space left on device",
+    errno.EFBIG: "File too large",
+    errno.EDQUOT: "Disk quota exceeded",
+    errno.EROFS: "Read-only file system",
+}
+
+
+def is_write_fault(err: BaseException | str) -> bool:
+    """Whether `err` (an exception, or the message a notebook's kernel reported) is a full disk, a file size limit,
+    a quota or a read-only file system."""
+    if isinstance(err, OSError):
+        return err.errno in WRITE_FAULTS
+    return any(words in str(err) for words in WRITE_FAULTS.values())
+
+
+class WriteFault(OneLineError):
+    """The run folder could not take a write (see `is_write_fault`): the command stops with one line, exit 1, and
+    what finished before stays; the same command resumes once there is room."""
+
+    @classmethod
+    def of(cls, err: BaseException | str, where: str) -> WriteFault:
+        said = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return cls(f"could not write {where} ({said}): free space, then run the same command to resume")
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

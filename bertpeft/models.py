@@ -127,16 +127,28 @@ def load_base_model(model: str, num_labels: int, id2label: dict[int, str] | None
         hf_logging.set_verbosity(verbosity)
 
 
-def model_skeleton(model: str, num_labels: int = 2):
-    """The architecture of `model` with no weights (meta device): enough to count parameters, instantly."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+def model_config(model: str, num_labels: int = 2):
+    """`model`'s transformers config (config.json alone: no weights); one clear line when it cannot be read."""
+    from transformers import AutoConfig
 
     source = resolve_model_source(model)
     try:
-        config = AutoConfig.from_pretrained(source, **_label_maps(num_labels, None))
+        return AutoConfig.from_pretrained(source, **_label_maps(num_labels, None))
     except OSError as err:
         raise ConfigError(f"could not read the config of {model!r}: {str(err).splitlines()[0][:200]}") from None
+
+
+def model_positions(model: str) -> int | None:
+    """How many token positions `model` takes (its max_position_embeddings), None when its config does not say."""
+    return getattr(model_config(model), "max_position_embeddings", None)
+
+
+def model_skeleton(model: str, num_labels: int = 2):
+    """The architecture of `model` with no weights (meta device): enough to count parameters, instantly."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    config = model_config(model, num_labels)
     with torch.device("meta"):
         return AutoModelForSequenceClassification.from_config(config)
 

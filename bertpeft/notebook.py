@@ -45,13 +45,19 @@ def notebook_config(
         asked = {**({"profile": profile} if profile else {}), **settings}
         wanted = RunConfig.from_dict({**saved.to_dict(), **asked})  # an unknown setting is named
         differ = [k for k in asked if getattr(wanted, k) != getattr(saved, k)]
-        if differ:
-            diff = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(wanted, k)!r}" for k in differ)
+        diff = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(wanted, k)!r}" for k in differ)
+        if differ and any(layout.results.glob("*.json")):
             raise ConfigError(
                 f"{output} holds a run made with other settings ({diff}): pass another output, or remove "
                 f"{layout.run_config} to start over"
             )
         config = saved.replace(output=str(output))
+        if differ:  # a run that made no result (it failed or was stopped early) does not bind the next one
+            config = wanted.replace(output=str(output))
+            config.replace(**this_notebook)
+            if create:
+                layout.write_config(config)
+            print(f"{output} held settings of a run that made no result; now: {diff}")
     return config.replace(**this_notebook)
 
 

@@ -10,6 +10,7 @@ the folder must have been made with the run's settings, so that its table never 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -21,10 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, RunConfig
-from .data import prepared_is_current, resolve_data_source
+from .data import check_data, check_max_length, prepared_is_current
+from .device import resolve_precision
 from .export import ExportError, read_verification
-from .layout import RunDir, atomic_write_json, check_output_folder, claim_results, one_writer, result_name
-from .models import configuration_table, same_lora_targets
+from .layout import (
+    RunDir,
+    WriteFault,
+    atomic_write_json,
+    check_output_folder,
+    claim_results,
+    is_write_fault,
+    one_writer,
+    result_name,
+)
+from .models import configuration_table, load_tokenizer, model_positions, same_lora_targets
 from .report import write_results_csv
 
 NOTEBOOKS_ENV = "BERTPEFT_NOTEBOOKS"
@@ -69,9 +80,13 @@ def declared_parameters(notebook: Path) -> set[str]:
 
 
 def check_series(config: RunConfig) -> None:
-    """Everything that can be checked before the first notebook starts; raises ConfigError."""
+    """Everything that can be checked before the first notebook starts, so that bad input stops the run before any
+    work with one line (and exit 2), writing nothing: raises ConfigError (or DataError)."""
     check_output_folder(config.run_dir)
-    resolve_data_source(config.data)
+    resolve_precision(config.precision)  # fp16 without a GPU
+    check_data(config)  # columns, labels, enough rows; a Hub id that cannot be reached
+    # The tokenizer must load and max_length fit the model's positions.
+    check_max_length(config.max_length, load_tokenizer(config.model), model_positions(config.model))
     # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
     configuration_table(config.model, configurations=config.configurations, base=config)
 
@@ -110,11 +125,20 @@ class Series:
         self.steps: list[Step] = []
         self.started = time.time()
         self.earlier = earlier_invocations(self.layout.run_status)
+        # A notebook still named `.X.running.ipynb` was cut off by a kill (this command holds the folder): it is
+        # kept as `X.interrupted.ipynb`, like one cut off by Ctrl-C, and its step counts as not done.
+        for tmp in self.layout.notebooks.glob(".*.running.ipynb") if self.layout.notebooks.is_dir() else []:
+            os.replace(tmp, tmp.with_name(tmp.name[1 : -len(".running.ipynb")] + ".interrupted.ipynb"))
 
     def step(self, notebook: str, label: str, parameters: dict[str, Any], suffix: str = "") -> Step:
         step = Step(notebook, label, parameters, self.layout.notebooks / f"{notebook}{suffix}.ipynb")
         self.steps.append(step)
         return step
+
+    def interrupted(self, step: Step) -> bool:
+        """Whether the step's last attempt was cut off (by Ctrl-C or a kill): then it is not done, even where its
+        outputs (a result written just before the kill) look finished, and runs again."""
+        return step.output.with_name(f"{step.output.stem}.interrupted.ipynb").exists()
 
     def skip(self, step: Step, note: str) -> None:
         step.status, step.note = "skipped", note
@@ -159,7 +183,13 @@ class Series:
         finally:
             step.seconds = time.perf_counter() - start
             if tmp.exists():
-                _finalise(tmp, step.output)
+                try:
+                    _finalise(tmp, step.output)
+                except (OSError, ValueError) as err:  # cut short by a full disk: unreadable, so not kept
+                    tmp.unlink(missing_ok=True)
+                    if step.status == "ok" or not step.error:
+                        step.status = "failed"
+                        step.error = {"ename": type(err).__name__, "evalue": f"{step.output.name} not written: {err}"}
         if step.status == "ok":  # an earlier interrupted attempt of this step is now history
             step.output.with_name(f"{step.output.stem}.interrupted.ipynb").unlink(missing_ok=True)
         print(
@@ -167,6 +197,11 @@ class Series:
             + (f"  {step.error['ename']}: {step.error['evalue'].splitlines()[0][:160]}" if step.error else ""),
             flush=True,
         )
+        if step.error and is_write_fault(step.error["evalue"]):
+            # A full disk fails every later step too: stop here, with what finished kept for the resume.
+            with contextlib.suppress(OSError):
+                self.save_status()
+            raise WriteFault.of(step.error["evalue"], f"into {self.run_dir} in {step.label}")
         self.save_status()
         return step.status == "ok"
 
@@ -290,7 +325,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     )
 
     prep = series.step(PREP, PREP, {**common, **quotes})
-    if not force and prepared_is_current(config) and executed_ok(prep.output):
+    if not force and prepared_is_current(config) and executed_ok(prep.output) and not series.interrupted(prep):
         series.skip(prep, "prepared data already in the run folder")
     elif not series.execute(prep):
         return finish(series)  # without data no configuration can train
@@ -306,7 +341,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
                 suffix=f"-{name}",
             )
             done = layout.result(configuration, seed)
-            if not force and done.is_file():
+            if not force and done.is_file() and not series.interrupted(train):
                 series.skip(train, f"already done ({done.relative_to(run_dir)})")
                 continue
             changed |= series.execute(train)
@@ -317,13 +352,23 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
         export = series.step(EXPORT, EXPORT, {**common, **quotes, "seed": seed})
         if not layout.result("lora", seed).is_file():
             series.skip(export, f"no trained LoRA model ({result_name('lora', seed)} did not finish)")
-        elif not (force or changed) and executed_ok(export.output) and export_verified(run_dir):
+        elif (
+            not (force or changed or series.interrupted(export))
+            and executed_ok(export.output)
+            and export_verified(run_dir)
+        ):
             series.skip(export, "export already in the run folder, verified")
         else:
             series.execute(export)
 
     results = series.step(RESULTS, RESULTS, {**common, **quotes, "interactive": False})
-    if not (force or changed) and executed_ok(results.output) and newer_than_results(results.output, layout):
+    if not any(layout.results.glob("*.json")):
+        series.skip(results, "no result to report: no configuration finished")
+    elif (
+        not (force or changed or series.interrupted(results))
+        and executed_ok(results.output)
+        and newer_than_results(results.output, layout)
+    ):
         series.skip(results, "results and figures already up to date")
     else:
         series.execute(results)

@@ -83,16 +83,22 @@ def line_progress_callback():
 
 def loop_timer_callback():
     from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
 
-    class LoopTimer(TrainerCallback):
+    class LoopTimer(TrainerCallback, ExportableState):
         """Times the training loop alone: each optimizer step from the end of the one before (batch loading,
         forward, backward, optimizer step), leaving out the evaluations, logs and checkpoint saves the Trainer runs
         between steps. It also cancels the Trainer's own evaluation and checkpoint after the last step (transformers
         5 adds both with eval_strategy="steps"): the final evaluation runs once, explicitly, and a checkpoint of a
-        finished training would only be deleted."""
+        finished training would only be deleted. Its step times so far are saved in each checkpoint's
+        trainer_state.json (an `ExportableState`), so a resumed training counts the time before the interruption
+        too (`steps_before`)."""
 
         def __init__(self):
             self.step_seconds: list[float] = []
+
+        def state(self) -> dict:
+            return {"args": {}, "attributes": {"step_seconds": list(self.step_seconds)}}
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.mark = time.perf_counter()
@@ -115,6 +121,39 @@ def loop_timer_callback():
             self.mark = time.perf_counter()
 
     return LoopTimer()
+
+
+def steps_before(checkpoint: str | None) -> list[float]:
+    """The step times a training recorded before it saved `checkpoint` (see LoopTimer); none without one."""
+    if not checkpoint:
+        return []
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return list(state.get("stateful_callbacks", {}).get("LoopTimer", {}).get("attributes", {}).get("step_seconds", []))
+
+
+def epoch_order_callback(data_seed: int):
+    from transformers import TrainerCallback
+
+    class EpochOrder(TrainerCallback):
+        """Makes each epoch's batch order a function of `data_seed` and the epoch alone. With
+        train_sampling_strategy="group_by_length" the Trainer's LengthGroupedSampler draws its order from the global
+        random state when an epoch begins; a training resumed mid-epoch begins that epoch from another state, so it
+        would see the epoch's remaining reviews in another order than the uninterrupted one. (The "random" strategy
+        is already seeded per epoch by accelerate.)"""
+
+        def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
+            import torch
+            from transformers.trainer_pt_utils import LengthGroupedSampler
+
+            batches = getattr(train_dataloader, "batch_sampler", None)
+            sampler = getattr(batches, "sampler", None) or getattr(
+                getattr(batches, "batch_sampler", None), "sampler", None
+            )
+            if isinstance(sampler, LengthGroupedSampler):
+                epoch = math.floor(state.epoch + 1e-6)  # the epoch beginning now (resumed: the one cut off)
+                sampler.generator = torch.Generator().manual_seed(data_seed * 1_000_003 + epoch)
+
+    return EpochOrder()
 
 
 def step_statistics(step_seconds: list[float], warmup: int = 2) -> dict[str, float | None]:
@@ -304,6 +343,7 @@ def fit(
         trainer.add_callback(line_progress_callback())
     timer = loop_timer_callback()
     trainer.add_callback(timer)
+    trainer.add_callback(epoch_order_callback(config.data_seed))
     timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - started}
     timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
     if trains:
@@ -314,6 +354,7 @@ def fit(
         checkpoint = last_checkpoint(Path(trainer.args.output_dir)) if resume else None
         if checkpoint:
             print(f"resuming {config.configuration} from {checkpoint}")
+        timer.step_seconds = steps_before(checkpoint)
         output = trainer.train(resume_from_checkpoint=checkpoint)
         # train_seconds: the optimizer steps alone (see LoopTimer); the Trainer's train_runtime also holds the
         # evaluations and saves in between, and is kept apart for comparison.

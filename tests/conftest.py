@@ -3,6 +3,7 @@
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -35,6 +36,20 @@ def run_bertpeft(*args, env=None, timeout=300, **kwargs) -> subprocess.Completed
     )
     done.seconds = time.perf_counter() - start
     return done
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything it started, as a lost machine or Colab session would: papermill's kernel
+    runs in a session of its own, so killing the process group alone would leave it training."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    for proc in [*parent.children(recursive=True), parent]:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs([parent], timeout=30)
 
 
 @pytest.fixture(scope="session", autouse=True)

