@@ -10,7 +10,16 @@ import os
 import sys
 from typing import Any
 
-from .config import CLI_SETTINGS, PROFILES, ConfigError, RunConfig, profile_config, setting_help
+from .config import (
+    CLI_SETTINGS,
+    METHODS,
+    PROFILES,
+    ConfigError,
+    RunConfig,
+    check_configuration,
+    profile_config,
+    setting_help,
+)
 from .data import DataError, leakage_sentence, prepare_reviews, resolve_data_source
 from .device import default_profile
 from .export import export_lora
@@ -73,7 +82,10 @@ def config_from_args(args: argparse.Namespace, **extra: Any) -> RunConfig:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    rows = configuration_table(args.model, args.num_labels)
+    configurations = tuple(c.strip() for c in args.configs.split(",")) if args.configs else None
+    for name in configurations or ():
+        check_configuration(name)
+    rows = configuration_table(args.model, args.num_labels, configurations)
     if args.json:
         print(json.dumps([{k: r[k] for k in ("config", "trainable_params", "total_params")} for r in rows]))
     else:
@@ -157,9 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("params", help="print the six configurations' trainable parameter counts (no training)")
+    p = sub.add_parser("params", help="print the configurations' trainable parameter counts (no training)")
     p.add_argument("--model", default="bert-base-cased", help="Hub id, model folder, minilm or tiny-random-bert")
     p.add_argument("--num-labels", type=int, default=2)
+    p.add_argument(
+        "--configs",
+        help="comma-separated configurations (default: the six); also lora-rN and the methods " + ", ".join(METHODS),
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(func=cmd_params)
 
@@ -235,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     except WriteFault as err:
         print(f"bertpeft: {err}", file=sys.stderr)
         return 1
-    except OSError as err:
-        if not is_write_fault(err):
+    except Exception as err:  # a full disk met outside the run's own steps (e.g. safetensors says it in words)
+        if not (is_write_fault(err) or is_write_fault(str(err))):
             raise
-        print(f"bertpeft: {WriteFault.of(err, 'into the run folder')}", file=sys.stderr)
+        where = getattr(err, "filename", None)
+        print(f"bertpeft: {WriteFault.of(err, str(where) if where else 'a file')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bertpeft: interrupted: run the same command to resume", file=sys.stderr, flush=True)

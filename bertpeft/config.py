@@ -12,13 +12,26 @@ from pathlib import Path
 from typing import Any
 
 CONFIGURATIONS = ("none", "head", "head+1", "head+2", "lora", "full")
-_CONFIGURATION = re.compile(r"^(none|head|head\+[1-9][0-9]*|lora|full)$")
+# Parameter-efficient methods beyond LoRA, each a configuration usable wherever `lora` is (the task head trains
+# beside each): BitFit trains the bias terms (no library needed); the others are PEFT methods (models.peft_config).
+# `lora-rN` is LoRA at rank N (with alpha scaled along, so alpha / r stays the setting's).
+LORA_VARIANTS = ("dora", "rslora", "adalora", "loha", "lokr")  # low-rank updates of query and value, like LoRA
+PEFT_METHODS = (*LORA_VARIANTS, "vera", "fourierft", "ia3", "prefix", "prompt")
+METHODS = ("bitfit", *PEFT_METHODS)
+_CONFIGURATION = re.compile(rf"^(none|head|head\+[1-9][0-9]*|lora|lora-r[1-9][0-9]*|full|{'|'.join(METHODS)})$")
 
 # Why these rates: a freshly initialised head moves from random to useful only with a large step, while a fully
 # unfrozen BERT diverges above ~1e-4 (the BERT paper's grid is 2e-5..5e-5). LoRA's low-rank update starts at
 # zero (B = 0) and needs a rate between the two. benchmarks/learning_rates.py checks them on the quick profile:
 # every configuration learns at its default; its 125 steps favour 3x the default for the partial ones (README).
 DEFAULT_LEARNING_RATES = {"head": 2e-3, "head+N": 2e-4, "lora": 1e-3, "full": 5e-5}
+# The other methods start from the rates their papers report for base-size encoders (AdamW): LoRA's for its
+# variants and for BitFit; larger ones for the methods with far fewer, scaled or spectral weights (VeRA's scaling
+# vectors, FourierFT's coefficients, IA3's rescaling vectors) and for soft prompts. `--tune-lr` searches around them.
+DEFAULT_LEARNING_RATES.update(
+    {"bitfit": 1e-3, **dict.fromkeys(LORA_VARIANTS, 1e-3), "vera": 1e-2, "fourierft": 1e-2, "ia3": 3e-3}
+)
+DEFAULT_LEARNING_RATES.update({"prefix": 1e-2, "prompt": 3e-2})
 
 # lora_target_modules = (AUTO,): the modules PEFT (or bertpeft, for encoders PEFT has no entry for) wraps by
 # default in a model of that type; resolved against the model by bertpeft.models.lora_targets.
@@ -43,8 +56,21 @@ def is_configuration(name: str) -> bool:
 
 def check_configuration(name: str) -> str:
     if not isinstance(name, str) or not is_configuration(name):
-        raise ConfigError(f"unknown configuration {name!r}: use one of none, head, head+N (N >= 1), lora, full")
+        raise ConfigError(
+            f"unknown configuration {name!r}: use one of none, head, head+N (N >= 1), lora, lora-rN (rank N), full, "
+            f"{', '.join(METHODS)}"
+        )
     return name
+
+
+def lora_rank(name: str) -> int | None:
+    """N for `lora-rN`, None for the other configurations."""
+    return int(name[len("lora-r") :]) if name.startswith("lora-r") else None
+
+
+def uses_peft(name: str) -> bool:
+    """Whether configuration `name` wraps the model with PEFT (LoRA, LoRA at a rank, the PEFT methods)."""
+    return name == "lora" or lora_rank(name) is not None or name in PEFT_METHODS
 
 
 def unfrozen_layers(name: str) -> int:
@@ -92,7 +118,9 @@ class RunConfig:
     max_length: int = setting(512, "tokens kept per review", result=True, prepared=True)
     seed: int = setting(42, "training seed (head initialisation, batch order)")
     data_seed: int = setting(42, "seed of the random sample of reviews", result=True, prepared=True)
-    configuration: str = setting("full", "none, head, head+N, lora or full", cli=False)
+    configuration: str = setting(
+        "full", "none, head, head+N, lora, lora-rN, full, or a method: bitfit, ia3, ...", cli=False
+    )
     configurations: tuple[str, ...] = setting(CONFIGURATIONS, "configurations a series trains", cli=False)
     seeds: tuple[int, ...] = setting((42,), "seeds a series trains each configuration with", cli=False)
     lora_r: int = setting(4, "LoRA rank", result=True)
@@ -233,6 +261,7 @@ class RunConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         key = "head+N" if self.configuration.startswith("head+") else self.configuration
+        key = "lora" if lora_rank(key) else key
         return DEFAULT_LEARNING_RATES.get(key, 0.0)
 
     @property

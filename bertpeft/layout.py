@@ -149,7 +149,7 @@ def is_write_fault(err: BaseException | str) -> bool:
     a quota or a read-only file system."""
     if isinstance(err, OSError):
         return err.errno in WRITE_FAULTS
-    return any(words in str(err) for words in WRITE_FAULTS.values())
+    return any(words.lower() in str(err).lower() for words in WRITE_FAULTS.values())
 
 
 class WriteFault(OneLineError):

@@ -10,12 +10,22 @@ ELECTRA, ModernBERT, ...): their heads and layer lists differ in names only.
 
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .config import AUTO, CONFIGURATIONS, ConfigError, RunConfig, check_configuration, unfrozen_layers
+from .config import (
+    AUTO,
+    CONFIGURATIONS,
+    ConfigError,
+    RunConfig,
+    check_configuration,
+    lora_rank,
+    unfrozen_layers,
+    uses_peft,
+)
 from .fixtures import TINY_BERT, tiny_bert
 from .hub import offline_unless_reachable
 from .layout import ordinary_permissions
@@ -223,12 +233,17 @@ def apply_configuration(model, config: RunConfig):
     if name == "full":
         model.requires_grad_(True)
         return model
-    if name == "lora":
-        return add_lora(model, config)
+    if uses_peft(name):
+        return add_peft(model, config)
     model.requires_grad_(False)
     if name == "none":
         return model
     train_task_head(model)
+    if name == "bitfit":  # BitFit: every bias term (attention, feed-forward, LayerNorm) trains, with the head
+        for parameter_name, parameter in model.named_parameters():
+            if parameter_name.endswith(".bias"):
+                parameter.requires_grad_(True)
+        return model
     n = unfrozen_layers(name)
     if not n:
         return model
@@ -297,11 +312,94 @@ def linear_layer_names(model) -> list[str]:
 
 
 def add_lora(model, config: RunConfig):
-    """PEFT LoRA on `lora_targets` (by default the model type's usual ones); the task head (`task_head`) trains
-    beside it and is saved with the adapter (as `modules_to_save` copies; task type SEQ_CLS would only keep
-    modules named `classifier` or `score`)."""
-    from peft import LoraConfig, TaskType, get_peft_model
+    """PEFT LoRA on `lora_targets`: `add_peft` for configuration `lora`."""
+    return add_peft(model, config.replace(configuration="lora"))
 
+
+def add_peft(model, config: RunConfig):
+    """Wrap `model` with the PEFT method of `config.configuration` (`peft_config`); the task head (`task_head`)
+    trains beside it and is saved with the adapter (as `modules_to_save` copies; task type SEQ_CLS alone would only
+    keep modules named `classifier` or `score`)."""
+    from peft import get_peft_model
+
+    with peft_without_upstream_warning():
+        wrapped = get_peft_model(model, peft_config(model, config))
+    for name, parameter in wrapped.named_parameters():
+        if "ranknum" in name.split("."):  # AdaLoRA's rank constant: PEFT leaves it trainable on a weightless skeleton
+            parameter.requires_grad_(False)
+    return wrapped
+
+
+# What each PEFT method wraps, and its sizes. LoRA's rank and alpha come from the settings (and the LoRA variants
+# share them); the others use the sizes their papers use for base-size encoders. Targets: the attention's query
+# and value projections (LoRA's, `lora_targets`) for the low-rank and spectral methods; PEFT's own choice for IA3
+# (key, value and the feed-forward output in BERT). The prompt methods learn VIRTUAL_TOKENS vectors.
+VERA_RANK = 256  # VeRA's shared frozen random matrices are this wide; two scaling vectors per matrix train
+FOURIER_FREQUENCIES = 1000  # FourierFT's trained spectral coefficients per wrapped matrix
+VIRTUAL_TOKENS = 20  # prefix and prompt tuning
+
+
+def peft_config(model, config: RunConfig):
+    """The PEFT config of `config.configuration` for `model` (see the table above)."""
+    import peft
+    from peft import TaskType
+
+    name = config.configuration
+    common = {"task_type": TaskType.SEQ_CLS, "modules_to_save": list(task_head(model))}
+    if name == "prefix":
+        return peft.PrefixTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, **common)
+    if name == "prompt":
+        return peft.PromptTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, **common)
+    if name == "ia3":
+        return peft.IA3Config(**common)
+    targets = checked_targets(model, config)
+    rank = lora_rank(name) or config.lora_r
+    alpha = config.lora_alpha * rank / config.lora_r  # alpha / r as the settings have it
+    if name in ("lora", "dora", "rslora") or lora_rank(name):
+        return peft.LoraConfig(
+            r=rank,
+            lora_alpha=alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=targets,
+            use_dora=name == "dora",  # DoRA: the update split into a direction (LoRA's) and a trained magnitude
+            use_rslora=name == "rslora",  # rsLoRA: scaled by alpha / sqrt(r) instead of alpha / r
+            bias="none",
+            **common,
+        )
+    if name == "adalora":  # starts at 1.5x the rank, prunes to the rank by importance during training
+        steps = training_steps(config)
+        return peft.AdaLoraConfig(
+            init_r=max(rank + 1, round(1.5 * rank)),
+            target_r=rank,
+            lora_alpha=alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=targets,
+            total_step=steps,
+            tinit=steps // 10,
+            tfinal=steps // 5,
+            deltaT=max(1, steps // 20),
+            **common,
+        )
+    if name == "loha":
+        return peft.LoHaConfig(r=rank, alpha=alpha, target_modules=targets, **common)
+    if name == "lokr":
+        return peft.LoKrConfig(r=rank, alpha=alpha, target_modules=targets, **common)
+    if name == "vera":
+        return peft.VeraConfig(r=VERA_RANK, vera_dropout=config.lora_dropout, target_modules=targets, **common)
+    if name == "fourierft":
+        smallest = min(m.weight.numel() for n, m in model.named_modules() if n.split(".")[-1] in targets)
+        return peft.FourierFTConfig(n_frequency=min(FOURIER_FREQUENCIES, smallest), target_modules=targets, **common)
+    raise ConfigError(f"{name} is not a PEFT method")
+
+
+def training_steps(config: RunConfig) -> int:
+    """Optimizer steps of one training with `config` (AdaLoRA schedules its rank pruning over them)."""
+    per_step = config.train_batch_size * config.gradient_accumulation
+    return max(1, math.ceil(math.ceil(config.n_train / per_step) * config.epochs))
+
+
+def checked_targets(model, config: RunConfig) -> list[str]:
+    """`lora_targets` for `model`; refused, naming the model's linear layers, when there are none or one misses."""
     targets = lora_targets(config, model.config.model_type)
     if targets is None:
         raise ConfigError(
@@ -316,17 +414,7 @@ def add_lora(model, config: RunConfig):
             f"LoRA target module(s) {missing} not in {type(model).__name__}; its linear layers are "
             f"{linear_layer_names(model)}"
         )
-    lora = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets,
-        modules_to_save=list(task_head(model)),
-        bias="none",
-    )
-    with peft_without_upstream_warning():
-        return get_peft_model(model, lora)
+    return targets
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:

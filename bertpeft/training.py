@@ -156,6 +156,21 @@ def epoch_order_callback(data_seed: int):
     return EpochOrder()
 
 
+def adalora_callback():
+    from transformers import TrainerCallback
+
+    class AdaLoraBudget(TrainerCallback):
+        """AdaLoRA reallocates its rank budget from the gradients after each optimizer step
+        (`update_and_allocate`, which PEFT leaves to the training loop); the Trainer calls this before it clears
+        them."""
+
+        def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+            model = getattr(model, "module", model)  # unwrapped under several processes
+            model.base_model.update_and_allocate(state.global_step)
+
+    return AdaLoraBudget()
+
+
 def step_statistics(step_seconds: list[float], warmup: int = 2) -> dict[str, float | None]:
     """Median and spread (10th and 90th percentiles) of the step times after the first `warmup` steps (the first
     steps allocate memory and pick kernels); all steps when there are too few to drop any."""
@@ -344,6 +359,8 @@ def fit(
     timer = loop_timer_callback()
     trainer.add_callback(timer)
     trainer.add_callback(epoch_order_callback(config.data_seed))
+    if config.configuration == "adalora":
+        trainer.add_callback(adalora_callback())
     timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - started}
     timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
     if trains:

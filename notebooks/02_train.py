@@ -125,7 +125,7 @@ print("task head:", task_head(model))  # {"classifier": ...} in BERT
 # %%
 from peft import LoraConfig, TaskType, get_peft_model
 
-from bertpeft.models import lora_targets, peft_without_upstream_warning
+from bertpeft.models import apply_configuration, lora_targets, peft_without_upstream_warning
 
 
 def prepare_model(model, config):
@@ -146,6 +146,10 @@ def prepare_model(model, config):
         )
         with peft_without_upstream_warning():  # peft 0.21 trips a transformers 5 deprecation: theirs, not ours
             return get_peft_model(model, lora_config)
+    if name not in ("none", "head") and not name.startswith("head+"):
+        # bitfit, lora-rN and the PEFT methods beyond LoRA (ia3, dora, vera, ...): the library builds each
+        # method's PEFT config the way LoraConfig is built above (bertpeft.models.peft_config)
+        return apply_configuration(model, config)
     model.requires_grad_(False)  # none: nothing trains
     if name.startswith("head"):
         for module in head.values():

@@ -311,7 +311,7 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_and_the_same_command_resumes(tm
     step it cut is recorded as interrupted, its half-run notebook is kept under a name that says so, and nothing
     counts it done: the same command then runs it and ends with the whole series."""
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "bertpeft", "run", "--profile", "smoke", "--configs", "head", "--output"]
+    args = [sys.executable, "-m", "bertpeft", "run", "--profile", "smoke", "--configs", "none", "--output"]
     process = subprocess.Popen(
         [*args, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -326,14 +326,14 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_and_the_same_command_resumes(tm
     assert process.returncode == 130, stdout + stderr
     assert stderr.strip() == "bertpeft: interrupted: run the same command to resume"
     status = json.loads((out / "run_status.json").read_text())
-    assert status["steps"][-1]["status"] == "interrupted" and status["steps"][-1]["label"] == "02_train head-seed42"
-    assert (out / "notebooks" / "02_train-head-seed42.interrupted.ipynb").is_file()
-    assert not (out / "notebooks" / "02_train-head-seed42.ipynb").exists()
+    assert status["steps"][-1]["status"] == "interrupted" and status["steps"][-1]["label"] == "02_train none-seed42"
+    assert (out / "notebooks" / "02_train-none-seed42.interrupted.ipynb").is_file()
+    assert not (out / "notebooks" / "02_train-none-seed42.ipynb").exists()
 
-    again = run_bertpeft("run", "--profile", "smoke", "--configs", "head", "--output", out, timeout=600)
+    again = run_bertpeft("run", "--profile", "smoke", "--configs", "none", "--output", out, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-    assert "02_train head-seed42" in again.stdout and "already done" not in again.stdout
-    assert [r["name"] for r in read_results(out)] == ["head-seed42"]
+    assert "02_train none-seed42" in again.stdout and "already done" not in again.stdout
+    assert [r["name"] for r in read_results(out)] == ["none-seed42"]
     assert (out / "results.csv").is_file() and json.loads((out / "run_status.json").read_text())["finished"]
     assert not list((out / "notebooks").glob("*.interrupted.ipynb")), "the interrupted copy outlives its re-run"
 

@@ -124,28 +124,6 @@ def test_results_made_with_other_settings_stop_train_and_run_until_force(tmp_pat
     assert not (out / "models" / "head-seed42").exists()
 
 
-@pytest.mark.slow
-def test_a_run_that_failed_before_its_first_result_does_not_block_the_corrected_command(tmp_path):
-    """A first run whose only training fails (a file stands where head's weights go) leaves its settings in
-    run_config.json and no result: a corrected command, with another rate, runs, and its settings replace the
-    failed run's."""
-    out = tmp_path / "run"
-    (out / "models").mkdir(parents=True)
-    (out / "models" / "head-seed42").write_text("not a folder")
-    failed = run_bertpeft("run", "--profile", "smoke", "--configs", "head", "--learning-rate", "0.01", "--output", out)
-    assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "02_train head-seed42" in failed.stderr
-    assert json.loads((out / "run_config.json").read_text())["learning_rate"] == 0.01
-    assert "04_results                         skipped: no result to report" in failed.stdout
-    assert not list(out.glob("results/*.json"))
-
-    (out / "models" / "head-seed42").unlink()
-    fixed = run_bertpeft("run", "--profile", "smoke", "--configs", "none", "--output", out, timeout=600)
-    assert fixed.returncode == 0, fixed.stdout[-2000:] + fixed.stderr[-2000:]
-    assert json.loads((out / "run_config.json").read_text())["learning_rate"] is None
-    assert json.loads((out / "results" / "none-seed42.json").read_text())["run_config"]["learning_rate"] is None
-
-
 FOLDER_FAULTS = [
     # (command, what stands in the way, where --output points, words of the one line)
     ("train", "run", "run", "is a file, not a folder"),
@@ -202,29 +180,43 @@ def test_a_read_only_run_folder_is_refused_with_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(tmp_path):
+def test_a_full_disk_stops_the_run_with_one_line_and_a_corrected_command_runs(tmp_path):
     """A write the file system refuses (here a file size limit, as `ulimit -f` sets, standing in for a full disk:
     both fail writes with an OSError) stops the run at once with one line naming the step and the fix, exit 1,
-    no traceback and no half-written notebook; the step is recorded as failed, and once there is room the same
-    command finishes the series."""
+    no traceback and no half-written notebook; the step is recorded as failed. The run made no result, so it does
+    not bind the folder: once there is room, a command with another rate runs the series, and its settings replace
+    the failed run's."""
     import resource
 
+    from bertpeft.models import resolve_model_source
+
+    resolve_model_source("tiny-random-bert")  # the test cache's tiny BERT, built before the limit
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "bertpeft", "run", "--profile", "smoke", "--configs", "none", "--output", str(out)]
+    args = ["run", "--profile", "smoke", "--configs", "none", "--output", str(out)]
 
-    def small_files():  # 01's executed notebook fits; 02's, with its figures, does not
-        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+    def small_files():  # smaller than notebook 01's executed copy
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
 
-    full = subprocess.run(args, capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    full = subprocess.run(
+        [sys.executable, "-m", "bertpeft", *args, "--learning-rate", "0.01"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=small_files,
+    )
     assert full.returncode == 1, full.stdout + full.stderr
-    assert full.stderr.strip().splitlines() == [
-        f"bertpeft: could not write into {out} in 02_train none-seed42 ([Errno 27] File too large): "
-        "free space, then run the same command to resume"
-    ]
+    lines = full.stderr.strip().splitlines()
+    assert len(lines) == 1, full.stderr
+    assert lines[0].startswith(f"bertpeft: could not write into {out} in 01_data_prep (")
+    assert "File too large" in lines[0] and lines[0].endswith("free space, then run the same command to resume")
     assert not [p for p in (out / "notebooks").iterdir() if p.name.startswith(".")], "a half-written notebook is left"
     status = json.loads((out / "run_status.json").read_text())
-    assert status["steps"][-1]["label"] == "02_train none-seed42" and status["steps"][-1]["status"] == "failed"
+    assert status["steps"][-1]["label"] == "01_data_prep" and status["steps"][-1]["status"] == "failed"
+    assert json.loads((out / "run_config.json").read_text())["learning_rate"] == 0.01
+    assert not list(out.glob("results/*.json"))
 
-    again = run_bertpeft(*args[3:], timeout=600)
+    again = run_bertpeft(*args, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert json.loads((out / "run_config.json").read_text())["learning_rate"] is None
+    assert json.loads((out / "results" / "none-seed42.json").read_text())["run_config"]["learning_rate"] is None
     assert (out / "results.csv").is_file() and json.loads((out / "run_status.json").read_text())["finished"]
