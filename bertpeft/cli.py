@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bertpeft: {err}", file=sys.stderr)
         return 1
     except Exception as err:  # a full disk met outside the run's own steps (e.g. safetensors says it in words)
-        if not (is_write_fault(err) or is_write_fault(str(err))):
+        if not is_write_fault(err):
             raise
         where = getattr(err, "filename", None)
         print(f"bertpeft: {WriteFault.of(err, str(where) if where else 'a file')}", file=sys.stderr)

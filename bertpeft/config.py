@@ -30,8 +30,8 @@ DEFAULT_LEARNING_RATES = {"head": 2e-3, "head+N": 2e-4, "lora": 1e-3, "full": 5e
 # vectors, FourierFT's coefficients, IA3's rescaling vectors) and for soft prompts. `--tune-lr` searches around them.
 DEFAULT_LEARNING_RATES.update(
     {"bitfit": 1e-3, **dict.fromkeys(LORA_VARIANTS, 1e-3), "vera": 1e-2, "fourierft": 1e-2, "ia3": 3e-3}
+    | {"prefix": 1e-2, "prompt": 3e-2}
 )
-DEFAULT_LEARNING_RATES.update({"prefix": 1e-2, "prompt": 3e-2})
 
 # lora_target_modules = (AUTO,): the modules PEFT (or bertpeft, for encoders PEFT has no entry for) wraps by
 # default in a model of that type; resolved against the model by bertpeft.models.lora_targets.
@@ -308,33 +308,29 @@ NUMBER_EXAMPLES = {
 }
 
 
-def _whole_number(value: Any) -> int | None:
-    """`value` as an int when it is one (or text that spells one, from the command line); None otherwise (a float,
-    a bool, anything else: never rounded)."""
+def _parsed(value: Any, kind: type, cast) -> Any:
+    """`cast(value)` when `value` is a number of `kind` (or text that `cast` reads); None otherwise (a bool is not a
+    number, and a float is never rounded into a whole number)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, numbers.Integral):  # numpy's integers too
-        return int(value)
+    if isinstance(value, kind):
+        return cast(value)
     if isinstance(value, str):
         try:
-            return int(value.strip())
+            return cast(value.strip())
         except ValueError:
             return None
     return None
+
+
+def _whole_number(value: Any) -> int | None:
+    """`value` as an int when it is one (numpy's integers too) or text that spells one; None otherwise."""
+    return _parsed(value, numbers.Integral, int)
 
 
 def _number(value: Any) -> float | None:
-    """`value` as a float when it is a number (or text that spells one); None otherwise (a bool is not a number)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+    """`value` as a float when it is a number or text that spells one; None otherwise."""
+    return _parsed(value, numbers.Real, float)
 
 
 def settings_marked(mark: str) -> tuple[str, ...]:

@@ -293,10 +293,7 @@ def lora_targets(config: RunConfig, model_type: str) -> list[str] | None:
 def lora_targets_of_model(config: RunConfig) -> list[str]:
     """The modules LoRA wraps in `config.model` (`lora_targets`, the model type read from its config), for text
     that names them; the setting as given when the type has no default."""
-    from transformers import AutoConfig
-
-    model_type = AutoConfig.from_pretrained(resolve_model_source(config.model)).model_type
-    return lora_targets(config, model_type) or list(config.lora_target_modules)
+    return lora_targets(config, model_config(config.model).model_type) or list(config.lora_target_modules)
 
 
 def same_lora_targets(config: RunConfig, other) -> bool:

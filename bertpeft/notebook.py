@@ -38,26 +38,24 @@ def notebook_config(
     this_notebook = {k: v for k, v in this_notebook.items() if v is not None}
     if saved is None:
         config = profile_config(profile or default_profile(), **settings, output=str(output))
-        config.replace(**this_notebook)  # checked before the run folder is started
-        if create:
-            layout.write_config(config)
     else:
         asked = {**({"profile": profile} if profile else {}), **settings}
         wanted = RunConfig.from_dict({**saved.to_dict(), **asked})  # an unknown setting is named
         differ = [k for k in asked if getattr(wanted, k) != getattr(saved, k)]
+        if not differ:
+            return saved.replace(output=str(output), **this_notebook)
         diff = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(wanted, k)!r}" for k in differ)
-        if differ and any(layout.results.glob("*.json")):
+        if any(layout.results.glob("*.json")):
             raise ConfigError(
                 f"{output} holds a run made with other settings ({diff}): pass another output, or remove "
                 f"{layout.run_config} to start over"
             )
-        config = saved.replace(output=str(output))
-        if differ:  # a run that made no result (it failed or was stopped early) does not bind the next one
-            config = wanted.replace(output=str(output))
-            config.replace(**this_notebook)
-            if create:
-                layout.write_config(config)
-            print(f"{output} held settings of a run that made no result; now: {diff}")
+        # a run that made no result (it failed or was stopped early) does not bind the next one
+        print(f"{output} held settings of a run that made no result; now: {diff}")
+        config = wanted.replace(output=str(output))
+    config.replace(**this_notebook)  # checked before the run folder is started
+    if create:
+        layout.write_config(config)
     return config.replace(**this_notebook)
 
 

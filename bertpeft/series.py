@@ -126,9 +126,9 @@ class Series:
         self.started = time.time()
         self.earlier = earlier_invocations(self.layout.run_status)
         # A notebook still named `.X.running.ipynb` was cut off by a kill (this command holds the folder): it is
-        # kept as `X.interrupted.ipynb`, like one cut off by Ctrl-C, and its step counts as not done.
+        # kept as one cut off by Ctrl-C is, and its step counts as not done.
         for tmp in self.layout.notebooks.glob(".*.running.ipynb") if self.layout.notebooks.is_dir() else []:
-            os.replace(tmp, tmp.with_name(tmp.name[1 : -len(".running.ipynb")] + ".interrupted.ipynb"))
+            keep_interrupted(tmp, tmp.with_name(tmp.name[1 : -len(".running.ipynb")] + ".ipynb"))
 
     def step(self, notebook: str, label: str, parameters: dict[str, Any], suffix: str = "") -> Step:
         step = Step(notebook, label, parameters, self.layout.notebooks / f"{notebook}{suffix}.ipynb")
@@ -136,8 +136,8 @@ class Series:
         return step
 
     def interrupted(self, step: Step) -> bool:
-        """Whether the step's last attempt was cut off (by Ctrl-C or a kill): then it is not done, even where its
-        outputs (a result written just before the kill) look finished, and runs again."""
+        """Whether the step's last attempt was cut off (by Ctrl-C or a kill; `keep_interrupted`): then it is not
+        done, even where a result written just before the kill looks finished, and runs again."""
         return step.output.with_name(f"{step.output.stem}.interrupted.ipynb").exists()
 
     def skip(self, step: Step, note: str) -> None:
@@ -174,9 +174,7 @@ class Series:
             # run_status.json records the interruption; the same command then runs this step again.
             step.status, step.seconds = "interrupted", time.perf_counter() - start
             step.error = {"ename": "KeyboardInterrupt", "evalue": "interrupted"}
-            step.output.unlink(missing_ok=True)
-            if tmp.exists():
-                os.replace(tmp, step.output.with_name(f"{step.output.stem}.interrupted.ipynb"))
+            keep_interrupted(tmp, step.output)
             self.save_status()
             print("interrupted", flush=True)
             raise
@@ -235,6 +233,14 @@ def earlier_invocations(path: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError):
         return []
     return [*status.pop("earlier", []), status]
+
+
+def keep_interrupted(tmp: Path, path: Path) -> None:
+    """A step cut off mid-way: its half-run notebook `tmp` is kept as `X.interrupted.ipynb` beside `path`, and the
+    step's earlier finished copy (`path`, if any) goes, so that nothing counts the step done."""
+    path.unlink(missing_ok=True)
+    if tmp.exists():
+        os.replace(tmp, path.with_name(f"{path.stem}.interrupted.ipynb"))
 
 
 def _finalise(tmp: Path, path: Path) -> None:
@@ -325,7 +331,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     )
 
     prep = series.step(PREP, PREP, {**common, **quotes})
-    if not force and prepared_is_current(config) and executed_ok(prep.output) and not series.interrupted(prep):
+    if not force and prepared_is_current(config) and executed_ok(prep.output):
         series.skip(prep, "prepared data already in the run folder")
     elif not series.execute(prep):
         return finish(series)  # without data no configuration can train
@@ -352,11 +358,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
         export = series.step(EXPORT, EXPORT, {**common, **quotes, "seed": seed})
         if not layout.result("lora", seed).is_file():
             series.skip(export, f"no trained LoRA model ({result_name('lora', seed)} did not finish)")
-        elif (
-            not (force or changed or series.interrupted(export))
-            and executed_ok(export.output)
-            and export_verified(run_dir)
-        ):
+        elif not (force or changed) and executed_ok(export.output) and export_verified(run_dir):
             series.skip(export, "export already in the run folder, verified")
         else:
             series.execute(export)
@@ -364,11 +366,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     results = series.step(RESULTS, RESULTS, {**common, **quotes, "interactive": False})
     if not any(layout.results.glob("*.json")):
         series.skip(results, "no result to report: no configuration finished")
-    elif (
-        not (force or changed or series.interrupted(results))
-        and executed_ok(results.output)
-        and newer_than_results(results.output, layout)
-    ):
+    elif not (force or changed) and executed_ok(results.output) and newer_than_results(results.output, layout):
         series.skip(results, "results and figures already up to date")
     else:
         series.execute(results)

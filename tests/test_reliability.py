@@ -272,6 +272,7 @@ def test_a_killed_training_resumed_ends_exactly_as_the_uninterrupted_one(tmp_pat
     checkpoint, then the same command. The resumed training sees the same batches and the same dropout, so its
     losses, metrics, test probabilities and weights equal those of one training that ran through, and
     train_seconds counts the steps before the kill as well."""
+    import torch
     from safetensors.torch import load_file
 
     args = [*"train --profile smoke --config lora --epochs 20 --eval-steps 10 --output".split()]
@@ -292,16 +293,10 @@ def test_a_killed_training_resumed_ends_exactly_as_the_uninterrupted_one(tmp_pat
     assert resumed["loss_curve"] == uninterrupted["loss_curve"] and resumed["test_probabilities"]
     weights = [load_file(f / "models" / "lora-seed42" / "trained.safetensors") for f in (out, tmp_path / "whole")]
     assert weights[0].keys() == weights[1].keys()
-    assert all(torch_equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     for path in (out / "results").glob("*.json"):  # nothing half-written
         json.loads(path.read_text())
     assert [r["name"] for r in read_results(out)] == ["lora-seed42"]
-
-
-def torch_equal(a, b) -> bool:
-    import torch
-
-    return torch.equal(a, b)
 
 
 @pytest.mark.slow
