@@ -213,8 +213,9 @@ def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tm
     evaluations = every["trainer_runtime_seconds"] - every["train_seconds"]
     assert evaluations > 2 * every["eval_seconds"], "seven evaluations sat inside the Trainer's runtime"
     # Counted in, they would make it 5-10x; a step right after an evaluation can run a little slower (caches):
-    # measured 1.03-1.36x here, so the bound leaves room for that and for a busy machine.
-    assert 1 / 1.5 < every["train_seconds"] / never["train_seconds"] < 1.5
+    # measured 1.03-1.36x here; the tests run in two workers side by side, so the other worker's load can change
+    # between the two trainings: the bound leaves room for that and stays well below what it guards against.
+    assert 1 / 2.5 < every["train_seconds"] / never["train_seconds"] < 2.5
     assert every["train_samples_per_second"] == pytest.approx(128 / every["train_seconds"])
     assert not list((tmp_path / "eval-every-1" / "checkpoints").glob("*/checkpoint-*"))
 
