@@ -1,16 +1,79 @@
-"""The model cards (README.md) written beside an exported LoRA adapter and the merged model: what each folder
-holds, how it was trained and verified, and the plain transformers/peft code that loads it. Cards are meant for
-publishing: they name the base model and the data by Hub id or by name, never by a path of this machine."""
+"""The model cards (README.md) written beside an exported adapter (LoRA or another PEFT method) and the merged model:
+what each folder holds, how it was trained and verified, and the plain transformers/peft code that loads it. Cards
+are meant for publishing: they name the base model and the data by Hub id or by name, never by a path of this
+machine."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .config import lora_rank
 from .data import published_data_name
 from .layout import TrainedRun
-from .models import hub_id_of, lora_targets_of_model, published_model_name
+from .models import hub_id_of, published_model_name
 
 ADAPTER, MERGED = "lora-adapter", "lora-merged"
+METHOD_NAMES = {
+    "lora": "LoRA",
+    "dora": "DoRA",
+    "rslora": "rsLoRA",
+    "adalora": "AdaLoRA",
+    "loha": "LoHa",
+    "lokr": "LoKr",
+    "vera": "VeRA",
+    "fourierft": "FourierFT",
+    "ia3": "IA3",
+    "prefix": "Prefix tuning",
+    "prompt": "Prompt tuning",
+}
+
+
+def method_name(configuration: str) -> str:
+    """How a card names the method of a PEFT configuration: LoRA, `LoRA r=4` for lora-r4, DoRA, ..."""
+    rank = lora_rank(configuration)
+    return f"LoRA r={rank}" if rank else METHOD_NAMES.get(configuration, configuration)
+
+
+def method_summary(settings, configuration: str) -> str:
+    """One sentence on what the adapter holds, read from its PEFT config (`settings`): the method and its sizes."""
+    targets = getattr(settings, "target_modules", None)
+    on = f" on `{', '.join(sorted(targets))}`" if targets else ""
+    if configuration == "adalora":
+        return (
+            f"AdaLoRA: rank {settings.init_r} at the start, pruned by importance to {settings.target_r} on average, "
+            f"alpha={settings.lora_alpha:g}, dropout={settings.lora_dropout:g}{on}"
+        )
+    if configuration == "loha":
+        return f"LoHa: the update is the Hadamard product of two rank-{settings.r} factorizations, alpha={settings.alpha:g}{on}"
+    if configuration == "lokr":
+        return f"LoKr: the update is a Kronecker product with a rank-{settings.r} factor, alpha={settings.alpha:g}{on}"
+    if configuration == "vera":
+        return (
+            f"VeRA: frozen random matrices of rank {settings.r} shared by every layer, two trained scaling vectors "
+            f"per wrapped matrix{on}"
+        )
+    if configuration == "fourierft":
+        return (
+            f"FourierFT: {settings.n_frequency:,} trained spectral coefficients per wrapped matrix, scaling "
+            f"{settings.scaling:g}{on}"
+        )
+    if configuration == "ia3":
+        return f"IA3: trained vectors that rescale the activations of `{', '.join(sorted(targets))}`"
+    if configuration == "prefix":
+        return (
+            f"Prefix tuning: {settings.num_virtual_tokens} trained key and value vectors in each of the "
+            f"{settings.num_layers} attention layers"
+        )
+    if configuration == "prompt":
+        return (
+            f"Prompt tuning: {settings.num_virtual_tokens} trained input embeddings placed before the review's tokens"
+        )
+    text = f"{method_name(configuration)}: r={settings.r}, alpha={settings.lora_alpha:g}, dropout={settings.lora_dropout:g}{on}"
+    if getattr(settings, "use_dora", False):
+        text += ", with DoRA's trained magnitude per output feature"
+    if getattr(settings, "use_rslora", False):
+        text += ", scaled by alpha / sqrt(r) (rsLoRA)"
+    return text
 
 
 def label_lines(id2label: dict[int, str]) -> str:
@@ -32,24 +95,30 @@ def base_to_load(model: str) -> str:
     return hub_id_of(model) or f"path/to/{published_model_name(model)}"
 
 
-def adapter_card(trained: TrainedRun, base: str) -> str:
+def adapter_card(trained: TrainedRun, base: str, method: str, merge_refused: str | None = None) -> str:
     """README.md of the adapter folder: what it is and the plain peft code that loads it. `base`: the name
-    `adapter_config.json` gives the base model."""
+    `adapter_config.json` gives the base model; `method`: `method_summary`; `merge_refused`: why the method cannot
+    be merged into the base weights, when it cannot."""
     c, labels = trained.config, trained.id2label
     model, data = published_model_name(c.model), published_data_name(c.data)
     hub_base = f"base_model: {base}\n" if hub_id_of(c.model) else ""  # the Hub links a base by its id only
+    folder = ADAPTER if c.configuration == "lora" else f"{c.configuration}-adapter"
+    merge = (
+        f"\nThis adapter is not merged into a plain model: {merge_refused}. Load it on the base model with peft.\n"
+        if merge_refused
+        else ""
+    )
     return f"""---
 library_name: peft
 {hub_base}pipeline_tag: text-classification
-tags: [lora, bertpeft]
+tags: [{c.configuration.split("-")[0]}, bertpeft]
 ---
-# LoRA adapter: `{model}` for {trained.num_labels}-class review sentiment
+# {method_name(c.configuration)} adapter: `{model}` for {trained.num_labels}-class review sentiment
 
-LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(lora_targets_of_model(c))}`, trained
-with its classifier head (saved in `adapter_model.safetensors` with the LoRA matrices) on {c.n_train:,} reviews of
-`{data}` (seed {c.seed}). Test accuracy {trained.result["accuracy"]:.4f} on {c.n_test:,} reviews.
-Made with {made_with(trained.result)}.
-
+{method}. Trained with its classifier head (saved in `adapter_model.safetensors` with the adapter's weights) on
+{c.n_train:,} reviews of `{data}` (seed {c.seed}). Test accuracy {trained.result["accuracy"]:.4f} on {c.n_test:,}
+reviews. Made with {made_with(trained.result)}.
+{merge}
 | id | label |
 |---|---|
 {label_lines(labels)}
@@ -62,8 +131,8 @@ id2label = {labels!r}
 base = AutoModelForSequenceClassification.from_pretrained(
     "{base_to_load(c.model)}", num_labels={trained.num_labels}, id2label=id2label, label2id={{v: k for k, v in id2label.items()}},
     ignore_mismatched_sizes=True)  # the adapter brings its own trained head
-model = PeftModel.from_pretrained(base, "path/to/{ADAPTER}")
-tokenizer = AutoTokenizer.from_pretrained("path/to/{ADAPTER}")
+model = PeftModel.from_pretrained(base, "path/to/{folder}")
+tokenizer = AutoTokenizer.from_pretrained("path/to/{folder}")
 ```
 """
 
@@ -74,14 +143,16 @@ def model_card(trained: TrainedRun, verification: dict[str, Any]) -> str:
     model, data = published_model_name(c.model), published_data_name(c.data)
     average = "positive class" if trained.num_labels == 2 else "macro average"
     diffs = verification["max_abs_diff"]
+    name = method_name(c.configuration)
+    folder = MERGED if c.configuration == "lora" else f"{c.configuration}-merged"
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
-tags: [lora, merged, bertpeft]
+tags: [{c.configuration.split("-")[0]}, merged, bertpeft]
 ---
-# `{model}` + LoRA, merged: {trained.num_labels}-class review sentiment
+# `{model}` + {name}, merged: {trained.num_labels}-class review sentiment
 
-A plain transformers model: a LoRA adapter trained by bertpeft and merged into the base weights. It loads with
+A plain transformers model: a {name} adapter trained by bertpeft and merged into the base weights. It loads with
 `transformers.pipeline` or `AutoModelForSequenceClassification`; peft is not needed.
 
 ## Metrics
@@ -100,8 +171,8 @@ are the {average}.
 ## How it was made
 - Base model `{verification["base_model"]}`, {c.n_train:,} training reviews, truncated at
   {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.get("learning_rate")}, seed {c.seed}.
-- LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout} on `{", ".join(lora_targets_of_model(c))}`, plus
-  the classifier head: {r["trainable_params"]:,} trainable parameters of {r["total_params"]:,}.
+- {verification["method"]}, plus the classifier head: {r["trainable_params"]:,} trainable parameters of
+  {r["total_params"]:,}.
 - The adapter was saved alone ({verification["adapter_mb"]:.2f} MB), reloaded onto a freshly loaded base model
   with `PeftModel.from_pretrained`, merged with `merge_and_unload()` and saved here
   ({verification["merged_mb"]:.2f} MB).
@@ -114,7 +185,7 @@ are the {average}.
 ```python
 from transformers import pipeline
 
-classifier = pipeline("text-classification", model="path/to/{MERGED}")
+classifier = pipeline("text-classification", model="path/to/{folder}")
 classifier("The pasta was cold and the waiter ignored us.", truncation=True)
 ```
 """

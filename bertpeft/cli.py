@@ -22,7 +22,7 @@ from .config import (
 )
 from .data import DataError, leakage_sentence, prepare_reviews, resolve_data_source
 from .device import default_profile
-from .export import export_lora
+from .export import check_exportable, export_adapter
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
 from .layout import (
     WriteFault,
@@ -89,8 +89,9 @@ def cmd_params(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{k: r[k] for k in ("config", "trainable_params", "total_params")} for r in rows]))
     else:
+        width = max(len(row["config"]) for row in rows)
         for row in rows:
-            print(describe(row))
+            print(describe(row, width))
     return 0
 
 
@@ -148,15 +149,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    # A folder that does not exist holds no trained configuration: export_lora says so
+    check_exportable(args.config)
+    # A folder that does not exist holds no trained configuration: export_adapter says so
     if os.path.isdir(args.output):
         check_folder_shape(args.output)
     with one_writer(args.output) if os.path.isdir(args.output) else contextlib.nullcontext(False):
-        v = export_lora(args.output, seed=args.seed, n_reviews=args.reviews)
+        v = export_adapter(args.output, args.config, seed=args.seed, n_reviews=args.reviews)
+    diff = f"logits max abs diff {max(v['max_abs_diff'].values()):.1e} on {v['reviews']} test reviews"
+    if v.get("merge_refused"):
+        print(
+            f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, {diff}; "
+            f"not merged: {v['merge_refused']}"
+        )
+        return 0
     print(
         f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, merged "
-        f"{v['merged_mb']:.2f} MB in {v['merged_dir']}; logits max abs diff {max(v['max_abs_diff'].values()):.1e} "
-        f"on {v['reviews']} test reviews; pipeline labels {v['pipeline']['labels']}"
+        f"{v['merged_mb']:.2f} MB in {v['merged_dir']}; {diff}; pipeline labels {v['pipeline']['labels']}"
     )
     return 0
 
@@ -231,9 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="JSON file name (default training_speed-PROFILE-DEVICE.json)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("export", help="export a run's trained LoRA configuration: adapter alone and merged, verified")
-    p.add_argument("--output", required=True, help="run folder holding a trained lora configuration")
-    p.add_argument("--seed", type=int, default=None, help="which lora seed (default: the first one trained)")
+    p = sub.add_parser(
+        "export", help="export a run's trained LoRA (or other PEFT) configuration: adapter alone and merged, verified"
+    )
+    p.add_argument("--output", required=True, help="run folder holding the trained configuration")
+    p.add_argument(
+        "--config",
+        default="lora",
+        help="which PEFT configuration: lora (default), lora-rN, dora, rslora, adalora, loha, lokr, vera, "
+        "fourierft, ia3, prefix, prompt (prefix and prompt cannot be merged: adapter only)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="which seed (default: the first one trained)")
     p.add_argument("--reviews", type=int, default=32, help="test reviews the equality check runs on")
     p.set_defaults(func=cmd_export)
     return parser

@@ -1,4 +1,5 @@
-"""Export a run's trained LoRA configuration twice, and prove both exports compute what was trained.
+"""Export a run's trained PEFT configuration (LoRA by default; any of lora-rN, dora, rslora, adalora, loha, lokr,
+vera, fourierft, ia3, prefix, prompt) twice, and prove both exports compute what was trained. For `lora`:
 
 1. `<run>/export/lora-adapter/`: the adapter alone (`adapter_config.json` naming the base model by its Hub id, or
    by the name the run gave it when it has none, never by a path on this machine; `adapter_model.safetensors` with
@@ -9,6 +10,10 @@
    id2label/label2id, tokenizer, model card). Loads with `transformers.pipeline`; no peft needed.
 3. `<run>/export/verification.json`: logits on real test reviews of the run agree within 1e-4 (trained model vs
    adapter-on-base vs merged), and the pipeline returns readable labels.
+
+Another method `M` goes to `M-adapter/`, `M-merged/` and `verification-M.json`. Prefix and prompt tuning cannot be
+merged (their trained vectors are extra inputs of the attention, not a change of any weight): their adapter is
+saved, reloaded and checked, and the verification and the adapter's card say why there is no merged model.
 
 The export folder is meant for publishing: its files name the base model and the data by Hub id or by name, and
 its folders relative to it; nothing in it holds a path of this machine. The checks load the base model from where
@@ -25,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from .benchmark import benchmark_row
-from .cards import ADAPTER, MERGED, adapter_card, model_card
-from .config import ConfigError, RunConfig
+from .cards import ADAPTER, MERGED, adapter_card, method_summary, model_card
+from .config import PEFT_METHODS, ConfigError, RunConfig, check_configuration, uses_peft
 from .data import load_prepared
 from .layout import (
     RunDir,
@@ -52,6 +57,15 @@ VERIFICATION = "verification.json"
 TOLERANCE = 1e-4  # fp32 merge rounding is ~1e-6; a wrong or missing head or adapter is off by far more
 
 
+# Why a method cannot be folded into the base model's weights (PEFT has no merge for it)
+UNMERGEABLE = {
+    "prefix": "prefix tuning's trained vectors are extra keys and values that every attention layer reads beside the "
+    "review's tokens, not a change of any weight, so there is nothing to fold into the base model",
+    "prompt": "prompt tuning's trained vectors are extra input embeddings placed before the review's tokens, not a "
+    "change of any weight, so there is nothing to fold into the base model",
+}
+
+
 class ExportError(ConfigError):
     """A run that cannot be exported, or an export that failed its check; the message says what to do."""
 
@@ -60,19 +74,54 @@ def export_dir(run_dir: str | Path) -> Path:
     return RunDir(run_dir).export
 
 
-def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> TrainedRun:
-    """The run's trained `lora` configuration (the given seed, else the first one); a clear refusal otherwise."""
-    runs = [r for r in trained_runs(run, "lora") if seed is None or r.result["seed"] == seed]
+def adapter_folder(configuration: str = "lora") -> str:
+    return ADAPTER if configuration == "lora" else f"{configuration}-adapter"
+
+
+def merged_folder(configuration: str = "lora") -> str:
+    return MERGED if configuration == "lora" else f"{configuration}-merged"
+
+
+def verification_name(configuration: str = "lora") -> str:
+    return VERIFICATION if configuration == "lora" else f"verification-{configuration}.json"
+
+
+def check_exportable(configuration: str) -> str:
+    """`configuration` if it makes an adapter (a PEFT configuration); one line saying why not otherwise."""
+    check_configuration(configuration)
+    if uses_peft(configuration):
+        return configuration
+    why = (
+        "trains nothing"
+        if configuration == "none"
+        else "trains the model's own bias terms"
+        if configuration == "bitfit"
+        else "trains the model's own weights"
+    )
+    raise ExportError(
+        f"{configuration} {why}, so it has no adapter to export: bertpeft export exports a PEFT configuration "
+        f"(--config lora, lora-rN, {', '.join(PEFT_METHODS)})"
+    )
+
+
+def find_trained(run: str | Path | RunConfig, configuration: str = "lora", seed: int | None = None) -> TrainedRun:
+    """The run's trained `configuration` (the given seed, else the first one); a clear refusal otherwise."""
+    runs = [r for r in trained_runs(run, configuration) if seed is None or r.result["seed"] == seed]
     if runs:
         return runs[0]
     run_dir = RunDir(run).root
-    wanted = f"results/{result_name('lora', seed) if seed is not None else 'lora-seed*'}.json"
+    wanted = f"results/{result_name(configuration, seed) if seed is not None else f'{configuration}-seed*'}.json"
     seed_flag = f" --seed {seed}" if seed is not None else ""
     raise ExportError(
-        f"{run_dir} has no trained lora configuration (no {wanted}), so there is no adapter to "
+        f"{run_dir} has no trained {configuration} configuration (no {wanted}), so there is no adapter to "
         f"export. Train it first: run notebook 02 with output = {str(run_dir)!r}, or bertpeft train --profile "
-        f"{_profile_of(run)} --config lora{seed_flag} --output {run_dir}"
+        f"{_profile_of(run)} --config {configuration}{seed_flag} --output {run_dir}"
     )
+
+
+def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> TrainedRun:
+    """The run's trained `lora` configuration (the given seed, else the first one); a clear refusal otherwise."""
+    return find_trained(run, "lora", seed)
 
 
 def _profile_of(run: str | Path | RunConfig) -> str:
@@ -126,14 +175,22 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def save_adapter(model, tokenizer, trained: TrainedRun, folder: Path) -> Path:
-    """The adapter alone (LoRA matrices + trained head, safetensors), its config naming the base by Hub id or name
-    (`published_model_name`), the tokenizer."""
-    model.peft_config["default"].base_model_name_or_path = published_model_name(trained.config.model)
+    """The adapter alone (the method's weights + trained head, safetensors), its config naming the base by Hub id or
+    name (`published_model_name`), the tokenizer, and its card."""
+    settings = model.peft_config["default"]
+    settings.base_model_name_or_path = published_model_name(trained.config.model)
     # "auto" would look the base up by that name to see whether the vocabulary grew; bertpeft never resizes it
     model.save_pretrained(folder, save_embedding_layers=False)
     tokenizer.save_pretrained(folder)
     ordinary_permissions(*folder.glob("*.safetensors"))
-    atomic_write_text(folder / "README.md", adapter_card(trained, model.peft_config["default"].base_model_name_or_path))
+    configuration = trained.config.configuration
+    card = adapter_card(
+        trained,
+        settings.base_model_name_or_path,
+        method_summary(settings, configuration),
+        UNMERGEABLE.get(configuration),
+    )
+    atomic_write_text(folder / "README.md", card)
     return folder
 
 
@@ -189,39 +246,62 @@ def folder_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 2**20
 
 
-def export_lora(run: str | Path | RunConfig, seed: int | None = None, n_reviews: int = 32) -> dict[str, Any]:
-    """Export the run's trained LoRA configuration as an adapter and as a merged model, verify both on
-    `n_reviews` real test reviews, write `<run>/export/verification.json` and return it.
+def export_adapter(
+    run: str | Path | RunConfig, configuration: str = "lora", seed: int | None = None, n_reviews: int = 32
+) -> dict[str, Any]:
+    """Export the run's trained PEFT `configuration` as an adapter and, where the method can merge, as a merged
+    model; verify both on `n_reviews` real test reviews, write `<run>/export/verification[-M].json` and return it.
 
-    Raises `ExportError` when the run has no trained LoRA configuration, or when a check fails (the JSON is
-    written first, so the numbers are there to read).
+    Raises `ExportError` for a configuration that makes no adapter, when the run has not trained it, or when a check
+    fails (the JSON is written first, so the numbers are there to read).
     """
-    trained = find_lora_run(run, seed)
+    check_exportable(configuration)
+    trained = find_trained(run, configuration, seed)
     out = export_dir(trained.run_dir)
-    (out / VERIFICATION).unlink(missing_ok=True)
+    (out / verification_name(configuration)).unlink(missing_ok=True)
     test, tokenizer = held_out_reviews(trained, n_reviews)
     texts, max_length = list(test["text"]), trained.config.max_length
-    adapter_dir, merged_dir = _fresh(out / ADAPTER), _fresh(out / MERGED)
+    refused = UNMERGEABLE.get(configuration)
+    adapter_dir, merged_dir = _fresh(out / adapter_folder(configuration)), out / merged_folder(configuration)
+    shutil.rmtree(merged_dir, ignore_errors=True)  # an earlier export's merged model is not this one's
     model = load_run_model(trained)
+    method = method_summary(model.peft_config["default"], configuration)
     logits = {"trained": review_logits(model, tokenizer, texts, max_length)}
     save_adapter(model, tokenizer, trained, adapter_dir)
     del model
-    logits["adapter"], merged_tokenizer = _reload_and_merge(trained, texts, adapter_dir, merged_dir)
-    logits["merged"] = review_logits(load_merged(merged_dir)[0], merged_tokenizer, texts, max_length)
-    verification = _verification(trained, logits, adapter_dir, merged_dir)
-    expected = [trained.id2label[i] for i in logits["merged"][:5].argmax(-1)]
-    verification["pipeline"] = pipeline_check(merged_dir, texts[:5], max_length, expected)
-    verification["passed"] = verification["passed"] and verification["pipeline"]["readable"]
-    atomic_write_text(merged_dir / "README.md", model_card(trained, verification))
-    atomic_write_json(out / VERIFICATION, verification)
+    logits["adapter"], merged_tokenizer = _reload_and_merge(
+        trained, texts, adapter_dir, None if refused else merged_dir
+    )
+    if not refused:
+        logits["merged"] = review_logits(load_merged(merged_dir)[0], merged_tokenizer, texts, max_length)
+    verification = _verification(trained, logits, adapter_dir, None if refused else merged_dir)
+    verification["method"] = method
+    if refused:
+        verification["merge_refused"] = refused
+    else:
+        expected = [trained.id2label[i] for i in logits["merged"][:5].argmax(-1)]
+        verification["pipeline"] = pipeline_check(merged_dir, texts[:5], max_length, expected)
+        verification["passed"] = verification["passed"] and verification["pipeline"]["readable"]
+        atomic_write_text(merged_dir / "README.md", model_card(trained, verification))
+    atomic_write_json(out / verification_name(configuration), verification)
     if not verification["passed"]:
-        raise ExportError(f"the LoRA export of {trained.run_dir} failed its check: see {out / VERIFICATION}")
+        raise ExportError(
+            f"the {configuration} export of {trained.run_dir} failed its check: see "
+            f"{out / verification_name(configuration)}"
+        )
     return _with_folders(verification, out)
+
+
+def export_lora(run: str | Path | RunConfig, seed: int | None = None, n_reviews: int = 32) -> dict[str, Any]:
+    """`export_adapter` of the run's trained LoRA configuration: `<run>/export/lora-adapter`, `lora-merged` and
+    `verification.json`."""
+    return export_adapter(run, "lora", seed, n_reviews)
 
 
 def _with_folders(verification: dict[str, Any], out: Path) -> dict[str, Any]:
     """The verification with its folders (stored relative to the export folder) as paths on this machine."""
-    return {**verification, **{k: str(out / verification[k]) for k in ("adapter_dir", "merged_dir")}}
+    folders = ("adapter_dir", "merged_dir")
+    return {**verification, **{k: str(out / verification[k]) for k in folders if verification.get(k)}}
 
 
 def _fresh(folder: Path) -> Path:
@@ -235,49 +315,53 @@ def load_run_model(trained: TrainedRun):
     return load_trained_model(trained.config, trained.weights_dir, trained.num_labels, trained.id2label)
 
 
-def _reload_and_merge(trained: TrainedRun, texts, adapter_dir: Path, merged_dir: Path):
-    """Reload the saved adapter onto a fresh base (its logits), merge that and save it; returns the logits and the
-    tokenizer as saved with the merged model."""
+def _reload_and_merge(trained: TrainedRun, texts, adapter_dir: Path, merged_dir: Path | None):
+    """Reload the saved adapter onto a fresh base (its logits), merge that and save it (unless `merged_dir` is
+    None); returns the logits and the tokenizer as saved with the merged model (else the adapter's)."""
     from transformers import AutoTokenizer
 
     base = base_model_source(trained.config.model)
     with_adapter = load_adapter_on_base(adapter_dir, trained.num_labels, trained.id2label, base)
     adapter_tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
     logits = review_logits(with_adapter, adapter_tokenizer, texts, trained.config.max_length)
-    save_merged(with_adapter, adapter_tokenizer, merged_dir)
+    if merged_dir is None:
+        return logits, adapter_tokenizer
+    save_merged(with_adapter, adapter_tokenizer, _fresh(merged_dir))
     return logits, AutoTokenizer.from_pretrained(str(merged_dir))
 
 
-def _verification(trained: TrainedRun, logits: dict[str, np.ndarray], adapter_dir: Path, merged_dir: Path):
-    diffs = {
-        "adapter_vs_trained": max_abs_diff(logits["adapter"], logits["trained"]),
-        "merged_vs_adapter": max_abs_diff(logits["merged"], logits["adapter"]),
-    }
+def _verification(trained: TrainedRun, logits: dict[str, np.ndarray], adapter_dir: Path, merged_dir: Path | None):
+    diffs = {"adapter_vs_trained": max_abs_diff(logits["adapter"], logits["trained"])}
+    if "merged" in logits:
+        diffs["merged_vs_adapter"] = max_abs_diff(logits["merged"], logits["adapter"])
+    # the predictions of the last model made against the one it was made from
+    compared, last = ("adapter", "merged") if "merged" in logits else ("trained", "adapter")
     return {
         "run": trained.run_dir.resolve().name,
         "configuration": trained.result["name"],
         "model": given_model_name(trained.config.model),
         "base_model": published_model_name(trained.config.model),
-        "reviews": len(logits["merged"]),
+        "reviews": len(logits["adapter"]),
         "max_length": trained.config.max_length,
         "tolerance": TOLERANCE,
         "max_abs_diff": diffs,
         "passed": all(d <= TOLERANCE for d in diffs.values()),
-        "same_predictions": bool((logits["merged"].argmax(-1) == logits["adapter"].argmax(-1)).all()),
+        "same_predictions": bool((logits[last].argmax(-1) == logits[compared].argmax(-1)).all()),
         "adapter_dir": adapter_dir.name,  # relative to the export folder
-        "merged_dir": merged_dir.name,
+        "merged_dir": merged_dir.name if merged_dir else None,
         "adapter_mb": round(weights_mb(adapter_dir), 4),
-        "merged_mb": round(weights_mb(merged_dir), 4),
+        "merged_mb": round(weights_mb(merged_dir), 4) if merged_dir else None,
         "adapter_folder_mb": round(folder_mb(adapter_dir), 4),
-        "merged_folder_mb": round(folder_mb(merged_dir), 4),
+        "merged_folder_mb": round(folder_mb(merged_dir), 4) if merged_dir else None,
         "id2label": {str(k): v for k, v in trained.id2label.items()},
     }
 
 
-def read_verification(run: str | Path | RunConfig) -> dict[str, Any]:
-    path = export_dir(RunDir(run).root) / VERIFICATION
+def read_verification(run: str | Path | RunConfig, configuration: str = "lora") -> dict[str, Any]:
+    path = export_dir(RunDir(run).root) / verification_name(configuration)
     if not path.exists():
-        raise ExportError(f"{path} not found: export the run first (bertpeft export --output {RunDir(run).root})")
+        flag = "" if configuration == "lora" else f" --config {configuration}"
+        raise ExportError(f"{path} not found: export the run first (bertpeft export{flag} --output {RunDir(run).root})")
     return _with_folders(json.loads(path.read_text(encoding="utf-8")), path.parent)
 
 

@@ -425,11 +425,16 @@ def trainable_parameters(model) -> int:
 def count_report(trained, total: int, configuration: str) -> dict[str, Any]:
     """Trainable and total parameter counts of `trained` (a model prepared for `configuration`).
 
-    `total` is the base model's size (counted before preparing it), the same for all six configurations; LoRA's
-    extra matrices are reported apart (`adapter_params`) instead of inflating the total.
+    `total` is the base model's size (counted before preparing it), the same for all configurations; the trained
+    weights a PEFT method adds (LoRA's matrices, IA3's vectors, the virtual tokens...) are reported apart
+    (`adapter_params`: the trainable parameters but the head's copies) instead of inflating the total.
     """
     trainable = trainable_parameters(trained)
-    adapter = sum(p.numel() for n, p in trained.named_parameters() if "lora_" in n)
+    adapter = (
+        sum(p.numel() for n, p in trained.named_parameters() if p.requires_grad and "modules_to_save" not in n)
+        if uses_peft(configuration)
+        else 0
+    )
     return {
         "config": configuration,
         "trainable_params": trainable,
@@ -493,8 +498,9 @@ def load_trained_model(config: RunConfig, folder: Path, num_labels: int, id2labe
     return model.eval()
 
 
-def describe(report: dict[str, Any]) -> str:
+def describe(report: dict[str, Any], width: int = 7) -> str:
+    """One line of counts, PEFT's `print_trainable_parameters` style; `width`: the name column's (the longest name)."""
     return (
-        f"{report['config']:>7}: trainable params: {report['trainable_params']:,} || all params: "
+        f"{report['config']:>{width}}: trainable params: {report['trainable_params']:,} || all params: "
         f"{report['total_params']:,} || trainable%: {report['trainable_percent']:.4f}"
     )

@@ -295,8 +295,11 @@ def claim_checkpoints(folder: Path, config: RunConfig) -> None:
         except (OSError, ValueError):
             before = {}  # checkpoints whose settings are unknown cannot be trusted either
         if before != settings:
-            changed = [k for k in settings if before.get(k) != settings[k]]
-            print(f"removing the checkpoints in {folder}: made with other settings ({', '.join(changed)})", flush=True)
+            if any(folder.glob("checkpoint-*")):  # the Trainer makes the folder before it saves anything
+                changed = [k for k in settings if before.get(k) != settings[k]]
+                print(
+                    f"removing the checkpoints in {folder}: made with other settings ({', '.join(changed)})", flush=True
+                )
             shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(recorded, settings)

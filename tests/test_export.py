@@ -291,9 +291,11 @@ def test_cards_of_a_minilm_run_name_its_hub_id(tmp_path):
     verification = {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2",
         "max_abs_diff": {"merged_vs_adapter": 0.0, "adapter_vs_trained": 0.0},
-        **{"adapter_mb": 1.0, "merged_mb": 90.0, "reviews": 8, "tolerance": 1e-4},
+        **{"adapter_mb": 1.0, "merged_mb": 90.0, "reviews": 8, "tolerance": 1e-4, "method": "LoRA: r=4"},
     }
-    cards = adapter_card(trained, "sentence-transformers/all-MiniLM-L6-v2") + model_card(trained, verification)
+    cards = adapter_card(trained, "sentence-transformers/all-MiniLM-L6-v2", "LoRA: r=4") + model_card(
+        trained, verification
+    )
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in cards
     assert 'from_pretrained(\n    "sentence-transformers/all-MiniLM-L6-v2"' in cards
     assert "`reviews`" in cards and str(data) not in cards and resolve_model_source("minilm") not in cards

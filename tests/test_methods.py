@@ -1,15 +1,21 @@
 """The parameter-efficient methods beyond LoRA as configurations: exact trainable-parameter counts (by hand on
-bert-base-cased's shape, and against the same methods built directly with PEFT), and each one trains."""
+bert-base-cased's shape, and against the same methods built directly with PEFT), each one trains, and each exports:
+its adapter reloaded with plain peft and, where the method merges, merged into a plain model, with equal logits."""
 
 import json
 import math
+import os
 import warnings
+from pathlib import Path
 
 import pytest
 from conftest import run_bertpeft
+from safetensors.torch import load_file, save_file
 
 from bertpeft import profile_config
-from bertpeft.config import METHODS, ConfigError, check_configuration
+from bertpeft.config import METHODS, PEFT_METHODS, ConfigError, check_configuration
+from bertpeft.export import UNMERGEABLE, base_model_source, export_adapter
+from bertpeft.layout import RunDir
 
 H, LAYERS, FFN, HEAD = 768, 12, 3072, 2 * 768 + 2  # bert-base-cased; the 2-label head: weight and bias
 TARGETS = LAYERS * 2  # query and value in each layer
@@ -101,25 +107,117 @@ def test_each_method_trains_what_peft_built_directly_trains(name):
     from bertpeft.models import apply_configuration, trainable_parameters
 
     config = profile_config("smoke", configuration=name, n_train=96, train_batch_size=16, epochs=1.0)
-    ours = apply_configuration(tiny_bert(), config)
+    from bertpeft.models import count_report
+
+    config = profile_config("smoke", configuration=name, n_train=96, train_batch_size=16, epochs=1.0)
+    base = tiny_bert()
+    total = sum(p.numel() for p in base.parameters())
+    ours = apply_configuration(base, config)
     theirs = built_directly(name)
     assert trainable_parameters(ours) == trainable_parameters(theirs) > 0
     trained = {n for n, p in ours.named_parameters() if p.requires_grad}
     assert trained == {n for n, p in theirs.named_parameters() if p.requires_grad}
+    # what the method adds, apart from the head (32 x 2 + 2); BitFit trains the model's own biases and adds nothing
+    added = count_report(ours, total, name)["adapter_params"]
+    assert added == (0 if name == "bitfit" else trainable_parameters(theirs) - (32 * 2 + 2))
+
+
+TRAINED = [*METHODS, "lora-r16"]
+MERGEABLE = [m for m in [*PEFT_METHODS, "lora-r16"] if m not in UNMERGEABLE]
+
+
+@pytest.fixture(scope="module")
+def methods_run(tmp_path_factory):
+    """One short training of each method (the smoke profile: a tiny BERT, 96 reviews, 6 steps) in one process, into
+    one run folder; returns the folder and the results."""
+    from bertpeft.training import train_configuration
+
+    run_dir = tmp_path_factory.mktemp("methods") / "run"
+    results = {}
+    for name in TRAINED:
+        config = profile_config("smoke", configuration=name, output=str(run_dir), progress="lines")
+        results[name] = (config, train_configuration(config, benchmark=False))
+    return run_dir, results
 
 
 @pytest.mark.slow
-def test_every_method_trains_on_the_smoke_reviews_and_writes_its_result(tmp_path):
-    """One short training of each method (the smoke profile: a tiny BERT, 96 reviews, 6 steps) in one process;
-    each writes a result with finite losses and its trainable-parameter count."""
-    from bertpeft.training import train_configuration
-
-    for name in [*METHODS, "lora-r16"]:
-        config = profile_config("smoke", configuration=name, output=str(tmp_path / "run"), progress="lines")
-        result = train_configuration(config, benchmark=False)
+def test_every_method_trains_on_the_smoke_reviews_and_writes_its_result(methods_run):
+    """Each writes a result with finite losses and its trainable-parameter count."""
+    run_dir, results = methods_run
+    for name, (config, result) in results.items():
         assert result["train_steps"] == 6, name
         assert all(math.isfinite(point["loss"]) for point in result["loss_curve"]), name
         assert result["trainable_params"] > 66 and result["learning_rate"] == config.learning_rate_for, name
+        assert (run_dir / "results" / f"{name}-seed42.json").exists()
+
+
+def strengthen(run_dir: Path, name: str) -> None:
+    """Six smoke steps leave most methods near their start (LoRA's B, VeRA's b and FourierFT's coefficients begin
+    at 0, IA3's vectors at 1): add large random values to every trained weight of the method (not the head), so an
+    export that drops or mis-scales them would show."""
+    import torch
+
+    path = RunDir(run_dir).weights(f"{name}-seed42") / "trained.safetensors"
+    mode = os.stat(path).st_mode
+    state = load_file(str(path))
+    generator = torch.Generator().manual_seed(0)
+    for key, tensor in state.items():
+        if "modules_to_save" not in key:
+            state[key] = tensor + torch.randn(tensor.shape, generator=generator) * 0.1
+    save_file(state, str(path))
+    os.chmod(path, mode)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MERGEABLE)
+def test_each_method_that_merges_exports_an_adapter_and_a_merged_model_with_equal_logits(methods_run, name):
+    import torch
+
+    run_dir, _ = methods_run
+    strengthen(run_dir, name)
+    v = export_adapter(run_dir, name, n_reviews=16)
+    assert v["passed"] and v["pipeline"]["readable"], v
+    assert v["max_abs_diff"]["adapter_vs_trained"] <= 1e-4 and v["max_abs_diff"]["merged_vs_adapter"] <= 1e-4
+    assert (
+        Path(v["adapter_dir"]).name == f"{name}-adapter" and (Path(v["adapter_dir"]) / "adapter_config.json").exists()
+    )
+    assert (run_dir / "export" / f"verification-{name}.json").exists()
+    # the merged folder is a plain model whose encoder weights moved where the method acted
+    merged = load_file(str(Path(v["merged_dir"]) / "model.safetensors"))
+    base = load_file(str(Path(base_model_source("tiny-random-bert")) / "model.safetensors"))
+    assert not [k for k in merged if "lora_" in k or "modules_to_save" in k or "base_layer" in k]
+    moved = max((merged[f"bert.{k}"] - t).abs().max().item() for k, t in base.items() if f"bert.{k}" in merged)
+    assert moved > 1e-3, name
+    card = (Path(v["merged_dir"]) / "README.md").read_text()
+    assert v["method"] in card and "merged" in card
+    assert torch.isfinite(torch.tensor(v["pipeline"]["scores"])).all()
+
+
+@pytest.mark.slow
+def test_prefix_and_prompt_export_their_adapter_and_say_why_they_cannot_merge(methods_run):
+    run_dir, _ = methods_run
+    strengthen(run_dir, "prefix")
+    done = run_bertpeft("export", "--config", "prefix", "--output", run_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("\n") == 1 and "not merged: prefix tuning's trained vectors are extra keys" in done.stdout
+    for name in ("prefix", "prompt"):
+        v = export_adapter(run_dir, name, n_reviews=16) if name == "prompt" else None
+        v = v or json.loads((run_dir / "export" / "verification-prefix.json").read_text())
+        assert v["passed"] and v["max_abs_diff"] == {"adapter_vs_trained": pytest.approx(0, abs=1e-4)}, v
+        assert v["merge_refused"] == UNMERGEABLE[name] and v["merged_dir"] is None
+        assert not (run_dir / "export" / f"{name}-merged").exists()
+        card = (run_dir / "export" / f"{name}-adapter" / "README.md").read_text()
+        assert f"not merged into a plain model: {UNMERGEABLE[name]}" in card
+
+
+@pytest.mark.parametrize("name", ["none", "head", "head+1", "full", "bitfit"])
+def test_configurations_without_an_adapter_are_refused_by_export_in_one_line(name, tmp_path, capsys):
+    from bertpeft.cli import main
+
+    assert main(["export", "--config", name, "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{name} " in err and "has no adapter to export" in err and "--config lora" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_unknown_method_is_refused_naming_the_methods():

@@ -46,6 +46,7 @@ def test_smoke_series_leaves_a_complete_run_folder(smoke_run):
         assert not notebook_errors(run_dir / "notebooks" / name), name
         notebook = json.loads((run_dir / "notebooks" / name).read_text(encoding="utf-8"))
         assert notebook_debris(notebook) == [], name  # no warning, banner, ANSI code or frozen progress bar
+        assert "removing the checkpoints" not in json.dumps(notebook), name  # a fresh run has none to remove
     assert not [p for p in (run_dir / "notebooks").iterdir() if p.name.startswith(".")], "a temporary notebook is left"
     # one progress line per notebook, with its time and outcome
     lines = [line for line in done.stdout.splitlines() if line.rstrip().endswith(" ok")]
