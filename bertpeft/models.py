@@ -240,6 +240,12 @@ def apply_configuration(model, config: RunConfig):
         return model
     train_task_head(model)
     if name == "bitfit":  # BitFit: every bias term (attention, feed-forward, LayerNorm) trains, with the head
+        biases = [p for n, p in base_encoder(model).named_parameters() if n.endswith(".bias")]
+        if not biases:
+            raise ConfigError(
+                f"bitfit trains the encoder's bias terms, and {type(base_encoder(model)).__name__} has no bias terms "
+                f"(its config turns them off): bitfit would train the head alone, so use head"
+            )
         for parameter_name, parameter in model.named_parameters():
             if parameter_name.endswith(".bias"):
                 parameter.requires_grad_(True)
@@ -270,6 +276,16 @@ def peft_without_upstream_warning():
 # (peft.utils.constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) has no entry for. ModernBERT computes
 # query, key and value in one fused projection, `Wqkv`.
 LORA_TARGETS_BEYOND_PEFT = {"distilbert": ["q_lin", "v_lin"], "modernbert": ["Wqkv"]}
+
+
+# IA3's rescaled modules (and, among them, the feed-forward ones, whose input it rescales) for encoders PEFT's own
+# table (TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING) has no entry for, as PEFT has them for BERT: the key and
+# value projections and the feed-forward output. ModernBERT's key and value come from the fused `Wqkv`.
+IA3_TARGETS_BEYOND_PEFT = {
+    "distilbert": (["k_lin", "v_lin", "lin2"], ["lin2"]),
+    "electra": (["key", "value", "output.dense"], ["output.dense"]),
+    "modernbert": (["Wqkv", "mlp.Wo"], ["mlp.Wo"]),
+}
 
 
 def default_lora_targets(model_type: str) -> list[str] | None:
@@ -343,12 +359,28 @@ def peft_config(model, config: RunConfig):
 
     name = config.configuration
     common = {"task_type": TaskType.SEQ_CLS, "modules_to_save": list(task_head(model))}
-    if name == "prefix":
-        return peft.PrefixTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, **common)
-    if name == "prompt":
-        return peft.PromptTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, **common)
+    if name in ("prefix", "prompt"):
+        sizes = {  # read through the config's own names (DistilBERT's `dim`, `n_layers`, `n_heads`)
+            "num_layers": model.config.num_hidden_layers,
+            "num_attention_heads": model.config.num_attention_heads,
+            "num_transformer_submodules": 1,
+        }
+        if name == "prefix":  # keys and values of the attention: its width
+            check_prefix_support(model)
+            return peft.PrefixTuningConfig(
+                num_virtual_tokens=VIRTUAL_TOKENS, token_dim=model.config.hidden_size, **sizes, **common
+            )
+        # prompt embeddings sit beside the word embeddings: their width (ELECTRA's is narrower than its layers)
+        width = model.get_input_embeddings().embedding_dim
+        return peft.PromptTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, token_dim=width, **sizes, **common)
     if name == "ia3":
-        return peft.IA3Config(**common)
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as PEFT_IA3
+
+        model_type = model.config.model_type
+        if model_type in PEFT_IA3 or model_type not in IA3_TARGETS_BEYOND_PEFT:
+            return peft.IA3Config(**common)  # PEFT's choice (or its own error naming what to set)
+        targets, feedforward = IA3_TARGETS_BEYOND_PEFT[model_type]
+        return peft.IA3Config(target_modules=targets, feedforward_modules=feedforward, **common)
     targets = checked_targets(model, config)
     rank = lora_rank(name) or config.lora_r
     alpha = config.lora_alpha * rank / config.lora_r  # alpha / r as the settings have it
@@ -387,6 +419,37 @@ def peft_config(model, config: RunConfig):
         smallest = min(m.weight.numel() for n, m in model.named_modules() if n.split(".")[-1] in targets)
         return peft.FourierFTConfig(n_frequency=min(FOURIER_FREQUENCIES, smallest), target_modules=targets, **common)
     raise ConfigError(f"{name} is not a PEFT method")
+
+
+def check_virtual_tokens(config: RunConfig) -> None:
+    """Prefix and prompt tuning add VIRTUAL_TOKENS positions beside each review: refused in one line when the
+    position embeddings of `config.model` cannot hold them beside `max_length` tokens (checked before any work)."""
+    if config.configuration not in ("prefix", "prompt"):
+        return
+    settings = model_config(config.model)
+    positions = getattr(settings, "max_position_embeddings", None)
+    if positions and settings.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= (settings.pad_token_id or 0) + 1  # RoBERTa's positions start after the padding index
+    absolute = getattr(settings, "position_biased_input", True) and settings.model_type != "modernbert"
+    if absolute and positions and config.max_length + VIRTUAL_TOKENS > positions:
+        raise ConfigError(
+            f"{config.configuration} puts {VIRTUAL_TOKENS} virtual tokens beside each review, and max_length="
+            f"{config.max_length} + {VIRTUAL_TOKENS} is above the model's {positions} positions: pass --max-length "
+            f"{positions - VIRTUAL_TOKENS} or less"
+        )
+
+
+def check_prefix_support(model) -> None:
+    """Prefix tuning hands its vectors to the attention as past keys and values: refused in one line for an encoder
+    that takes none (PEFT would fail at the first forward pass)."""
+    import inspect
+
+    encoder = base_encoder(model)
+    if not any("past_key_values" in inspect.signature(m.forward).parameters for m in (model, encoder)):
+        raise ConfigError(
+            f"prefix tuning feeds its vectors to the attention as past keys and values, which "
+            f"{type(encoder).__name__} does not take: use prompt (prompt tuning) on this model"
+        )
 
 
 def training_steps(config: RunConfig) -> int:

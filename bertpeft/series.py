@@ -35,7 +35,7 @@ from .layout import (
     one_writer,
     result_name,
 )
-from .models import configuration_table, load_tokenizer, model_positions, same_lora_targets
+from .models import check_virtual_tokens, configuration_table, load_tokenizer, model_positions, same_lora_targets
 from .report import write_results_csv
 
 NOTEBOOKS_ENV = "BERTPEFT_NOTEBOOKS"
@@ -89,6 +89,8 @@ def check_series(config: RunConfig) -> None:
     check_max_length(config.max_length, load_tokenizer(config.model), model_positions(config.model))
     # Counting parameters on a weightless skeleton checks head+N against the encoder depth and LoRA's targets.
     configuration_table(config.model, configurations=config.configurations, base=config)
+    for name in config.configurations:  # prefix and prompt tokens beside max_length ones must fit the positions
+        check_virtual_tokens(config.replace(configuration=name))
 
 
 @dataclass
@@ -160,7 +162,9 @@ class Series:
                 cwd=os.getcwd(),
                 progress_bar=False,
                 kernel_name="python3",
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # CRITICAL: a Ctrl-C that reaches the kernel between two messages makes ipykernel log an ERROR with
+                # a traceback on the terminal; the step's outcome is bertpeft's to report, in one line
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
             step.status = "ok"
         except papermill.PapermillExecutionError as err:

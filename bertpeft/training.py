@@ -29,6 +29,7 @@ from .layout import (
 from .metrics import make_compute_metrics
 from .models import (
     apply_configuration,
+    check_virtual_tokens,
     count_parameters,
     count_report,
     load_base_model,
@@ -452,6 +453,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
     # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,
     # before any data is prepared: a weightless skeleton of the model is enough to know.
     apply_configuration(model_skeleton(config.model), config)
+    check_virtual_tokens(config)
     trains = config.configuration != "none"
     device = accelerator()
     precision = resolve_precision(config.precision, device)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_bertpeft, torch_threads
 
-from bertpeft.config import CONFIGURATIONS, ConfigError, profile_config
+from bertpeft.config import CONFIGURATIONS, METHODS, ConfigError, profile_config
 from bertpeft.fixtures import SMOKE_DATA
 from bertpeft.models import apply_configuration, load_base_model, model_skeleton
 
@@ -190,6 +190,63 @@ def test_every_configuration_takes_an_optimizer_step(encoders, model_type):
             assert {n for n in changed if "lora_B" in n} == {n for n in trainable if "lora_B" in n}
         if name == "full":
             assert any(".embeddings." in n for n in changed), (model_type, "the embeddings move")
+
+
+PREFIX_ENCODERS = {"bert", "roberta", "electra"}  # their attention takes past keys and values (prefix tuning)
+
+
+@pytest.mark.parametrize("model_type", ENCODERS)
+def test_every_method_is_counted_and_takes_an_optimizer_step(encoders, model_type, capsys):
+    """BitFit and each PEFT method on each encoder: `bertpeft params` counts it, the newly initialised head trains
+    beside it, and one AdamW step moves only trainable weights, the method's own among them (LoRA's B, VeRA's b and
+    FourierFT's coefficients start at zero: a method wired to nothing would leave them). Prefix tuning needs an
+    attention that takes past keys and values: on the other encoders it is refused in one line naming prompt tuning,
+    whose embeddings take the width of the word embeddings (ELECTRA's are narrower than its layers)."""
+    import torch
+
+    from bertpeft.cli import main
+
+    folder = encoders[model_type]
+    names = [m for m in METHODS if m != "prefix" or model_type in PREFIX_ENCODERS]
+    if model_type == "modernbert":  # no bias terms in its layers: BitFit is refused (test below)
+        names.remove("bitfit")
+    assert main(["params", "--model", str(folder), "--configs", ",".join(names), "--json"]) == 0
+    counted = {row["config"]: row["trainable_params"] for row in json.loads(capsys.readouterr().out)}
+    _, new = loaded(folder)
+    batch = smoke_batch(folder)
+    for name in names:
+        model = apply_configuration(load_base_model(str(folder), 2), profile_config("smoke", configuration=name))
+        trainable = trainable_names(model)
+        assert counted[name] == sum(p.numel() for p in model.parameters() if p.requires_grad), (model_type, name)
+        # PEFT's names: base_model.model.<name> (base_model.<name> for the prompt methods), the head as copies
+        unwrapped = {n.removeprefix("base_model.").removeprefix("model.") for n in trainable}
+        heads = {n.replace(".modules_to_save.default", "") for n in unwrapped}
+        assert new <= heads, (model_type, name, "the head trains")
+        model.train()
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+        loss = model(**batch).loss
+        assert torch.isfinite(loss), (model_type, name)
+        loss.backward()
+        optimizer.step()
+        changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+        assert changed <= trainable, (model_type, name, changed - trainable)
+        assert [n for n in changed if "modules_to_save" not in n and n not in new], (model_type, name, "the method")
+    if model_type not in PREFIX_ENCODERS:
+        capsys.readouterr()  # the loading bars of the trainings above
+        assert main(["params", "--model", str(folder), "--configs", "prefix"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "past keys and values" in err and "use prompt" in err, err
+
+
+def test_bitfit_on_an_encoder_without_bias_terms_is_refused_in_one_line(encoders, capsys):
+    """ModernBERT's layers have no bias terms (attention_bias, mlp_bias and norm_bias are off): BitFit would train the
+    head alone."""
+    from bertpeft.cli import main
+
+    assert main(["params", "--model", str(encoders["modernbert"]), "--configs", "bitfit"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no bias terms" in err and "use head" in err, err
 
 
 @pytest.fixture(scope="module")

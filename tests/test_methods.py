@@ -224,3 +224,14 @@ def test_an_unknown_method_is_refused_naming_the_methods():
     with pytest.raises(ConfigError, match="ia3") as refused:
         check_configuration("qlora")
     assert "lora-rN" in str(refused.value) and "bitfit" in str(refused.value)
+
+
+@pytest.mark.parametrize("name", ["prefix", "prompt"])
+def test_virtual_tokens_that_do_not_fit_the_positions_are_refused_before_any_work(name, tmp_path):
+    """The smoke model has 128 positions; 20 virtual tokens beside 120 review tokens would index past them."""
+    done = run_bertpeft(
+        "train", "--profile", "smoke", "--config", name, "--max-length", "120", "--output", tmp_path / "r"
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "--max-length 108 or less" in done.stderr, done.stderr
+    assert not (tmp_path / "r").exists()
