@@ -18,6 +18,9 @@ CONFIGURATIONS = ("none", "head", "head+1", "head+2", "lora", "full")
 LORA_VARIANTS = ("dora", "rslora", "adalora", "loha", "lokr")  # low-rank updates of query and value, like LoRA
 PEFT_METHODS = (*LORA_VARIANTS, "vera", "fourierft", "ia3", "prefix", "prompt")
 METHODS = ("bitfit", *PEFT_METHODS)
+# What the `methods` profile (and notebook 06) compares: every method, LoRA at ranks 1 to 64, and Experiment A's
+# head and full fine-tuning as the two ends.
+METHOD_COMPARISON = ("head", "bitfit", "lora-r1", "lora", "lora-r16", "lora-r64", *PEFT_METHODS, "full")
 _CONFIGURATION = re.compile(rf"^(none|head|head\+[1-9][0-9]*|lora|lora-r[1-9][0-9]*|full|{'|'.join(METHODS)})$")
 
 # Why these rates: a freshly initialised head moves from random to useful only with a large step, while a fully
@@ -385,6 +388,22 @@ PROFILES: dict[str, dict[str, Any]] = {
         eval_steps=200,
         logging_steps=10,
         output="runs/quick",
+    ),
+    # The parameter-efficient methods compared (notebook 06): the quick setting, every method, three seeds.
+    "methods": dict(
+        model="minilm",
+        data="yelp_polarity",
+        n_train=2_000,
+        n_test=1_000,
+        n_validation=200,
+        max_length=128,
+        train_batch_size=16,
+        eval_batch_size=64,
+        eval_steps=200,
+        logging_steps=10,
+        configurations=METHOD_COMPARISON,
+        seeds=(1, 2, 3),
+        output="runs/methods",
     ),
     # Experiment A (the blog post comparing six configurations): bert-base-cased, 10,000 / 2,000 reviews, on a Colab T4.
     "paper": dict(

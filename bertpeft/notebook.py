@@ -103,6 +103,8 @@ STORIES = {
     "means nothing)",
     "quick": "profile quick: Experiment A's comparison on all-MiniLM-L6-v2 (a 6-layer BERT) with real reviews, sized "
     "for a CPU",
+    "methods": "profile methods: the parameter-efficient methods compared on all-MiniLM-L6-v2 (a 6-layer BERT) with "
+    "real reviews, quick's setting, three seeds",
     "paper": "profile paper: Experiment A's setup (bert-base-cased, 10,000 training and 2,000 test reviews of Yelp "
     "polarity)",
     "experiment-b": "profile experiment-b: Experiment B's setup (nlptown's 5-star BERT, LoRA r=16 on 1,000 five-class "

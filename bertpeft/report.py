@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CONFIGURATIONS, ConfigError, unfrozen_layers
+from .config import CONFIGURATIONS, PEFT_METHODS, ConfigError, lora_rank, unfrozen_layers
 from .layout import RunDir, atomic_write_text, read_results
 from .metrics import METRICS
 from .stats import mcnemar_test, mean_and_interval
@@ -50,9 +50,17 @@ SPREAD = (*METRICS, "train_seconds", "train_samples_per_second")
 
 
 def configuration_rank(name: str) -> tuple[int, int]:
-    """Sort key: none, head, head+1, head+2, ..., lora, full (increasing complexity, as in Experiment A)."""
+    """Sort key: none, head, head+1, head+2, ..., bitfit, lora-rN and lora by rank, the other PEFT methods, full
+    (increasing complexity, as in Experiment A; the methods in the order `PEFT_METHODS` lists them)."""
     if name.startswith("head+"):
         return CONFIGURATIONS.index("head"), unfrozen_layers(name)
+    lora = CONFIGURATIONS.index("lora")
+    if name == "bitfit":
+        return lora, -1
+    if name == "lora" or lora_rank(name) is not None:
+        return lora, lora_rank(name) or 4
+    if name in PEFT_METHODS:
+        return lora, 1000 + PEFT_METHODS.index(name)
     return (CONFIGURATIONS.index(name), 0) if name in CONFIGURATIONS else (len(CONFIGURATIONS), 0)
 
 

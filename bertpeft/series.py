@@ -35,11 +35,13 @@ from .layout import (
     one_writer,
     result_name,
 )
+from .methods import compared_here
 from .models import check_virtual_tokens, configuration_table, load_tokenizer, model_positions, same_lora_targets
 from .report import write_results_csv
 
 NOTEBOOKS_ENV = "BERTPEFT_NOTEBOOKS"
 PREP, TRAIN, EXPORT, RESULTS = "01_data_prep", "02_train", "03_lora_merge_export", "04_results"
+METHODS_NOTEBOOK = "06_beyond_lora"  # runs when the configurations include methods beyond the six
 NOTEBOOKS = (PREP, TRAIN, EXPORT, RESULTS)
 
 
@@ -328,6 +330,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     common = {"output": str(run_dir)}
     quotes = {"quote_reviews": plan.quote_reviews}
     n_steps = 2 + len(config.configurations) * len(config.seeds) + ("lora" in config.configurations)
+    n_steps += compared_here(config.configurations)
     print(
         f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
         f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))})",
@@ -374,6 +377,15 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
         series.skip(results, "results and figures already up to date")
     else:
         series.execute(results)
+
+    if compared_here(config.configurations):
+        methods = series.step(METHODS_NOTEBOOK, METHODS_NOTEBOOK, common)
+        if not any(layout.results.glob("*.json")):
+            series.skip(methods, "no result to compare: no configuration finished")
+        elif not (force or changed) and executed_ok(methods.output) and newer_than_results(methods.output, layout):
+            series.skip(methods, "method comparison already up to date")
+        else:
+            series.execute(methods)
     return finish(series)
 
 

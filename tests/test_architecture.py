@@ -13,7 +13,7 @@ LAYERS = (
     ("benchmark",),
     ("training",),
     ("cards", "export"),
-    ("report", "plots", "explore", "notebook", "speed"),
+    ("report", "plots", "explore", "notebook", "speed", "methods"),
     ("series",),
     ("cli", "__main__"),
 )

@@ -122,7 +122,7 @@ def test_each_method_trains_what_peft_built_directly_trains(name):
     assert added == (0 if name == "bitfit" else trainable_parameters(theirs) - (32 * 2 + 2))
 
 
-TRAINED = [*METHODS, "lora-r16"]
+TRAINED = ["head", *METHODS, "lora", "lora-r16", "full"]
 MERGEABLE = [m for m in [*PEFT_METHODS, "lora-r16"] if m not in UNMERGEABLE]
 
 
@@ -147,7 +147,8 @@ def test_every_method_trains_on_the_smoke_reviews_and_writes_its_result(methods_
     for name, (config, result) in results.items():
         assert result["train_steps"] == 6, name
         assert all(math.isfinite(point["loss"]) for point in result["loss_curve"]), name
-        assert result["trainable_params"] > 66 and result["learning_rate"] == config.learning_rate_for, name
+        assert result["learning_rate"] == config.learning_rate_for, name
+        assert result["trainable_params"] > 66 or name == "head", name  # more than the head (32 x 2 + 2) alone
         assert (run_dir / "results" / f"{name}-seed42.json").exists()
 
 
@@ -235,3 +236,31 @@ def test_virtual_tokens_that_do_not_fit_the_positions_are_refused_before_any_wor
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and "--max-length 108 or less" in done.stderr, done.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_the_methods_notebook_compares_the_run_and_says_what_it_found(methods_run, tmp_path):
+    """Notebook 06 on the run folder, as `bertpeft run` executes it: the method table and the Pareto figures, every
+    PEFT method exported and timed (prefix and prompt without a merged model), findings worded from the numbers,
+    and no warning or traceback in its outputs."""
+    import nbformat
+    import papermill
+    from conftest import notebook_debris
+
+    run_dir, results = methods_run
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "06_beyond_lora.ipynb"
+    papermill.execute_notebook(
+        str(notebook), str(tmp_path / "06.ipynb"), parameters={"output": str(run_dir)}, kernel_name="python3",
+        progress_bar=False, cwd=str(tmp_path),
+    )  # fmt: skip
+    executed = nbformat.read(tmp_path / "06.ipynb", as_version=4)
+    assert notebook_debris(executed) == []
+    figures = {p.stem for p in (run_dir / "figures").glob("methods_*.png")}
+    assert figures == {"methods_accuracy_vs_parameters", "methods_accuracy_vs_step_time", "methods_peak_memory"}
+    exported = {p.name for p in (run_dir / "export").iterdir()}
+    for name in [n for n in results if n not in ("head", "full", "bitfit")]:
+        assert f"{name}-adapter" in exported or name == "lora" and "lora-adapter" in exported, name
+        assert (f"{name}-merged" in exported) == (name not in UNMERGEABLE) or name == "lora", name
+    found = executed["cells"][-1]["outputs"][0]["data"]["text/markdown"]
+    best = max(results.values(), key=lambda r: r[1]["accuracy"])[1]
+    assert f"with {best['accuracy']:.3f}" in found and "Pareto front" in found and "cannot be merged" in found

@@ -1,0 +1,153 @@
+# %% [markdown]
+# # 06 · Beyond LoRA: parameter-efficient methods compared on an encoder
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertpeft/bertpeft/blob/main/notebooks/06_beyond_lora.ipynb)
+#
+# Comparisons of parameter-efficient fine-tuning are almost all about large decoder models. This notebook compares
+# the methods PEFT offers on a "medium" encoder, with the same harness as Experiment A: the same reviews, the same
+# training budget, several seeds, exact parameter counts. Each method trains beside the same classifier head:
+#
+# | method | what trains (besides the head) |
+# |---|---|
+# | `head` | nothing else: the encoder is frozen (Experiment A's baseline) |
+# | `bitfit` | every bias term of the encoder (no library needed) |
+# | `lora-r1`, `lora` (r=4), `lora-r16`, `lora-r64` | LoRA's B·A beside the attention's query and value projections, at rank 1 to 64 |
+# | `dora` | LoRA, with the update split into a direction and a trained magnitude per output feature |
+# | `rslora` | LoRA scaled by alpha/√r instead of alpha/r |
+# | `adalora` | LoRA in SVD form, starting at rank 6 and pruning to an average of 4 by importance |
+# | `loha`, `lokr` | the update as a Hadamard or a Kronecker product of low-rank factors |
+# | `vera` | two scaling vectors per matrix around frozen random matrices shared by all layers |
+# | `fourierft` | 1,000 spectral coefficients per matrix, turned into the update by an inverse Fourier transform |
+# | `ia3` | vectors that rescale the keys, the values and the feed-forward activations |
+# | `prefix` | 20 trained key and value vectors in every attention layer |
+# | `prompt` | 20 trained input embeddings placed before each review |
+# | `full` | every weight (Experiment A's upper end) |
+#
+# The run behind this notebook trained each of them with `bertpeft run --profile methods` (or with notebook 02 per
+# configuration); this notebook reads the results, exports each adapter and times it. Nothing is retrained here.
+
+# %%
+# Setup: on Colab (or anywhere bertpeft is missing) install it; elsewhere this does nothing.
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("bertpeft") is None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "bertpeft[minilm] @ git+https://github.com/bertpeft/bertpeft"],
+        check=True,
+    )
+
+# %% [markdown]
+# ## Parameters
+# Papermill overrides this cell (`papermill --help-notebook` lists them). The run's settings live in its folder
+# (`run_config.json`); `profile` and `settings` apply when the folder has none yet.
+
+# %% tags=["parameters"]
+profile = None  # str | None: the run folder's own (it holds its settings); methods for a folder without any
+settings = {}  # dict: settings that differ from the profile's, e.g. {"n_train": 500}
+output = "runs/methods"  # str: run folder (runs/methods: where bertpeft run --profile methods trains)
+n_reviews = 128  # int: test reviews the inference timing runs on
+
+# %%
+from pathlib import Path
+
+from bertpeft.layout import RunDir
+from bertpeft.notebook import notebook_config, run_story
+from bertpeft.report import require_results, write_results_csv
+
+config = notebook_config(output, profile, settings, create=False)
+run_dir = Path(config.output)
+require_results(run_dir)  # an empty run folder stops here, saying what to run first
+figures = RunDir(run_dir).figures
+table = write_results_csv(run_dir)
+print(f"run folder: {run_dir}")
+print(run_story(config))
+print(f"{table['model'].iloc[0]} on {table['device'].iloc[0]}: {table['config'].nunique()} configurations")
+
+# %% [markdown]
+# ## 1. What each method trains, and how well it does
+# Trainable parameters are counted exactly (`bertpeft params --configs ...` gives the same numbers without
+# training). Accuracy is on the test reviews, with a 95% interval: over the seeds (Student t) when the run has
+# several, else over the test reviews (Wilson). `step_vs_full` is the median time per training step divided by
+# full fine-tuning's with the same seed, so the same batches; `peak_memory_mb` the training's peak (process RSS on a
+# CPU, allocated memory on a GPU).
+
+# %%
+from bertpeft.methods import method_summary_table
+from bertpeft.report import shown_table
+
+summary = method_summary_table(table)
+shown_table(summary.drop(columns=["interval"]))
+
+# %% [markdown]
+# ## 2. Accuracy against trainable parameters
+# The question of the second write-up: how few weights can be trained before accuracy drops? A point is on the
+# Pareto front (filled, joined) when no other configuration trains fewer parameters *and* does better.
+
+# %%
+from bertpeft.methods import plot_pareto
+from bertpeft.plots import save_figure
+
+trained = summary[summary["trainable_params"] > 0]
+fig = plot_pareto(
+    trained, "trainable_params", "trainable parameters (log scale)", "Accuracy against trainable parameters", log=True
+)
+save_figure(fig, figures, "methods_accuracy_vs_parameters")
+
+# %% [markdown]
+# ## 3. Accuracy against time per training step
+# Fewer trained weights do not make a step proportionally cheaper: every method still runs the whole encoder
+# forward, and all but `head` back-propagate through it. The x axis is the time per step relative to full
+# fine-tuning's (1.0).
+
+# %%
+fig = plot_pareto(
+    trained, "step_vs_full", "time per training step / full fine-tuning's", "Accuracy against time per step"
+)
+save_figure(fig, figures, "methods_accuracy_vs_step_time")
+
+# %% [markdown]
+# ## 4. Peak memory
+
+# %%
+from bertpeft.methods import plot_peak_memory
+
+fig = plot_peak_memory(trained)
+save_figure(fig, figures, "methods_peak_memory")
+
+# %% [markdown]
+# ## 5. Adapters on disk, merged or not
+# Each PEFT method's adapter is saved alone, reloaded onto a freshly loaded base model with plain peft and checked
+# against the trained model; where the method can merge, `merge_and_unload()` folds it into the weights and the
+# merged model is checked against the adapter (logits within 1e-4). Then both are timed on the same test
+# reviews: the adapter left on the base model pays its extra work on every call; a merged model costs what the base
+# model costs. Prefix and prompt tuning cannot merge: their vectors are extra inputs, not a change of any weight.
+
+# %%
+from bertpeft.methods import export_and_time
+
+exports = export_and_time(run_dir, summary["config"], n_reviews=n_reviews)
+shown_table(exports)
+
+# %% [markdown]
+# ## 6. Is a difference real?
+# McNemar's exact test on the same test reviews and seed, each configuration against LoRA (r=4): it counts the
+# reviews only one of the two gets right.
+
+# %%
+from bertpeft.layout import read_results
+from bertpeft.report import paired_tests
+
+pairs = paired_tests(read_results(run_dir), reference="lora")
+shown_table(pairs) if len(pairs) else print("no lora in this run: nothing to pair against")
+
+# %% [markdown]
+# ## What we found
+
+# %%
+from IPython.display import Markdown
+
+from bertpeft.methods import methods_takeaways
+
+Markdown(methods_takeaways(summary, exports))
