@@ -59,6 +59,24 @@ def test_benchmark_predictions_are_the_trainers_in_row_order(head_run):
     assert bench.compute_metrics() == pytest.approx({k: result[k] for k in METRICS})
 
 
+def test_benchmark_batches_by_length_and_returns_logits_in_row_order(head_run):
+    """Batches of similar length (less padding), and each review's logits where its row is: the same as running
+    every review alone."""
+    import torch
+
+    config, _ = head_run
+    model, tokenizer, test, num_labels = rebuilt(config)
+    bench = PerformanceBenchmark(model, tokenizer, test, num_labels, batch_size=config.eval_batch_size)
+    lengths = [len(ids) for ids in test["input_ids"]]
+    assert [lengths[i] for i in bench.length_order()] == sorted(lengths) != lengths
+    alone = []
+    with torch.inference_mode():
+        for i in range(len(test)):
+            ids = torch.tensor([test[i]["input_ids"]])
+            alone.append(model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0].numpy())
+    assert np.abs(bench.predict() - np.stack(alone)).max() < 1e-5
+
+
 def test_size_and_latency(head_run):
     config, _ = head_run
     model, tokenizer, test, num_labels = rebuilt(config)
