@@ -92,7 +92,10 @@ def plot_pareto(summary, cost: str, xlabel: str, title: str, log: bool = False):
     low = (rows["accuracy"] - rows["accuracy_low"]).fillna(0).clip(lower=0)
     high = (rows["accuracy_high"] - rows["accuracy"]).fillna(0).clip(lower=0)
     on = rows["config"].isin(front).to_numpy()
-    for mask, style, label in ((on, "o", "on the Pareto front"), (~on, "o", "beaten on both counts")):
+    for mask, style, label in (
+        (on, "o", "on the Pareto front"),
+        (~on, "o", "off the front: another is as good for less"),
+    ):
         if mask.any():
             ax.errorbar(
                 rows[cost][mask], rows["accuracy"][mask], yerr=[low[mask], high[mask]], fmt=style, capsize=3,
