@@ -4,8 +4,9 @@ It exists to confirm the Trainer's numbers (Experiment A's check): it feeds the 
 size and under the same autocast precision, so its predictions are the Trainer's and so are its metrics. Its
 batches group reviews of similar length (sorted by length, so each batch pads to its own longest review, not to a
 random one's): padding changes no prediction, and on 1,000 Yelp test reviews cut at 128 tokens, in batches of 64,
-it feeds 95,360 tokens instead of 128,000 (the reviews hold 91,974); the logits come back in row order. Latency and throughput time the model's forward pass only (the inputs are tokenized and padded
-before the clock starts), after warm-up, in row order.
+it feeds 95,360 tokens instead of 128,000 (the reviews hold 91,974); the logits come back in row order. Latency
+and throughput time the model's forward pass only (the inputs are tokenized and padded before the clock starts),
+after warm-up, in row order.
 """
 
 from __future__ import annotations

@@ -28,6 +28,16 @@ METHOD_NAMES = {
 }
 
 
+def adapter_folder(configuration: str = "lora") -> str:
+    """The export's adapter folder of `configuration` (`lora-adapter`, `dora-adapter`, ...)."""
+    return ADAPTER if configuration == "lora" else f"{configuration}-adapter"
+
+
+def merged_folder(configuration: str = "lora") -> str:
+    """The export's merged-model folder of `configuration` (`lora-merged`, `dora-merged`, ...)."""
+    return MERGED if configuration == "lora" else f"{configuration}-merged"
+
+
 def method_name(configuration: str) -> str:
     """How a card names the method of a PEFT configuration: LoRA, `LoRA r=4` for lora-r4, DoRA, ..."""
     rank = lora_rank(configuration)
@@ -102,7 +112,7 @@ def adapter_card(trained: TrainedRun, base: str, method: str, merge_refused: str
     c, labels = trained.config, trained.id2label
     model, data = published_model_name(c.model), published_data_name(c.data)
     hub_base = f"base_model: {base}\n" if hub_id_of(c.model) else ""  # the Hub links a base by its id only
-    folder = ADAPTER if c.configuration == "lora" else f"{c.configuration}-adapter"
+    folder = adapter_folder(c.configuration)
     merge = (
         f"\nThis adapter is not merged into a plain model: {merge_refused}. Load it on the base model with peft.\n"
         if merge_refused
@@ -144,7 +154,7 @@ def model_card(trained: TrainedRun, verification: dict[str, Any]) -> str:
     average = "positive class" if trained.num_labels == 2 else "macro average"
     diffs = verification["max_abs_diff"]
     name = method_name(c.configuration)
-    folder = MERGED if c.configuration == "lora" else f"{c.configuration}-merged"
+    folder = merged_folder(c.configuration)
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification

@@ -355,6 +355,19 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+# quick's model, data and sizes, shared by the `methods` profile
+_QUICK_SETTING = dict(
+    model="minilm",
+    data="yelp_polarity",
+    n_train=2_000,
+    n_test=1_000,
+    n_validation=200,
+    max_length=128,
+    train_batch_size=16,
+    eval_batch_size=64,
+    eval_steps=200,
+    logging_steps=10,
+)
 PROFILES: dict[str, dict[str, Any]] = {
     # A tiny random BERT on the shipped review fixture: the whole series in a few minutes on 2 CPU cores.
     "smoke": dict(
@@ -376,35 +389,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     # idle CPU cores (target: 30). max_length 128 keeps 62% of these reviews whole (median 98 tokens) at about half the
     # cost of 256. eval_steps above the 125 training steps leaves one evaluation, the explicit one at the end: each
     # pass over the 1,000 test reviews costs about half a minute.
-    "quick": dict(
-        model="minilm",
-        data="yelp_polarity",
-        n_train=2_000,
-        n_test=1_000,
-        n_validation=200,
-        max_length=128,
-        train_batch_size=16,
-        eval_batch_size=64,
-        eval_steps=200,
-        logging_steps=10,
-        output="runs/quick",
-    ),
+    "quick": dict(_QUICK_SETTING, output="runs/quick"),
     # The parameter-efficient methods compared (notebook 06): the quick setting, every method, three seeds.
-    "methods": dict(
-        model="minilm",
-        data="yelp_polarity",
-        n_train=2_000,
-        n_test=1_000,
-        n_validation=200,
-        max_length=128,
-        train_batch_size=16,
-        eval_batch_size=64,
-        eval_steps=200,
-        logging_steps=10,
-        configurations=METHOD_COMPARISON,
-        seeds=(1, 2, 3),
-        output="runs/methods",
-    ),
+    "methods": dict(_QUICK_SETTING, configurations=METHOD_COMPARISON, seeds=(1, 2, 3), output="runs/methods"),
     # Experiment A (the blog post comparing six configurations): bert-base-cased, 10,000 / 2,000 reviews, on a Colab T4.
     "paper": dict(
         model="bert-base-cased",

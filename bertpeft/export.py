@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .benchmark import benchmark_row
-from .cards import ADAPTER, MERGED, adapter_card, method_summary, model_card
+from .cards import adapter_card, adapter_folder, merged_folder, method_summary, model_card
 from .config import PEFT_METHODS, ConfigError, RunConfig, check_configuration, uses_peft
 from .data import load_prepared
 from .layout import (
@@ -72,14 +72,6 @@ class ExportError(ConfigError):
 
 def export_dir(run_dir: str | Path) -> Path:
     return RunDir(run_dir).export
-
-
-def adapter_folder(configuration: str = "lora") -> str:
-    return ADAPTER if configuration == "lora" else f"{configuration}-adapter"
-
-
-def merged_folder(configuration: str = "lora") -> str:
-    return MERGED if configuration == "lora" else f"{configuration}-merged"
 
 
 def verification_name(configuration: str = "lora") -> str:

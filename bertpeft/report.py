@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CONFIGURATIONS, PEFT_METHODS, ConfigError, lora_rank, unfrozen_layers
+from .config import CONFIGURATIONS, PEFT_METHODS, ConfigError, RunConfig, lora_rank, unfrozen_layers
 from .layout import RunDir, atomic_write_text, read_results
 from .metrics import METRICS
 from .stats import mcnemar_test, mean_and_interval
@@ -58,7 +58,7 @@ def configuration_rank(name: str) -> tuple[int, int]:
     if name == "bitfit":
         return lora, -1
     if name == "lora" or lora_rank(name) is not None:
-        return lora, lora_rank(name) or 4
+        return lora, lora_rank(name) or RunConfig.lora_r  # `lora` at the setting's default rank
     if name in PEFT_METHODS:
         return lora, 1000 + PEFT_METHODS.index(name)
     return (CONFIGURATIONS.index(name), 0) if name in CONFIGURATIONS else (len(CONFIGURATIONS), 0)

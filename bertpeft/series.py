@@ -371,22 +371,23 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
             series.execute(export)
 
     results = series.step(RESULTS, RESULTS, {**common, **quotes, "interactive": False})
-    if not any(layout.results.glob("*.json")):
-        series.skip(results, "no result to report: no configuration finished")
-    elif not (force or changed) and executed_ok(results.output) and newer_than_results(results.output, layout):
-        series.skip(results, "results and figures already up to date")
-    else:
-        series.execute(results)
-
+    read_results_step(series, results, force or changed, "results and figures already up to date")
     if compared_here(config.configurations):
         methods = series.step(METHODS_NOTEBOOK, METHODS_NOTEBOOK, common)
-        if not any(layout.results.glob("*.json")):
-            series.skip(methods, "no result to compare: no configuration finished")
-        elif not (force or changed) and executed_ok(methods.output) and newer_than_results(methods.output, layout):
-            series.skip(methods, "method comparison already up to date")
-        else:
-            series.execute(methods)
+        read_results_step(series, methods, force or changed, "method comparison already up to date")
     return finish(series)
+
+
+def read_results_step(series: Series, step: Step, redo: bool, current: str) -> None:
+    """A notebook that reads the run's results (04, 06): skipped without any result, or (unless `redo`) when its
+    executed copy is newer than every result; else executed."""
+    layout = series.layout
+    if not any(layout.results.glob("*.json")):
+        series.skip(step, "no result to report: no configuration finished")
+    elif not redo and executed_ok(step.output) and newer_than_results(step.output, layout):
+        series.skip(step, current)
+    else:
+        series.execute(step)
 
 
 def finish(series: Series) -> int:

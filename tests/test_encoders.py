@@ -154,12 +154,25 @@ def smoke_batch(folder, n=8):
     return dict(batch)
 
 
+def one_step(model, batch, lr, what) -> set[str]:
+    """One AdamW step on `batch` (its loss finite); the names of the parameters it changed."""
+    import torch
+
+    model.train()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    loss = model(**batch).loss
+    assert torch.isfinite(loss), what
+    loss.backward()
+    optimizer.step()
+    return {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+
+
 @pytest.mark.parametrize("model_type", ENCODERS)
 def test_every_configuration_takes_an_optimizer_step(encoders, model_type):
     """One AdamW step on smoke reviews: only trainable weights move, and among them the head, the top N layers of
     head+N (no other layer), LoRA's B matrices (they start at zero, so only B has a gradient on the first step)
     and, in full, the embeddings."""
-    import torch
 
     folder, layer_list = encoders[model_type], ENCODERS[model_type][1]
     batch = smoke_batch(folder)
@@ -167,18 +180,11 @@ def test_every_configuration_takes_an_optimizer_step(encoders, model_type):
     for name in CONFIGURATIONS:
         config = profile_config("smoke", configuration=name, lora_dropout=0.0)
         model = apply_configuration(load_base_model(str(folder), 2), config)
-        model.train()
-        before = {n: p.detach().clone() for n, p in model.named_parameters()}
         trainable = trainable_names(model)
         if name == "none":
             assert not trainable
             continue
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate_for)
-        loss = model(**batch).loss
-        assert torch.isfinite(loss), (model_type, name)
-        loss.backward()
-        optimizer.step()
-        changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+        changed = one_step(model, batch, config.learning_rate_for, (model_type, name))
         assert changed <= trainable, (model_type, name, changed - trainable)
         heads = {n.replace(".modules_to_save.default", "").removeprefix("base_model.model.") for n in changed}
         assert new <= heads, (model_type, name, "the head moves")
@@ -202,7 +208,6 @@ def test_every_method_is_counted_and_takes_an_optimizer_step(encoders, model_typ
     FourierFT's coefficients start at zero: a method wired to nothing would leave them). Prefix tuning needs an
     attention that takes past keys and values: on the other encoders it is refused in one line naming prompt tuning,
     whose embeddings take the width of the word embeddings (ELECTRA's are narrower than its layers)."""
-    import torch
 
     from bertpeft.cli import main
 
@@ -222,14 +227,7 @@ def test_every_method_is_counted_and_takes_an_optimizer_step(encoders, model_typ
         unwrapped = {n.removeprefix("base_model.").removeprefix("model.") for n in trainable}
         heads = {n.replace(".modules_to_save.default", "") for n in unwrapped}
         assert new <= heads, (model_type, name, "the head trains")
-        model.train()
-        before = {n: p.detach().clone() for n, p in model.named_parameters()}
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-        loss = model(**batch).loss
-        assert torch.isfinite(loss), (model_type, name)
-        loss.backward()
-        optimizer.step()
-        changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+        changed = one_step(model, batch, 1e-3, (model_type, name))
         assert changed <= trainable, (model_type, name, changed - trainable)
         assert [n for n in changed if "modules_to_save" not in n and n not in new], (model_type, name, "the method")
     if model_type not in PREFIX_ENCODERS:
