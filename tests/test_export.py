@@ -13,10 +13,9 @@ from conftest import tiny_classifier
 from safetensors.torch import load_file, save_file
 
 from bertpeft import profile_config
+from bertpeft.cards import ADAPTER, MERGED
 from bertpeft.cli import main
 from bertpeft.export import (
-    ADAPTER,
-    MERGED,
     VERIFICATION,
     ExportError,
     base_model_source,
