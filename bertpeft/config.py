@@ -18,10 +18,15 @@ CONFIGURATIONS = ("none", "head", "head+1", "head+2", "lora", "full")
 LORA_VARIANTS = ("dora", "rslora", "adalora", "loha", "lokr")  # low-rank updates of query and value, like LoRA
 PEFT_METHODS = (*LORA_VARIANTS, "vera", "fourierft", "ia3", "prefix", "prompt")
 METHODS = ("bitfit", *PEFT_METHODS)
-# What the `methods` profile (and notebook 06) compares: every method, LoRA at ranks 1 to 64, and Experiment A's
-# head and full fine-tuning as the two ends.
-METHOD_COMPARISON = ("head", "bitfit", "lora-r1", "lora", "lora-r16", "lora-r64", *PEFT_METHODS, "full")
-_CONFIGURATION = re.compile(rf"^(none|head|head\+[1-9][0-9]*|lora|lora-r[1-9][0-9]*|full|{'|'.join(METHODS)})$")
+# The baseline that trains no network: a logistic regression on the frozen encoder's mean-pooled embeddings
+# (bertpeft.probe).
+PROBE = "embeddings+logreg"
+# What the `methods` profile (and notebook 06) compares: the baseline, every method, LoRA at ranks 1 to 64, and
+# Experiment A's head and full fine-tuning as the two ends.
+METHOD_COMPARISON = (PROBE, "head", "bitfit", "lora-r1", "lora", "lora-r16", "lora-r64", *PEFT_METHODS, "full")
+_CONFIGURATION = re.compile(
+    rf"^(none|head|head\+[1-9][0-9]*|lora|lora-r[1-9][0-9]*|full|{'|'.join(METHODS)}|{re.escape(PROBE)})$"
+)
 
 # Why these rates: a freshly initialised head moves from random to useful only with a large step, while a fully
 # unfrozen BERT diverges above ~1e-4 (the BERT paper's grid is 2e-5..5e-5). LoRA's low-rank update starts at
@@ -61,7 +66,7 @@ def check_configuration(name: str) -> str:
     if not isinstance(name, str) or not is_configuration(name):
         raise ConfigError(
             f"unknown configuration {name!r}: use one of none, head, head+N (N >= 1), lora, lora-rN (rank N), full, "
-            f"{', '.join(METHODS)}"
+            f"{', '.join(METHODS)}, {PROBE}"
         )
     return name
 

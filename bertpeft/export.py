@@ -31,7 +31,7 @@ import numpy as np
 
 from .benchmark import benchmark_row
 from .cards import adapter_card, adapter_folder, merged_folder, method_summary, model_card
-from .config import PEFT_METHODS, ConfigError, RunConfig, check_configuration, uses_peft
+from .config import PEFT_METHODS, PROBE, ConfigError, RunConfig, check_configuration, uses_peft
 from .data import load_prepared
 from .layout import (
     RunDir,
@@ -83,13 +83,11 @@ def check_exportable(configuration: str) -> str:
     check_configuration(configuration)
     if uses_peft(configuration):
         return configuration
-    why = (
-        "trains nothing"
-        if configuration == "none"
-        else "trains the model's own bias terms"
-        if configuration == "bitfit"
-        else "trains the model's own weights"
-    )
+    why = {
+        "none": "trains nothing",
+        "bitfit": "trains the model's own bias terms",
+        PROBE: "fits a logistic regression on the frozen encoder's embeddings",
+    }.get(configuration, "trains the model's own weights")
     raise ExportError(
         f"{configuration} {why}, so it has no adapter to export: bertpeft export exports a PEFT configuration "
         f"(--config lora, lora-rN, {', '.join(PEFT_METHODS)})"

@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from .config import METHODS, lora_rank, uses_peft
+from .config import METHODS, PROBE, lora_rank, uses_peft
 from .export import (
     UNMERGEABLE,
     base_model_source,
@@ -25,8 +25,9 @@ from .report import accuracy_with_interval, step_time_relative
 
 
 def is_method(name: str) -> bool:
-    """A configuration beyond the six of Experiment A: LoRA at another rank, BitFit or another PEFT method."""
-    return name in METHODS or lora_rank(name) is not None
+    """A configuration beyond the six of Experiment A: LoRA at another rank, BitFit, another PEFT method or the
+    embeddings + logistic regression baseline."""
+    return name in METHODS or name == PROBE or lora_rank(name) is not None
 
 
 def compared_here(configurations) -> bool:
@@ -37,7 +38,8 @@ def compared_here(configurations) -> bool:
 def method_summary_table(table):
     """One row per configuration: seeds, trainable parameters (and the share of the model), mean accuracy with its
     95% interval (over seeds with several, else over the test reviews), the median time per training step relative
-    to full fine-tuning's with the same seed (None without a timed `full`), and the median peak memory."""
+    to full fine-tuning's with the same seed (None without a timed `full`), the median peak memory and the median
+    training seconds (the optimizer steps; for the embeddings baseline, embedding the reviews and fitting)."""
     import pandas as pd
 
     relative = step_time_relative(table).set_index("config") if "step_seconds_median" in table else pd.DataFrame()
@@ -57,6 +59,7 @@ def method_summary_table(table):
                 "interval": over,
                 "step_vs_full": float(relative.at[name, "ratio"]) if name in relative.index else None,
                 "peak_memory_mb": float(group["peak_memory_mb"].median()) if "peak_memory_mb" in group else None,
+                "train_seconds": float(group["train_seconds"].median()) if "train_seconds" in group else None,
             }
         )
     return pd.DataFrame(rows)
@@ -221,6 +224,7 @@ def methods_takeaways(summary, exports=None) -> str:
             f"range from {quickest['step_vs_full']:.2f}x full's (`{quickest['config']}`) to "
             f"{slowest['step_vs_full']:.2f}x (`{slowest['config']}`)."
         )
+    lines += probe_takeaway(trained)
     ranks = trained[trained["config"].map(lambda c: c == "lora" or lora_rank(c) is not None)]
     if len(ranks) > 1:
         lines.append(
@@ -250,3 +254,26 @@ def methods_takeaways(summary, exports=None) -> str:
             f"(`{smallest['config']}`) to {size_text(largest['adapter_mb'])} (`{largest['config']}`)."
         )
     return "\n".join(lines)
+
+
+def probe_takeaway(trained) -> list[str]:
+    """The embeddings + logistic regression baseline against the head trained by gradient descent, in one line
+    (none without both in the table)."""
+    rows = trained.set_index("config")
+    if PROBE not in rows.index or "head" not in rows.index:
+        return []
+    probe, head = rows.loc[PROBE], rows.loc["head"]
+    than = (
+        "above" if probe["accuracy"] > head["accuracy"] else "below" if probe["accuracy"] < head["accuracy"] else "at"
+    )
+    seconds = (
+        f" in {probe['train_seconds']:.0f} s of training (embedding the reviews and fitting) against head's "
+        f"{head['train_seconds']:.0f} s of optimizer steps"
+        if probe.get("train_seconds") is not None and head.get("train_seconds") is not None
+        else ""
+    )
+    return [
+        f"- `{PROBE}`, a logistic regression on the frozen encoder's mean-pooled embeddings, reaches "
+        f"{probe['accuracy']:.3f} ({than} `head`'s {head['accuracy']:.3f}, which trains a classifier on the [CLS] "
+        f"pooler by gradient descent){seconds}."
+    ]

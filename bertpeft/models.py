@@ -19,6 +19,7 @@ from typing import Any
 from .config import (
     AUTO,
     CONFIGURATIONS,
+    PROBE,
     ConfigError,
     RunConfig,
     check_configuration,
@@ -236,6 +237,10 @@ def apply_configuration(model, config: RunConfig):
     if uses_peft(name):
         return add_peft(model, config)
     model.requires_grad_(False)
+    if name == PROBE:  # the frozen encoder under a linear layer that a logistic regression fills (bertpeft.probe)
+        from .probe import mean_pooled_probe
+
+        return mean_pooled_probe(model)
     if name == "none":
         return model
     train_task_head(model)

@@ -38,7 +38,8 @@ def plot_token_lengths(lengths, max_length: int):
 
 def plot_training_curves(results: list[dict]):
     """Training loss (left) and validation accuracy during training (right) against the step, one line per trained
-    configuration and seed; configurations that train nothing are named in the title instead of drawn."""
+    configuration and seed; configurations without training steps (none, embeddings+logreg) are named in the title
+    instead of drawn."""
     plt = _plt()
     fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
     untrained = []
@@ -54,7 +55,7 @@ def plot_training_curves(results: list[dict]):
             accuracy_ax.plot(
                 [p["step"] for p in evals], [p["accuracy"] for p in evals], "o-", color=f"C{i}", label=label
             )
-    note = f" ({', '.join(untrained)}: not trained)" if untrained else ""
+    note = f" ({', '.join(untrained)}: no training steps)" if untrained else ""
     loss_ax.set(xlabel="step", ylabel="training loss", title="Training loss" + note)
     accuracy_ax.set(xlabel="step", ylabel="accuracy", title="Validation accuracy during training")
     for ax in (loss_ax, accuracy_ax):

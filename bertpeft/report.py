@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CONFIGURATIONS, PEFT_METHODS, ConfigError, RunConfig, lora_rank, unfrozen_layers
+from .config import CONFIGURATIONS, PEFT_METHODS, PROBE, ConfigError, RunConfig, lora_rank, unfrozen_layers
 from .layout import RunDir, atomic_write_text, read_results
 from .metrics import METRICS
 from .stats import mcnemar_test, mean_and_interval
@@ -50,10 +50,12 @@ SPREAD = (*METRICS, "train_seconds", "train_samples_per_second")
 
 
 def configuration_rank(name: str) -> tuple[int, int]:
-    """Sort key: none, head, head+1, head+2, ..., bitfit, lora-rN and lora by rank, the other PEFT methods, full
+    """Sort key: none, embeddings+logreg, head, head+1, head+2, ..., bitfit, lora-rN and lora by rank, the other PEFT methods, full
     (increasing complexity, as in Experiment A; the methods in the order `PEFT_METHODS` lists them)."""
     if name.startswith("head+"):
         return CONFIGURATIONS.index("head"), unfrozen_layers(name)
+    if name == PROBE:  # no network trains: beside none
+        return CONFIGURATIONS.index("none"), 1
     lora = CONFIGURATIONS.index("lora")
     if name == "bitfit":
         return lora, -1
@@ -216,13 +218,15 @@ def training_takeaways(results: list[dict]) -> str:
             if r.get("accuracy_low") is not None
             else ""
         )
-        trained = (
-            f"trained {r['trainable_params']:,} of {r['total_params']:,} parameters ({r['trainable_percent']:.2f}%) "
-            f"for {r['train_seconds']:.1f} s of training loop"
-            + (f" at learning rate {r['learning_rate']:.2g}" if r.get("learning_rate") else "")
-            if r["trainable_params"]
-            else "trained nothing"
-        )
+        share = f"{r['trainable_params']:,} of {r['total_params']:,} parameters ({r['trainable_percent']:.2f}%)"
+        if r["config"] == PROBE:
+            trained = f"fitted {share} in {r['train_seconds']:.1f} s of embedding and fitting (C = {r['probe_c']:g})"
+        elif r["trainable_params"]:
+            trained = f"trained {share} for {r['train_seconds']:.1f} s of training loop" + (
+                f" at learning rate {r['learning_rate']:.2g}" if r.get("learning_rate") else ""
+            )
+        else:
+            trained = "trained nothing"
         lines.append(
             f"- `{r['config']}` (seed {r['seed']}): accuracy {r['accuracy']:.3f}{interval}"
             + (f" on {n_test:,} test reviews" if n_test else "")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .benchmark import benchmark_result
-from .config import RESULT_SETTINGS, ConfigError, RunConfig
+from .config import PROBE, RESULT_SETTINGS, ConfigError, RunConfig
 from .data import id2label_of, load_prepared
 from .device import PeakMemory, accelerator, device_description, resolve_precision
 from .layout import (
@@ -37,6 +37,7 @@ from .models import (
     model_skeleton,
     save_trained_weights,
 )
+from .probe import fit_probe
 from .stats import metric_intervals
 from .tracking import finish_wandb, setup_wandb
 
@@ -367,7 +368,10 @@ def fit(
         trainer.add_callback(adalora_callback())
     timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - started}
     timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
-    if trains:
+    if config.configuration == PROBE:  # no gradient step: a logistic regression on the frozen encoder's embeddings
+        bar = progress_mode(config.progress) == "bar"
+        timings.update(fit_probe(trainer.model, data, tokenizer, config.eval_batch_size, meta["num_labels"], bar))
+    elif trains:
         # One process checks and records the checkpoints' settings; the others look for a checkpoint after it.
         with trainer.args.main_process_first(desc="checking checkpoints"):
             if trainer.is_world_process_zero():
@@ -399,7 +403,8 @@ def fit(
     # predictions[i] belongs to row i.
     if trainer.args.train_sampling_strategy == "group_by_length":
         trainer.args.train_sampling_strategy = "random"
-    return Fitted(trainer, report, timings, trainer.args.learning_rate if trains else None)
+    rate = trainer.args.learning_rate if trains and config.configuration != PROBE else None
+    return Fitted(trainer, report, timings, rate)
 
 
 def tune_learning_rate(
@@ -464,7 +469,8 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         tokenizer = load_tokenizer(config.model)
         data, meta = load_prepared(config, tokenizer)
     num_labels = meta["num_labels"]
-    grid, earlier = None, (rate_tuned_earlier(config) if trains and config.tune_lr else None)
+    tunes = trains and config.tune_lr and config.configuration != PROBE  # the probe chooses its own C instead
+    grid, earlier = None, (rate_tuned_earlier(config) if tunes else None)
     with PeakMemory(device) as memory:  # on an Apple GPU a sampled peak: MPS keeps none
         try:
             if earlier:
@@ -477,7 +483,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
                 fitted = fit(
                     trial, data, tokenizer, meta, runtime_for(trial, precision, report_to, num_labels), recipe=recipe
                 )
-            elif trains and config.tune_lr:
+            elif tunes:
                 fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision, recipe)
             else:
                 runtime = runtime_for(config, precision, report_to, num_labels)

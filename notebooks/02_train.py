@@ -148,7 +148,9 @@ def prepare_model(model, config):
             return get_peft_model(model, lora_config)
     if name not in ("none", "head") and not name.startswith("head+"):
         # bitfit, lora-rN and the PEFT methods beyond LoRA (ia3, dora, vera, ...): the library builds each
-        # method's PEFT config the way LoraConfig is built above (bertpeft.models.peft_config)
+        # method's PEFT config the way LoraConfig is built above (bertpeft.models.peft_config); embeddings+logreg
+        # puts a linear layer on the frozen encoder's mean-pooled output, filled by a logistic regression
+        # (bertpeft.probe)
         return apply_configuration(model, config)
     model.requires_grad_(False)  # none: nothing trains
     if name.startswith("head"):

@@ -237,6 +237,31 @@ def test_every_method_is_counted_and_takes_an_optimizer_step(encoders, model_typ
         assert err.count("\n") == 1 and "past keys and values" in err and "use prompt" in err, err
 
 
+@pytest.mark.parametrize("model_type", ENCODERS)
+def test_embeddings_logreg_reads_the_mean_of_the_last_hidden_states(encoders, model_type, capsys):
+    """The probe on each encoder: counted as one weight row and a bias per label, and its embedding is the mean of
+    the encoder's last hidden states over the review's tokens, computed here with plain transformers."""
+    import torch
+    from transformers import AutoModel
+
+    from bertpeft.cli import main
+
+    folder = encoders[model_type]
+    assert main(["params", "--model", str(folder), "--configs", "embeddings+logreg", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["trainable_params"] == SIZE["hidden_size"] * 2 + 2
+    config = profile_config("smoke", configuration="embeddings+logreg")
+    probe = apply_configuration(load_base_model(str(folder), 2), config).eval()
+    assert trainable_names(probe) == {"probe.weight", "probe.bias"}
+    batch = {k: v for k, v in smoke_batch(folder).items() if k != "labels"}
+    encoder = AutoModel.from_pretrained(str(folder)).eval()
+    with torch.no_grad():
+        hidden = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"]
+        expected = torch.stack([hidden[i, mask[i].bool()].mean(0) for i in range(len(hidden))])
+        assert torch.allclose(probe.embed(**batch), expected, atol=1e-5), model_type
+
+
 def test_bitfit_on_an_encoder_without_bias_terms_is_refused_in_one_line(encoders, capsys):
     """ModernBERT's layers have no bias terms (attention_bias, mlp_bias and norm_bias are off): BitFit would train the
     head alone."""

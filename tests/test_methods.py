@@ -40,6 +40,7 @@ BY_HAND = {
     + H,  # per layer q, k, v, attention out, 2 LayerNorms, ffn in and out; emb LN, pooler
     "prefix": LAYERS * 2 * H * 20,  # a key and a value vector per virtual token in each layer
     "prompt": H * 20,  # 20 virtual token embeddings
+    "embeddings+logreg": 0,  # only a linear layer on the mean-pooled embeddings: the head's shape, no pooler
 }
 
 
