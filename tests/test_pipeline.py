@@ -405,3 +405,28 @@ def test_a_regular_install_runs_the_series_from_any_folder(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "01_data_prep" in again.stdout and "prepared data already in the run folder" in again.stdout
     assert prepared.stat().st_mtime_ns == before
+
+
+def test_series_profile_splits_each_training_notebook_and_counts_its_test_passes(smoke_run, tmp_path):
+    """benchmarks/series_profile.py on the smoke series: one row per notebook with its wall time, each training
+    split into parts that add up to its notebook's time, two passes over the test reviews each, and the JSON."""
+    run_dir, _ = smoke_run
+    script = ROOT / "benchmarks" / "series_profile.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--from-run", str(run_dir), "--output", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "series_profile-smoke.json").read_text())
+    status = json.loads((run_dir / "run_status.json").read_text())
+    assert [r["step"] for r in report["steps"]] == [s["label"] for s in status["steps"]]
+    trainings = [r for r in report["steps"] if "training loop" in r]
+    trained = [s for s in status["steps"] if s["notebook"] == "02_train"]
+    assert len(trainings) == len(trained) == len(list((run_dir / "results").glob("*.json")))
+    for row in trainings:
+        parts = [row[p] for p in ("loading", "training loop", "final evaluation", "independent benchmark")]
+        assert all(p >= 0 for p in parts) and row["final evaluation"] > 0 and row["independent benchmark"] > 0
+        assert sum(parts) + row["evaluations and saves during training"] + row["rest"] == pytest.approx(row["seconds"])
+        assert row["test_passes"] == ["final evaluation", "independent benchmark"]
+    assert report["most_test_passes"] == 2
+    assert "series wall time" in done.stdout

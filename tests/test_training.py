@@ -257,6 +257,43 @@ def test_learning_rate_is_chosen_on_validation_before_the_test_split_is_read(tmp
     assert json.loads(result_path(config.run_dir, "head", 42).read_text())["learning_rate"] == result["learning_rate"]
 
 
+@pytest.mark.parametrize("configuration", ["none", "head"])
+def test_the_test_split_is_read_twice_the_final_evaluation_and_the_benchmark(tmp_path, monkeypatch, configuration):
+    """Every pass over the test reviews is recorded (the Trainer's evaluation and prediction loaders and the
+    benchmark's prediction): exactly two, the final evaluation and the independent benchmark, and the result's
+    `test_passes` names the same two."""
+    from transformers import Trainer
+
+    from bertpeft.benchmark import PerformanceBenchmark
+    from bertpeft.training import train_configuration
+
+    read = []
+    for method in ("get_eval_dataloader", "get_test_dataloader"):
+        original = getattr(Trainer, method)
+
+        def spy(self, dataset=None, _original=original):
+            read.append(("trainer", len(dataset if dataset is not None else self.eval_dataset)))
+            return _original(self, dataset) if dataset is not None else _original(self)
+
+        monkeypatch.setattr(Trainer, method, spy)
+    predict = PerformanceBenchmark.predict
+
+    def benchmark_spy(self):
+        read.append(("benchmark", len(self.dataset)))
+        return predict(self)
+
+    monkeypatch.setattr(PerformanceBenchmark, "predict", benchmark_spy)
+    config = profile_config(
+        "smoke", configuration=configuration, n_validation=16, eval_steps=2, output=str(tmp_path / "run"),
+        progress="lines",
+    )  # fmt: skip
+    result = train_configuration(config)
+    test_reads = [who for who, n in read if n == config.n_test]
+    assert test_reads == ["trainer", "benchmark"], read
+    assert result["test_passes"] == ["final evaluation", "independent benchmark"]
+    assert result["benchmark_seconds"] > 0
+
+
 def test_a_rate_is_tuned_once_per_configuration_and_reused_by_its_other_seeds(tmp_path):
     """The second seed of a configuration trains at the rate the first seed's search chose (no grid of its own);
     a run with other settings (here other factors) searches again."""
