@@ -48,14 +48,16 @@ threads = 1  # int | None: torch CPU threads; 1 keeps timings steady on a shared
 clock = "wall"  # str: wall for elapsed time, or cpu for process CPU time with one thread on a shared machine
 gpu_result = None  # str | None: a benchmark JSON from a GPU for section 10 (None: the checkout's, if any)
 output = None  # str | None: file to write this notebook's measurements to as JSON (None: none written)
+progress = "auto"  # str: auto, bar (one line per section, overwritten while it runs) or lines (no progress output)
 
 # %%
 from bertpeft import profile_config
-from bertpeft.speed import open_bench
+from bertpeft.speed import open_bench, repeat_progress
 
 config = profile_config(profile, model=model, data=data, max_length=max_length, n_train=n_train)
 bench = open_bench(config, steps=steps, threads=threads, clock=clock)
 sections = {}
+report = repeat_progress(progress)  # how each section shows its repetitions while it runs
 
 # %% [markdown]
 # ## 1. The arithmetic
@@ -90,7 +92,7 @@ theory_table(bench).style.format("{:.3f}")
 # %%
 from bertpeft.speed import run_section, speed_table
 
-sections["configurations"] = run_section(bench, "configurations", repeats)
+sections["configurations"] = run_section(bench, "configurations", repeats, report)
 speed_table(sections["configurations"]).round(3)
 
 # %%
@@ -124,7 +126,7 @@ operator_breakdown(bench, [Setup("full", "full"), Setup("lora", "lora"), Setup("
 # each layer) makes a dropped-out copy of its input and keeps the mask for backward. With 0 it skips both.
 
 # %%
-sections["lora_dropout"] = run_section(bench, "lora_dropout", repeats)
+sections["lora_dropout"] = run_section(bench, "lora_dropout", repeats, report)
 speed_table(sections["lora_dropout"]).round(3)
 
 # %% [markdown]
@@ -133,7 +135,7 @@ speed_table(sections["lora_dropout"]).round(3)
 # d_in·d_out product beside them, at any rank used in practice.
 
 # %%
-sections["lora_rank"] = run_section(bench, "lora_rank", repeats)
+sections["lora_rank"] = run_section(bench, "lora_rank", repeats, report)
 speed_table(sections["lora_rank"]).round(3)
 
 # %% [markdown]
@@ -142,7 +144,7 @@ speed_table(sections["lora_rank"]).round(3)
 # also pads more: its longest review is longer.
 
 # %%
-sections["batch_size"] = run_section(bench, "batch_size", repeats)
+sections["batch_size"] = run_section(bench, "batch_size", repeats, report)
 speed_table(sections["batch_size"])[["setup", "step_ms", "samples_per_s", "memory_mb"]].round(1)
 
 # %% [markdown]
@@ -152,7 +154,7 @@ speed_table(sections["batch_size"])[["setup", "step_ms", "samples_per_s", "memor
 # reviews of similar length in the same batch, so that longest review is close to the others. All three in fp32.
 
 # %%
-sections["padding"] = run_section(bench, "padding", repeats)
+sections["padding"] = run_section(bench, "padding", repeats, report)
 speed_table(sections["padding"]).round(3)
 
 # %% [markdown]
@@ -163,7 +165,7 @@ speed_table(sections["padding"]).round(3)
 # train mode, so the frozen layers still draw dropout masks, and on a CPU they take the slower attention path.
 
 # %%
-sections["freezing"] = run_section(bench, "freezing", repeats)
+sections["freezing"] = run_section(bench, "freezing", repeats, report)
 speed_table(sections["freezing"]).round(3)
 
 # %% [markdown]
@@ -173,7 +175,7 @@ speed_table(sections["freezing"]).round(3)
 # between LoRA's measured ratio and its FLOP ratio that accounts for.
 
 # %%
-sections["dropout"] = run_section(bench, "dropout", repeats)
+sections["dropout"] = run_section(bench, "dropout", repeats, report)
 speed_table(sections["dropout"]).round(3)
 
 # %% [markdown]
@@ -182,7 +184,7 @@ speed_table(sections["dropout"]).round(3)
 # B·A into the base weights, so the merged model costs exactly the base model.
 
 # %%
-sections["inference"] = run_section(bench, "inference", repeats)
+sections["inference"] = run_section(bench, "inference", repeats, report)
 speed_table(sections["inference"])[["setup", "step_ms", "samples_per_s", "x_base model"]].round(3)
 
 # %% [markdown]

@@ -45,7 +45,7 @@ from .benchmark import (
     speed_table,
 )
 from .setups import DEFAULT_SECTIONS, DYNAMIC, OURS, SECTIONS, SEEDS, Recipe, Setup, make_recipe, section_setups
-from .timing import compare, matmul_peak, run_section
+from .timing import compare, matmul_peak, repeat_progress, run_section
 from .trainee import (
     CLOCKS,
     MAX_GRAD_NORM,
@@ -103,6 +103,7 @@ __all__ = [
     "plot_step_phases",
     "read_reviews",
     "result_filename",
+    "repeat_progress",
     "run_section",
     "run_speed_benchmark",
     "save_sections",

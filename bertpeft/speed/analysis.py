@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +137,22 @@ def operator_group(name: str) -> str:
     return next((group for group, pattern in OPERATOR_GROUPS if re.fullmatch(pattern, op)), "other element-wise")
 
 
+@contextmanager
+def native_stderr_silenced():
+    """The process's stderr pointed at /dev/null: torch's profiler (Kineto) writes a `USDT: ... profiler_start`
+    and `profiler_stop` line to it from C++ at every start and stop, which Python cannot filter and a reader
+    cannot act on. Only while the profiler runs: Python's own sys.stderr is flushed first and left alone."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def operator_breakdown(bench: SpeedBench, setups: list[Setup]):
     """Where one step's time goes: the share of each operator group in percent (torch.profiler, self time, one
     step at the median timed batch after a warm-up) and the profiled step's total. The profiler adds a cost to every
@@ -147,7 +166,7 @@ def operator_breakdown(bench: SpeedBench, setups: list[Setup]):
         trainee = Trainee(bench, setup)
         timed = sorted(trainee.batches.timed, key=trainee.batches.widths.__getitem__)
         rows_of_batch = trainee.batches.rows(timed[len(timed) // 2])
-        with profile(activities=activities) as prof:
+        with native_stderr_silenced(), profile(activities=activities) as prof:
             trainee.step(rows_of_batch)
         for event in prof.key_averages():
             seconds = (event.self_device_time_total if bench.device == "cuda" else event.self_cpu_time_total) / 1e6

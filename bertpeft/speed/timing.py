@@ -4,6 +4,7 @@ matrix-multiply peak."""
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from dataclasses import asdict
 from typing import Any
@@ -128,8 +129,51 @@ def _free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
+class _Overwritten:
+    """A progress report that keeps one line and overwrites it: in Jupyter one output updated in place, in a
+    terminal one line rewritten. `close()` clears it once the section is done (its table follows)."""
+
+    def __init__(self):
+        from IPython.display import Pretty, display
+
+        self.pretty = Pretty
+        self.handle = display(Pretty(""), display_id=True) if "ipykernel" in sys.modules else None
+
+    def __call__(self, message: str) -> None:
+        if self.handle is not None:
+            self.handle.update(self.pretty(message.strip()))
+        else:
+            print("\r" + message.strip().ljust(72), end="", flush=True)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.update(self.pretty(""))
+        else:
+            print("\r" + " " * 72 + "\r", end="", flush=True)
+
+
+def repeat_progress(progress: str = "auto"):
+    """What `run_section` reports while it runs, for a notebook: `bar` (in Jupyter or a terminal, what `auto` picks
+    there) one line that each repetition overwrites, cleared when the section ends; `lines` nothing per repetition
+    (papermill and logs: the section's table follows)."""
+    from ..training import progress_mode
+
+    mode = progress_mode(progress)
+    if mode not in ("bar", "lines"):
+        raise ConfigError(f"progress must be auto, bar or lines, got {progress!r}")
+    return _Overwritten if mode == "bar" else None
+
+
 def run_section(bench: SpeedBench, name: str, repeats: int = 3, progress=print) -> dict[str, Any]:
+    """Time the named section's setups against each other (`compare`). `progress`: a function taking each line
+    (print by default), None for none, or a class from `repeat_progress` (one overwritten line per section)."""
     setups, reference = section_setups(name, bench.config, bench.device)
+    if isinstance(progress, type):
+        report = progress()
+        try:
+            return compare(bench, setups, reference, repeats, report)
+        finally:
+            report.close()
     if progress:
         progress(f"{name}: {', '.join(s.label for s in setups)}")
     return compare(bench, setups, reference, repeats, progress)
