@@ -154,6 +154,12 @@ class RunConfig:
     weight_decay: float = setting(0.01, "AdamW weight decay", result=True)
     padding: str = setting("dynamic", "dynamic (per batch) or max_length (every review)", result=True, prepared=True)
     group_by_length: bool = setting(True, "batch reviews of similar length together", result=True)
+    frozen_dropout: bool = setting(
+        True,
+        "dropout in the embeddings and encoder layers that train no weight (the Trainer's way); false runs them in "
+        "eval mode: a cheaper step, and the head no longer sees noisy features",
+        result=True,
+    )
     precision: str = setting("auto", "auto, fp32, fp16 or bf16", result=True)
     report_to: str = setting("none", "none or wandb")
     output: str = setting("runs/paper", "run folder", cli=False)
@@ -235,7 +241,7 @@ class RunConfig:
             raise ConfigError(f"lr_factors must be finite numbers above 0, got {self.lr_factors!r}")
         if self.tune_lr is True and self.n_validation == 0:
             raise ConfigError("tune_lr chooses the rate on a validation split: set n_validation above 0 (e.g. 200)")
-        for name in ("group_by_length", "tune_lr", "drop_leaked"):
+        for name in ("group_by_length", "tune_lr", "drop_leaked", "frozen_dropout"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not 0 <= self.lora_dropout < 1:

@@ -222,6 +222,30 @@ def encoder_layers(model) -> list:
     )
 
 
+def frozen_parts(model) -> list:
+    """The embeddings and encoder layers of `model` (prepared for a configuration) that hold no trainable weight:
+    what `frozen_dropout=False` runs in eval mode. In head all of them; in head+N all but the top N layers; in
+    full, LoRA and the other PEFT methods only the embeddings, where nothing in them trains."""
+    base = base_encoder(model)
+    embeddings = getattr(base, "embeddings", None) or getattr(base, "embed_tokens", None)
+    parts = ([embeddings] if embeddings is not None else []) + encoder_layers(model)
+    return [part for part in parts if not any(p.requires_grad for p in part.parameters())]
+
+
+def keep_frozen_parts_in_eval(model):
+    """Run the frozen embeddings and encoder layers (`frozen_parts`) in eval mode during training: their dropout
+    off. The Trainer puts the whole model in train mode before every step, so a forward pre-hook switches them back
+    before each forward. Returns the hook's handle (`.remove()` undoes it)."""
+    frozen = frozen_parts(model)
+
+    def to_eval(module, args):
+        if module.training:
+            for part in frozen:
+                part.eval()
+
+    return model.register_forward_pre_hook(to_eval)
+
+
 def train_task_head(model) -> None:
     """Make the task head trainable (see `task_head`)."""
     for module in task_head(model).values():

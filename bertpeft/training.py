@@ -32,6 +32,7 @@ from .models import (
     check_virtual_tokens,
     count_parameters,
     count_report,
+    keep_frozen_parts_in_eval,
     load_base_model,
     load_tokenizer,
     model_skeleton,
@@ -355,6 +356,8 @@ def fit(
     base = load_base_model(config.model, meta["num_labels"], id2label_of(meta))
     total = count_parameters(base)
     model = recipe.prepare_model(base, config)
+    if not config.frozen_dropout:
+        keep_frozen_parts_in_eval(model)
     report = count_report(model, total, config.configuration)
     trainer = recipe.make_trainer(model, config, with_validation(data), tokenizer, runtime)
     trains = report["trainable_params"] > 0

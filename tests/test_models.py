@@ -138,3 +138,34 @@ def test_missing_model_folder_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no config.json"):
         resolve_model_source(str(tmp_path / "empty"))
+
+
+@pytest.mark.parametrize("frozen_dropout", [True, False])
+def test_frozen_dropout_false_runs_the_frozen_layers_in_eval_mode(frozen_dropout):
+    """head+1 on a tiny BERT in train mode, the same batch twice: with frozen_dropout False the embeddings and the
+    frozen lower layer give the same output both times (no dropout) while the trained top layer still drops out;
+    with True (the Trainer's way) every layer drops out."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from bertpeft.models import apply_configuration, keep_frozen_parts_in_eval
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.5,
+    )  # fmt: skip
+    model = apply_configuration(BertForSequenceClassification(config), profile_config("smoke", configuration="head+1"))
+    if not frozen_dropout:
+        keep_frozen_parts_in_eval(model)
+    outputs = {}
+    for i, layer in enumerate([model.bert.embeddings, *model.bert.encoder.layer]):
+        layer.register_forward_hook(lambda m, a, out, i=i: outputs.setdefault(i, []).append(
+            (out[0] if isinstance(out, tuple) else out).detach().clone()
+        ))  # fmt: skip
+    ids = torch.randint(5, 99, (4, 12))
+    for _ in range(2):
+        model.train()  # as the Trainer does before every step
+        model(input_ids=ids, labels=torch.tensor([0, 1, 0, 1])).loss.backward()
+    same = {i: torch.equal(*runs) for i, runs in outputs.items()}
+    assert same == {0: not frozen_dropout, 1: not frozen_dropout, 2: False}
