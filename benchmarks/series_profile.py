@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a chec
 
 from bertpeft.cli import add_overrides, add_profile  # noqa: E402
 from bertpeft.config import CLI_SETTINGS  # noqa: E402
+from bertpeft.series import earlier_invocations  # noqa: E402
 
 SETTINGS = [name for name in CLI_SETTINGS if name != "progress"]
 # A training notebook's parts, as the result JSON records them (seconds)
@@ -45,10 +46,23 @@ def training_parts(wall: float, result: dict) -> dict:
     return parts
 
 
+def ran_steps(run: Path) -> tuple[dict, list[dict]]:
+    """The latest invocation's status, and each of its steps as it last ran (a resumed run skips the notebooks an
+    earlier invocation finished: their times come from that invocation)."""
+    invocations = earlier_invocations(run / "run_status.json")
+    last = {}
+    for invocation in invocations:
+        for step in invocation.get("steps", []):
+            if step["status"] != "skipped" or step["label"] not in last:
+                last[step["label"]] = step
+    latest = invocations[-1]
+    return latest, [last[step["label"]] for step in latest["steps"]]
+
+
 def profile(run: Path) -> dict:
-    status = json.loads((run / "run_status.json").read_text(encoding="utf-8"))
+    status, steps = ran_steps(run)
     rows = []
-    for step in status["steps"]:
+    for step in steps:
         row = {
             "step": step["label"],
             "notebook": step["notebook"],
@@ -56,7 +70,7 @@ def profile(run: Path) -> dict:
             "seconds": step["seconds"],
         }
         parameters = step.get("parameters") or {}
-        if step["notebook"] == "02_train" and parameters.get("configuration"):
+        if step["status"] == "ok" and step["notebook"] == "02_train" and parameters.get("configuration"):
             path = run / "results" / f"{parameters['configuration']}-seed{parameters['seed']}.json"
             if path.exists():
                 result = json.loads(path.read_text(encoding="utf-8"))
@@ -68,7 +82,7 @@ def profile(run: Path) -> dict:
     return {
         "run": str(run),
         "argv": status.get("argv"),
-        "wall_seconds": status.get("wall_seconds"),
+        "wall_seconds": sum(i.get("wall_seconds") or 0 for i in earlier_invocations(run / "run_status.json")),
         "notebook_seconds": sum(r["seconds"] for r in rows),
         "steps": rows,
         "training_parts_seconds": {p: sum(r[p] for r in trainings) for p in parts},

@@ -262,8 +262,6 @@ def apply_configuration(model, config: RunConfig):
         return add_peft(model, config)
     model.requires_grad_(False)
     if name == PROBE:  # the frozen encoder under a linear layer that a logistic regression fills (bertpeft.probe)
-        from .probe import mean_pooled_probe
-
         return mean_pooled_probe(model)
     if name == "none":
         return model
@@ -290,6 +288,50 @@ def apply_configuration(model, config: RunConfig):
     for layer in layers[len(layers) - n :]:
         layer.requires_grad_(True)
     return model
+
+
+def hidden_size(model) -> int:
+    """The width of the encoder's last layer (`hidden_size`; DistilBERT calls it `dim`)."""
+    config = model.config
+    return int(getattr(config, "hidden_size", None) or config.dim)
+
+
+def mean_pooled_probe(model, num_labels: int | None = None):
+    """`model`'s pretrained encoder, frozen, under a trainable linear layer `probe` that reads the mean of the
+    encoder's last hidden states over the review's tokens. Its task head and pooler are left out (not used)."""
+    import torch
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class MeanPooledProbe(torch.nn.Module):
+        def __init__(self, model, num_labels: int):
+            super().__init__()
+            self.encoder = base_encoder(model)
+            self.config = model.config  # labels, model type: what the Trainer and the explorer read
+            weight = next(self.encoder.parameters())
+            self.probe = torch.nn.Linear(hidden_size(model), num_labels, device=weight.device, dtype=weight.dtype)
+            self.encoder.requires_grad_(False)
+
+        @property
+        def device(self):
+            return next(self.parameters()).device
+
+        def embed(self, input_ids, attention_mask=None, token_type_ids=None):
+            """Mean of the last hidden states over the review's tokens (padding excluded)."""
+            inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                inputs["token_type_ids"] = token_type_ids
+            hidden = self.encoder(**inputs).last_hidden_state
+            if attention_mask is None:
+                return hidden.mean(1)
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **_):
+            logits = self.probe(self.embed(input_ids, attention_mask, token_type_ids))
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
+            return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    return MeanPooledProbe(model, num_labels or model.config.num_labels)
 
 
 @contextmanager

@@ -52,7 +52,10 @@ progress = "auto"  # str: auto, bar (one line per section, overwritten while it 
 
 # %%
 from bertpeft import profile_config
+from bertpeft.notebook import quiet_notebook
 from bertpeft.speed import open_bench, repeat_progress
+
+quiet_notebook()  # no per-file loading bars: the measurements are the output
 
 config = profile_config(profile, model=model, data=data, max_length=max_length, n_train=n_train)
 bench = open_bench(config, steps=steps, threads=threads, clock=clock)

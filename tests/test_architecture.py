@@ -10,7 +10,7 @@ LAYERS = (
     ("config",),
     ("layout", "device", "fixtures", "hub", "metrics", "stats"),
     ("data", "models", "tracking", "launch"),
-    ("benchmark",),
+    ("benchmark", "probe"),
     ("training",),
     ("cards", "export"),
     ("report", "plots", "explore", "notebook", "speed", "methods"),

@@ -420,6 +420,7 @@ def test_series_profile_splits_each_training_notebook_and_counts_its_test_passes
     report = json.loads((tmp_path / "series_profile-smoke.json").read_text())
     status = json.loads((run_dir / "run_status.json").read_text())
     assert [r["step"] for r in report["steps"]] == [s["label"] for s in status["steps"]]
+    assert all(r["status"] == "ok" and r["seconds"] > 0 for r in report["steps"])  # as it ran, if resumed since
     trainings = [r for r in report["steps"] if "training loop" in r]
     trained = [s for s in status["steps"] if s["notebook"] == "02_train"]
     assert len(trainings) == len(trained) == len(list((run_dir / "results").glob("*.json")))

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import ConfigError
 from ..device import synchronize
+from ..training import progress_mode
 from .setups import Setup, section_setups
 from .trainee import CLOCKS, PHASES, SpeedBench, Trainee
 
@@ -156,8 +157,6 @@ def repeat_progress(progress: str = "auto"):
     """What `run_section` reports while it runs, for a notebook: `bar` (in Jupyter or a terminal, what `auto` picks
     there) one line that each repetition overwrites, cleared when the section ends; `lines` nothing per repetition
     (papermill and logs: the section's table follows)."""
-    from ..training import progress_mode
-
     mode = progress_mode(progress)
     if mode not in ("bar", "lines"):
         raise ConfigError(f"progress must be auto, bar or lines, got {progress!r}")
