@@ -198,7 +198,11 @@ def methods_takeaways(summary, exports=None) -> str:
         + f", training {best['trainable_params']:,} parameters."
     ]
     if pd.notna(best["accuracy_low"]):
-        level = known[(known["accuracy_high"] >= best["accuracy_low"]) & (known["config"] != best["config"])]
+        overlap = known[(known["accuracy_high"] >= best["accuracy_low"]) & (known["config"] != best["config"])]
+        # an interval far wider than the usual one overlaps everything: its seeds disagree, it settles nothing
+        width = known["accuracy_high"] - known["accuracy_low"]
+        wide = overlap[width.loc[overlap.index] > 2 * width.median()]
+        level = overlap.drop(wide.index)
         if len(level):
             smallest = level.loc[level["trainable_params"].idxmin()]
             fewer = smallest["trainable_params"] < best["trainable_params"]
@@ -212,6 +216,12 @@ def methods_takeaways(summary, exports=None) -> str:
                     if fewer
                     else ""
                 )
+            )
+        for _, r in wide.iterrows():
+            lines.append(
+                f"- `{r['config']}` ({r['accuracy']:.3f}) overlaps it only through its own wide interval "
+                f"({r['accuracy_low']:.3f} to {r['accuracy_high']:.3f}, more than twice the median width): its seeds "
+                "disagree too much to tell."
             )
     front = pareto_front(trained, "trainable_params")
     lines.append("- Pareto front, accuracy against trainable parameters: " + " → ".join(f"`{c}`" for c in front) + ".")

@@ -9,6 +9,7 @@ peak memory; and, when notebook 06 has exported the adapters (`export/verificati
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from bertpeft.report import results_table
 def table(run_dir: Path) -> str:
     summary = method_summary_table(results_table(run_dir))
     sizes = {}
-    for path in sorted((run_dir / "export").glob("verification-*.json")):
+    for path in sorted((run_dir / "export").glob("verification*.json")):  # notebook 03's LoRA and 06's others
         v = json.loads(path.read_text(encoding="utf-8"))
-        sizes[path.stem.removeprefix("verification-")] = v.get("adapter_mb")
+        sizes[re.sub(r"-seed\d+$", "", v["configuration"])] = v.get("adapter_mb")
     rows = [
         "| configuration | trainable params | accuracy (95% interval) | seeds | step / full's | train s | peak memory MB "
         "| adapter on disk |",

@@ -265,3 +265,29 @@ def test_the_methods_notebook_compares_the_run_and_says_what_it_found(methods_ru
     found = executed["cells"][-1]["outputs"][0]["data"]["text/markdown"]
     best = max(results.values(), key=lambda r: r[1]["accuracy"])[1]
     assert f"with {best['accuracy']:.3f}" in found and "Pareto front" in found and "cannot be merged" in found
+
+
+def test_takeaways_name_the_configurations_level_with_the_best_and_set_apart_one_whose_seeds_disagree():
+    import pandas as pd
+
+    from bertpeft.methods import methods_takeaways
+
+    rows = [  # config, trainable parameters, mean accuracy, 95% interval
+        ("full", 1_000_000, 0.91, 0.905, 0.915),
+        ("lora-r16", 100_000, 0.903, 0.89, 0.917),
+        ("lora", 40_000, 0.88, 0.865, 0.9),
+        ("prompt", 8_000, 0.77, 0.60, 0.94),
+        ("head", 800, 0.72, 0.71, 0.73),
+    ]
+    summary = pd.DataFrame(
+        [
+            {"config": c, "seeds": 3, "trainable_params": n, "accuracy": a, "accuracy_low": lo, "accuracy_high": hi}
+            | {"interval": "over 3 seeds", "step_vs_full": None, "peak_memory_mb": None, "train_seconds": None}
+            for c, n, a, lo, hi in rows
+        ]
+    )
+    found = methods_takeaways(summary)
+    assert "1 other configuration(s) cannot be told apart from it (their intervals overlap): `lora-r16`." in found
+    assert "The smallest of them, `lora-r16`, trains 100,000 parameters, 10.0x fewer." in found
+    assert "`prompt` (0.770) overlaps it only through its own wide interval (0.600 to 0.940" in found
+    assert "`lora`" not in found.split("cannot be told apart")[1].split("\n")[0]

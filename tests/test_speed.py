@@ -179,3 +179,17 @@ def test_bad_benchmark_settings_fail_before_any_work(tmp_path):
         from bertpeft.speed import SpeedBench
 
         SpeedBench(profile_config("smoke"), device="cpu", clock="sundial")
+
+
+def test_lora_batch_section_times_lora_at_one_two_and_four_times_the_batch_against_full():
+    from bertpeft.speed import section_setups
+
+    config = profile_config("smoke").replace(train_batch_size=8)
+    setups, reference = section_setups("lora_batch", config, "cpu")
+    assert reference == "full batch 8"
+    assert [(s.label, s.configuration, s.batch_size) for s in setups] == [
+        ("full batch 8", "full", None),
+        ("lora batch 8", "lora", 8),
+        ("lora batch 16", "lora", 16),
+        ("lora batch 32", "lora", 32),
+    ]

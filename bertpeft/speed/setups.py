@@ -111,6 +111,11 @@ def section_setups(name: str, config: RunConfig, device: str) -> tuple[list[Setu
         return [Setup(f"lora r={r}", "lora", lora_r=r) for r in (4, 16, 64)] + [Setup("full", "full")], "lora r=4"
     if name == "batch_size":
         return [Setup(f"{base} batch {b}", base, batch_size=b) for b in (8, 16, 32)], f"{base} batch 16"
+    if name == "lora_batch":  # LoRA keeps less for backward: does a larger batch buy samples/s over full?
+        b = config.train_batch_size
+        return [Setup(f"full batch {b}", "full")] + [
+            Setup(f"lora batch {k * b}", "lora", batch_size=k * b) for k in (1, 2, 4)
+        ], f"full batch {b}"
     if name == "padding":
         return [
             Setup(f"{base} {r}", base, recipe=r, precision="fp32") for r in (SEEDS, DYNAMIC, OURS)
@@ -135,6 +140,7 @@ SECTIONS = (
     "dropout",
     "lora_rank",
     "batch_size",
+    "lora_batch",
     "padding",
     "inference",
 )
