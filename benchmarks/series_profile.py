@@ -110,6 +110,15 @@ def printed(report: dict) -> str:
     return "\n".join(lines)
 
 
+def machine_speed() -> float:
+    """The fp32 matrix-multiply rate (FLOP/s) of the device the series trains on, measured now."""
+    import torch
+
+    from bertpeft.speed import matmul_peak
+
+    return matmul_peak("cuda" if torch.cuda.is_available() else "cpu", "fp32")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_profile(parser)
@@ -124,6 +133,7 @@ def main(argv=None) -> int:
     from bertpeft.layout import atomic_write_json, git_state, package_versions
 
     profile_name = args.profile or default_profile()
+    peak = machine_speed()  # shared machines differ from hour to hour: the minutes below are at this rate
     if args.from_run:
         run = Path(args.from_run)
         if not (run / "run_status.json").exists():
@@ -152,6 +162,8 @@ def main(argv=None) -> int:
     report = profile(run)
     print(printed(report))
     report |= {"profile": profile_name, "device": device_description(), "versions": package_versions()}
+    report["matmul_fp32_gflops_per_second_at_start"] = round(peak / 1e9, 1)
+    print(f"this machine's fp32 matrix-multiply rate at the start: {peak / 1e9:.0f} GFLOP/s")
     report["git"] = git_state()
     out = Path(args.output) / f"series_profile-{profile_name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
