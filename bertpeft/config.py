@@ -155,9 +155,10 @@ class RunConfig:
     padding: str = setting("dynamic", "dynamic (per batch) or max_length (every review)", result=True, prepared=True)
     group_by_length: bool = setting(True, "batch reviews of similar length together", result=True)
     frozen_dropout: bool = setting(
-        True,
-        "dropout in the embeddings and encoder layers that train no weight (the Trainer's way); false runs them in "
-        "eval mode: a cheaper step, and the head no longer sees noisy features",
+        False,
+        "dropout in the embeddings and encoder layers that train no weight; false (the default) runs them in eval "
+        "mode: a cheaper step for head and head+N, at the same accuracy in the comparison the README shows; true is "
+        "the Trainer's way (every module in train mode)",
         result=True,
     )
     precision: str = setting("auto", "auto, fp32, fp16 or bf16", result=True)
