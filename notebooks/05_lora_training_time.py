@@ -166,6 +166,7 @@ speed_table(sections["padding"]).round(3)
 # unfrozen at the bottom, it has to cross every layer above to reach them, which costs about what LoRA costs. The last
 # rows show the head-only step with and without dropout in the frozen layers: the Trainer keeps the whole model in
 # train mode, so the frozen layers still draw dropout masks, and on a CPU they take the slower attention path.
+# bertpeft runs them in eval mode by default (`frozen_dropout=False`), and the other sections here time that way.
 
 # %%
 sections["freezing"] = run_section(bench, "freezing", repeats, report)

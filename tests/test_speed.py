@@ -193,3 +193,31 @@ def test_lora_batch_section_times_lora_at_one_two_and_four_times_the_batch_again
         ("lora batch 16", "lora", 16),
         ("lora batch 32", "lora", 32),
     ]
+
+
+def test_the_benchmark_runs_frozen_layers_as_the_frozen_dropout_setting_says(bench):
+    """A setup without its own choice follows the run's `frozen_dropout` (default false: the frozen embeddings and
+    layers in eval mode, as bertpeft trains); the freezing section names both ways explicitly."""
+    from bertpeft.models import encoder_layers
+    from bertpeft.speed import Setup, Trainee, section_setups
+
+    def modes(config, setup):
+        bench.config = config
+        model = Trainee(bench, setup, warmup=False).model
+        return [model.bert.embeddings.training] + [layer.training for layer in encoder_layers(model)]
+
+    default = bench.config
+    try:
+        assert not default.frozen_dropout
+        assert modes(default, Setup("head+1", "head+1")) == [False, False, True]  # the top layer trains
+        assert modes(default.replace(frozen_dropout=True), Setup("head+1", "head+1")) == [True, True, True]
+        setups, _ = section_setups("freezing", default, "cpu")
+        heads = {s.label: s for s in setups if s.configuration == "head"}
+        assert modes(default, heads["head, frozen layers with dropout"]) == [True, True, True]
+        assert modes(default.replace(frozen_dropout=True), heads["head, frozen layers without dropout"]) == [
+            False,
+            False,
+            False,
+        ]
+    finally:
+        bench.config = default

@@ -58,12 +58,17 @@ class Setup:
     lora_dropout: float | None = None
     training: bool = True  # False: forward only, eval mode, no gradients; `none` never trains
     merged: bool = False  # LoRA merged into the base weights (forward only)
-    frozen_in_eval: bool = False  # frozen embeddings and encoder layers without dropout (not the Trainer's way)
+    frozen_in_eval: bool | None = None  # frozen embeddings and encoder layers without dropout; None: as the run's
+    # frozen_dropout setting says (by default without, as bertpeft trains; the Trainer's way keeps it)
     dropout: bool = True  # False: every dropout rate set to 0 (a diagnostic: it changes the training maths)
 
     @property
     def trains(self) -> bool:
         return self.training and self.configuration != "none"
+
+    def frozen_layers_in_eval(self, config: RunConfig) -> bool:
+        """Whether the wholly frozen embeddings and encoder layers run without dropout in this setup."""
+        return (not config.frozen_dropout) if self.frozen_in_eval is None else self.frozen_in_eval
 
 
 def section_setups(name: str, config: RunConfig, device: str) -> tuple[list[Setup], str]:
@@ -96,7 +101,7 @@ def section_setups(name: str, config: RunConfig, device: str) -> tuple[list[Setu
         return [
             Setup(f"head+{n} (top layers)", f"head+{n}"),
             Setup(f"head+{n} (bottom layers)", f"head+{n}", layers="bottom"),
-            Setup("head", "head"),
+            Setup("head, frozen layers with dropout", "head", frozen_in_eval=False),
             Setup("head, frozen layers without dropout", "head", frozen_in_eval=True),
             Setup("full", "full"),
         ], "full"

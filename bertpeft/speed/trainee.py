@@ -16,6 +16,7 @@ from ..device import accelerator, autocast, resolve_precision, synchronize
 from ..models import (
     apply_configuration,
     encoder_layers,
+    frozen_parts,
     load_base_model,
     load_tokenizer,
     resolve_model_source,
@@ -76,20 +77,14 @@ def without_dropout(model) -> int:
     return changed
 
 
-def frozen_modules_to_eval(model) -> list[str]:
-    """Switch off dropout in the embeddings and encoder layers that have no trainable weight. The Trainer keeps
-    them in train mode (dropout on), which on a CPU costs time and forces the slower attention path; turning it off
-    changes what the head sees in training, so it is measured here, not made a default."""
-    import re
-
-    switched = []
-    for name, module in model.named_modules():
-        if re.search(r"(^|\.)(embeddings|encoder\.layer\.\d+)$", name) and not any(
-            p.requires_grad for p in module.parameters()
-        ):
-            module.eval()
-            switched.append(name)
-    return switched
+def frozen_modules_to_eval(model) -> int:
+    """Switch off dropout in the embeddings and encoder layers that have no trainable weight (`frozen_parts`), as
+    bertpeft trains by default (`frozen_dropout=False`); the Trainer's way keeps them in train mode. Returns how many
+    were switched."""
+    parts = frozen_parts(model)
+    for part in parts:
+        part.eval()
+    return len(parts)
 
 
 def counted_step(meta, batch_size: int, width: int, trains: bool) -> dict[str, float]:
@@ -169,7 +164,7 @@ class Trainee:
             torch.cuda.reset_peak_memory_stats()
             before = torch.cuda.memory_allocated()
         self.model = model.to(bench.device).train(self.trains)
-        if setup.frozen_in_eval:
+        if setup.frozen_layers_in_eval(bench.config):
             frozen_modules_to_eval(self.model)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = self.scaler = None
