@@ -313,15 +313,28 @@ def results_takeaways(table, pairs=None) -> str:
         + f". The intervals are 95% intervals {ranked[0][1]['over']}."
     ]
     if pairs is not None and len(pairs):
-        same = sorted(set(pairs.loc[~pairs["differs"], "config"]), key=configuration_rank)
-        differ = sorted(set(pairs.loc[pairs["differs"], "config"]), key=configuration_rank)
+        # per configuration: in how many seeds the paired test finds a difference from full, out of how many
+        counts = pairs.groupby("config")["differs"].agg(["sum", "count"])
+        order = sorted(counts.index, key=configuration_rank)
+        always = [c for c in order if counts.loc[c, "sum"] == counts.loc[c, "count"]]
+        never = [c for c in order if counts.loc[c, "sum"] == 0]
+        mixed = [c for c in order if c not in always and c not in never]
+        several = pairs["seed"].nunique() > 1
         words = []
-        if differ:
-            words.append(f"{', '.join(f'`{c}`' for c in differ)} differ from `full` (McNemar p < 0.05)")
-        if same:
+        if always:
             words.append(
-                f"{', '.join(f'`{c}`' for c in same)} cannot be told apart from `full` on these test reviews "
-                f"(p ≥ 0.05 in {'every seed' if pairs['seed'].nunique() > 1 else 'the paired test'})"
+                f"{', '.join(f'`{c}`' for c in always)} differ from `full` (McNemar p < 0.05"
+                + (" in every seed)" if several else ")")
+            )
+        if mixed:
+            words.append(
+                ", ".join(f"`{c}` ({counts.loc[c, 'sum']} of {counts.loc[c, 'count']} seeds)" for c in mixed)
+                + " differ from `full` in some seeds and not in others: no settled difference"
+            )
+        if never:
+            words.append(
+                f"{', '.join(f'`{c}`' for c in never)} cannot be told apart from `full` on these test reviews "
+                f"(p ≥ 0.05 in {'every seed' if several else 'the paired test'})"
             )
         lines.append("- Paired against full fine-tuning: " + "; ".join(words) + ".")
     if "lora" in summary and "full" in summary:

@@ -360,6 +360,30 @@ def test_paired_tests_say_which_differences_from_full_are_real():
     assert "full" not in pairs.index
 
 
+def test_takeaways_name_a_difference_from_full_only_when_every_seed_finds_it():
+    """head differs from full in both seeds, lora in one of two, head+1 in neither: three different sentences, and
+    no configuration is said both to differ and to be indistinguishable."""
+    from bertpeft.report import paired_tests, results_takeaways, table_of
+
+    labels = [1] * 150 + [0] * 50
+
+    def result(config, seed, wrong):
+        predictions = [1 - y if i < wrong else y for i, y in enumerate(labels)]
+        return {
+            **fake_result(config, seed, 1 - wrong / len(labels), 10),
+            "test_predictions": predictions,
+            "test_labels": labels,
+        }
+
+    wrong = {"full": (0, 0), "head": (30, 30), "lora": (30, 2), "head+1": (2, 1)}
+    results = [result(c, seed, w[seed - 1]) for c, w in wrong.items() for seed in (1, 2)]
+    found = results_takeaways(table_of(results), paired_tests(results))
+    paired = next(line for line in found.splitlines() if line.startswith("- Paired against full"))
+    assert "`head` differ from `full` (McNemar p < 0.05 in every seed)" in paired
+    assert "`lora` (1 of 2 seeds) differ from `full` in some seeds and not in others" in paired
+    assert "`head+1` cannot be told apart from `full` on these test reviews (p ≥ 0.05 in every seed)" in paired
+
+
 @pytest.mark.slow
 def test_a_regular_install_runs_the_series_from_any_folder(tmp_path):
     """`pip install` (not editable) of the checkout, then `bertpeft run` from a folder outside it: the notebooks
