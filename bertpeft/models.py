@@ -228,7 +228,11 @@ def frozen_parts(model) -> list:
     full, LoRA and the other PEFT methods only the embeddings, where nothing in them trains."""
     base = base_encoder(model)
     embeddings = getattr(base, "embeddings", None) or getattr(base, "embed_tokens", None)
-    parts = ([embeddings] if embeddings is not None else []) + encoder_layers(model)
+    try:
+        layers = encoder_layers(model)
+    except ConfigError:  # an encoder without a layer list bertpeft knows: only its embeddings are looked at
+        layers = []
+    parts = ([embeddings] if embeddings is not None else []) + layers
     return [part for part in parts if not any(p.requires_grad for p in part.parameters())]
 
 

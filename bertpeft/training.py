@@ -356,7 +356,7 @@ def fit(
     base = load_base_model(config.model, meta["num_labels"], id2label_of(meta))
     total = count_parameters(base)
     model = recipe.prepare_model(base, config)
-    if not config.frozen_dropout:
+    if not config.frozen_dropout and config.configuration != PROBE:  # the probe takes no gradient step
         keep_frozen_parts_in_eval(model)
     report = count_report(model, total, config.configuration)
     trainer = recipe.make_trainer(model, config, with_validation(data), tokenizer, runtime)
