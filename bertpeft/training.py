@@ -356,8 +356,6 @@ def fit(
     base = load_base_model(config.model, meta["num_labels"], id2label_of(meta))
     total = count_parameters(base)
     model = recipe.prepare_model(base, config)
-    if not config.frozen_dropout and config.configuration != PROBE:  # the probe takes no gradient step
-        keep_frozen_parts_in_eval(model)
     report = count_report(model, total, config.configuration)
     trainer = recipe.make_trainer(model, config, with_validation(data), tokenizer, runtime)
     trains = report["trainable_params"] > 0
@@ -375,6 +373,8 @@ def fit(
         bar = progress_mode(config.progress) == "bar"
         timings.update(fit_probe(trainer.model, data, tokenizer, config.eval_batch_size, meta["num_labels"], bar))
     elif trains:
+        if not config.frozen_dropout:  # the Trainer puts every module in train mode: the frozen ones go back to eval
+            keep_frozen_parts_in_eval(model)
         # One process checks and records the checkpoints' settings; the others look for a checkpoint after it.
         with trainer.args.main_process_first(desc="checking checkpoints"):
             if trainer.is_world_process_zero():

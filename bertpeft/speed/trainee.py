@@ -77,16 +77,6 @@ def without_dropout(model) -> int:
     return changed
 
 
-def frozen_modules_to_eval(model) -> int:
-    """Switch off dropout in the embeddings and encoder layers that have no trainable weight (`frozen_parts`), as
-    bertpeft trains by default (`frozen_dropout=False`); the Trainer's way keeps them in train mode. Returns how many
-    were switched."""
-    parts = frozen_parts(model)
-    for part in parts:
-        part.eval()
-    return len(parts)
-
-
 def counted_step(meta, batch_size: int, width: int, trains: bool) -> dict[str, float]:
     """FLOPs of one step and the bytes it keeps for backward, counted on a weightless copy of the model (`meta`,
     from `copy.deepcopy(model).to("meta")`): costs no arithmetic.
@@ -164,8 +154,9 @@ class Trainee:
             torch.cuda.reset_peak_memory_stats()
             before = torch.cuda.memory_allocated()
         self.model = model.to(bench.device).train(self.trains)
-        if setup.frozen_layers_in_eval(bench.config):
-            frozen_modules_to_eval(self.model)
+        if setup.frozen_layers_in_eval(bench.config):  # once: nothing here puts the model back in train mode
+            for part in frozen_parts(self.model):
+                part.eval()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = self.scaler = None
         if self.trains:
