@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .benchmark import benchmark_result
+import numpy as np
+
+from .benchmark import benchmark_result, length_order
 from .config import PROBE, RESULT_SETTINGS, ConfigError, RunConfig
 from .data import id2label_of, load_prepared
 from .device import PeakMemory, accelerator, device_description, resolve_precision
@@ -177,8 +179,6 @@ def adalora_callback():
 def step_statistics(step_seconds: list[float], warmup: int = 2) -> dict[str, float | None]:
     """Median and spread (10th and 90th percentiles) of the step times after the first `warmup` steps (the first
     steps allocate memory and pick kernels); all steps when there are too few to drop any."""
-    import numpy as np
-
     steady = step_seconds[warmup:] if len(step_seconds) > 2 * warmup else step_seconds
     if not steady:
         return {"step_seconds_median": None, "step_seconds_p10": None, "step_seconds_p90": None}
@@ -494,7 +494,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
             trainer, report, timings = fitted.trainer, fitted.report, fitted.timings
             # The one evaluation of the test split (the Trainer's own after the last step is cancelled by LoopTimer).
             start = time.perf_counter()
-            prediction = trainer.predict(data["test"], metric_key_prefix="eval")
+            prediction = predict_by_length(trainer, data["test"])
             timings["eval_seconds"] = time.perf_counter() - start
             # Into the history the JSON's eval curve reads; not trainer.log(), which would send W&B the metrics a
             # second time (its callback already logged them on predict).
@@ -559,6 +559,25 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         atomic_write_json(RunDir(config).result(config.configuration, config.seed), result)
         shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
     return result
+
+
+def predict_by_length(trainer, dataset, prefix: str = "eval"):
+    """`trainer.predict` over `dataset` in batches of similar length (rows sorted by length, so each batch pads to
+    its own longest review), with predictions and labels back in row order: the same metrics as in row order, from
+    less padding (the quick profile's 1,000 test reviews: 95,360 tokens fed instead of 128,000)."""
+    from transformers.trainer_utils import PredictionOutput
+
+    order = length_order(dataset)
+    out = trainer.predict(dataset.select(order), metric_key_prefix=prefix)
+    rows = np.empty_like(order)
+    rows[order] = np.arange(len(order))
+
+    def in_row_order(values):
+        if values is None:
+            return None
+        return tuple(in_row_order(v) for v in values) if isinstance(values, tuple) else values[rows]
+
+    return PredictionOutput(in_row_order(out.predictions), in_row_order(out.label_ids), out.metrics)
 
 
 class DivergedError(ConfigError):

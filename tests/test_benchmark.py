@@ -59,6 +59,25 @@ def test_benchmark_predictions_are_the_trainers_in_row_order(head_run):
     assert bench.compute_metrics() == pytest.approx({k: result[k] for k in METRICS})
 
 
+def test_final_evaluation_in_length_order_gives_row_order_predictions_and_metrics(head_run):
+    """The Trainer's final evaluation feeds the test reviews sorted by length (less padding): its predictions, labels
+    and metrics come back as a row-order `trainer.predict` gives them."""
+    from bertpeft.training import make_trainer, predict_by_length, runtime_for
+
+    config, _ = head_run
+    model, tokenizer, test, num_labels = rebuilt(config)
+    trainer = make_trainer(
+        model, config, {"train": test, "validation": test}, tokenizer, runtime_for(config, "fp32", [])
+    )
+    trainer.args.train_sampling_strategy = "random"  # as after training: the evaluation reads rows in order
+    by_length, in_order = predict_by_length(trainer, test), trainer.predict(test, metric_key_prefix="eval")
+    assert [len(test[i]["input_ids"]) for i in range(len(test))] != sorted(len(ids) for ids in test["input_ids"])
+    assert np.abs(by_length.predictions - in_order.predictions).max() < 1e-5
+    assert by_length.label_ids.tolist() == in_order.label_ids.tolist() == test["label"]
+    for metric in (*METRICS, "loss"):
+        assert by_length.metrics[f"eval_{metric}"] == pytest.approx(in_order.metrics[f"eval_{metric}"], abs=1e-6)
+
+
 def test_benchmark_batches_by_length_and_returns_logits_in_row_order(head_run):
     """Batches of similar length (less padding), and each review's logits where its row is: the same as running
     every review alone."""
@@ -85,6 +104,20 @@ def test_size_and_latency(head_run):
     assert measured["size_mb"] == measured["saved_mb"] > 4 * measured["parameters"] / 2**20 * 0.99
     assert 0 < measured["latency_ms_median"] <= measured["latency_ms_p90"]
     assert measured["reviews_per_second"] > 0 and measured["throughput_batch_size"] == 8
+
+
+def test_throughput_is_timed_on_the_prediction_pass_without_its_warm_up_batch(head_run):
+    """Reviews per second come from the prediction pass itself (no extra pass): every batch's forward pass is timed,
+    the first left out as warm-up."""
+    config, _ = head_run
+    model, tokenizer, test, num_labels = rebuilt(config)
+    bench = PerformanceBenchmark(model, tokenizer, test, num_labels, batch_size=16)
+    bench.predict()
+    assert bench.batch_reviews == [16, 16, 16] == [16] * (len(test) // 16)
+    assert bench.throughput()["reviews_per_second"] == pytest.approx(32 / sum(bench.forward_seconds[1:]))
+    single = PerformanceBenchmark(model, tokenizer, test.select(range(8)), num_labels, batch_size=16)
+    single.predict()
+    assert single.throughput()["reviews_per_second"] is None  # one batch: all of it warm-up
 
 
 def test_unmerged_adapter_size_counts_the_base(head_run):
