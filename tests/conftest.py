@@ -16,6 +16,11 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.pop("WANDB_API_KEY", None)
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# Two workers on two cores: torch's default of one thread per core would put four threads on two cores, where
+# each waits on the others (steps of tiny models 10-100x slower). One thread per test process, inherited by the
+# commands and notebook kernels it starts; a test that needs more sets it itself.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -50,6 +55,16 @@ def kill_tree(pid: int) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs([parent], timeout=30)
+
+
+# The files that take longest, longest first (measured with `pytest --durations=0`): pytest-xdist hands each worker
+# whole files in collection order, so starting with these lets the two workers finish at about the same time.
+SLOW_FILES = ("test_pipeline.py", "test_reliability.py", "test_run_folder.py", "test_methods.py", "test_training.py")
+
+
+def pytest_collection_modifyitems(items):
+    slow = {name: rank for rank, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: slow.get(item.path.name, len(SLOW_FILES)))  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)
