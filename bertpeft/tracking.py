@@ -46,7 +46,7 @@ def setup_wandb(report_to: str, run_dir: str | Path | None = None) -> list[str]:
     os.environ.setdefault("WANDB_CONSOLE", "off")  # keeps the key-free console log out of notebooks
     if run_dir is not None and os.environ.get("WANDB_DIR") in (None, _wandb_dir_set_here):
         # W&B files go into this run's folder, unless the user chose a folder: a second run in the same process
-        # (a notebook session, the tests) must not write into the first run's folder.
+        # (a notebook kernel, the tests) must not write into the first run's folder.
         _remember_wandb_dir(str(Path(run_dir).resolve()))
     if os.environ.get("WANDB_DIR"):
         Path(os.environ["WANDB_DIR"]).mkdir(parents=True, exist_ok=True)
