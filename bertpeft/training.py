@@ -439,7 +439,8 @@ def tune_learning_rate(
 def rate_tuned_earlier(config: RunConfig) -> dict[str, Any] | None:
     """The rate a search already chose for `config.configuration` in this run folder, with another seed and the same
     result settings: `{"learning_rate", "seed"}`, or None. A rate is chosen once per configuration (on its first
-    seed); the other seeds train at it, so their spread comes from the seeds alone and the search is not paid three times."""
+    seed); the other seeds train at it, so their spread comes from the seeds alone and the search is not paid three
+    times."""
     for result in read_results(config.run_dir):
         if result.get("config") != config.configuration or result.get("seed") == config.seed:
             continue
