@@ -53,6 +53,8 @@ class PerformanceBenchmark:
     ):
         self.model, self.tokenizer, self.dataset = model, tokenizer, dataset
         self.num_labels, self.name, self.batch_size, self.precision = num_labels, name, batch_size, precision
+        self.forward_seconds: list[float] = []  # per batch of the last `predict`, for `throughput`
+        self.batch_reviews: list[int] = []
 
     @property
     def device(self):

@@ -570,8 +570,7 @@ def predict_by_length(trainer, dataset, prefix: str = "eval"):
 
     order = length_order(dataset)
     out = trainer.predict(dataset.select(order), metric_key_prefix=prefix)
-    rows = np.empty_like(order)
-    rows[order] = np.arange(len(order))
+    rows = np.argsort(order)  # where each row's prediction landed
 
     def in_row_order(values):
         if values is None:

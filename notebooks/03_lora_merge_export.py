@@ -180,8 +180,9 @@ pd.Series(
 # ## 7. PerformanceBenchmark: unmerged adapter, merged, full fine-tuning
 # `PerformanceBenchmark` runs its own batched inference over the run's whole test split (not the Trainer) and
 # times the forward pass after warm-up: median and p90 milliseconds per review at batch 1, and reviews per second
-# over that whole test split at the evaluation batch size (batches of similar length, as it predicts them). The unmerged adapter adds two small matrix products to every `query` and `value`
-# projection; the merged model costs exactly what the base costs. `size_mb` counts every weight needed to run the
+# over that whole test split at the evaluation batch size (batches of similar length, as it predicts them). The
+# unmerged adapter adds two small matrix products to every `query` and `value` projection; the merged model costs
+# exactly what the base costs. `size_mb` counts every weight needed to run the
 # model (base + adapter for the unmerged one), `saved_mb` what the configuration saves of its own. Full
 # fine-tuning appears when the run trained `full` (Experiment B does not).
 
