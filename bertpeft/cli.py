@@ -28,11 +28,11 @@ from .layout import (
     WriteFault,
     check_folder_shape,
     check_output_folder,
-    claim_results,
     is_write_fault,
     one_writer,
     result_name,
 )
+from .manifest import claim_results
 from .models import configuration_table, describe, load_tokenizer
 from .series import SeriesPlan, run_series, same_settings
 from .speed import DEFAULT_SECTIONS, SECTIONS, run_speed_benchmark
@@ -116,7 +116,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     with one_writer(config.run_dir) if main_process else contextlib.nullcontext(False) as writer:
         if writer:  # the result this replaces aside, the folder's results must share its settings
             name = result_name(config.configuration, config.seed)
-            claim_results(config, args.force, replacing=name, redo="remove them", same=same_settings(config))
+            claim_results(
+                config, args.force, replacing=name, redo="remove them", same=same_settings(config), training=(name,)
+            )
         processes = cpu_processes_requested()
         if processes > 1:
             return relaunch_on_cpu_processes(processes, args.argv)

@@ -22,7 +22,6 @@ import math
 import os
 import platform
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .config import RESULT_SETTINGS, ConfigError, OneLineError, RunConfig
+from .config import ConfigError, OneLineError, RunConfig
 
 PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "evaluate", "wandb", "papermill")
 
@@ -189,66 +188,11 @@ def result_path(run_dir: Path, configuration: str, seed: int) -> Path:
 def read_results(run_dir: Path) -> list[dict[str, Any]]:
     """Every finished configuration's JSON in the run folder, in file-name order."""
     folder = RunDir(run_dir).results
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
-
-
-def result_differences(config: RunConfig, result: dict[str, Any], same=None) -> list[str]:
-    """The settings that change what a result means (RESULT_SETTINGS) in which `result`, a result JSON, was made
-    otherwise than `config` says, each as `name before -> now`. The learning rate is left out where both chose it
-    with tune_lr, which sets it per result; `same(name, value)` may accept a value written otherwise (e.g. LoRA
-    targets named in full where `config` says auto)."""
-    made = result.get("run_config")
-    if not isinstance(made, dict):
-        return ["settings not recorded"]
-    now = json.loads(json.dumps(config.to_dict(), default=str))
-    tuned = now.get("tune_lr") is True and made.get("tune_lr") is True
-    names = [k for k in RESULT_SETTINGS if k in made and not (tuned and k == "learning_rate")]
-    return [f"{k} {made[k]!r} -> {now[k]!r}" for k in names if made[k] != now[k] and not (same and same(k, made[k]))]
-
-
-def claim_results(
-    config: RunConfig, force: bool, replacing: str | None = None, redo: str = "replace them", same=None
-) -> None:
-    """Keep the run folder's results to one set of settings, `config`'s, so that no table mixes two: a result made
-    with other settings stops the command (ConfigError naming the files and the settings that differ) or, with
-    `force`, is removed with its weights and checkpoints (and the LoRA export, when it was made from one).
-    `replacing`: the result the command overwrites anyway (not checked); `redo`: what --force does, for the
-    message; `same`: see `result_differences`. A folder without results takes any settings: a run that failed
-    before its first result blocks none."""
-    layout = RunDir(config)
-    differing: dict[Path, list[str]] = {}
-    for path in sorted(layout.results.glob("*.json")) if layout.results.is_dir() else []:
-        if path.stem == replacing:
-            continue
-        try:
-            differing[path] = result_differences(config, json.loads(path.read_text(encoding="utf-8")), same)
-        except (OSError, ValueError, AttributeError):
-            differing[path] = ["unreadable"]
-    differing = {path: diff for path, diff in differing.items() if diff}
-    if not differing:
-        return
-    if not force:
-        groups: dict[str, list[str]] = {}
-        for path, diff in differing.items():
-            groups.setdefault(", ".join(diff), []).append(f"results/{path.name}")
-        said = "; ".join(
-            f"{', '.join(files[:3])}{f' and {len(files) - 3} more' if len(files) > 3 else ''}: {diff}"
-            for diff, files in groups.items()
-        )
-        raise ConfigError(
-            f"{layout.root} holds results made with other settings ({said}): pass another --output, or --force to "
-            f"{redo}"
-        )
-    for path, diff in differing.items():
-        print(
-            f"removing results/{path.name}, its weights and checkpoints: made with other settings ({', '.join(diff)})",
-            flush=True,
-        )
-        path.unlink(missing_ok=True)
-        shutil.rmtree(layout.weights(path.stem), ignore_errors=True)
-        shutil.rmtree(layout.checkpoints_of(path.stem), ignore_errors=True)
-        if path.stem.startswith("lora-"):
-            shutil.rmtree(layout.export, ignore_errors=True)
+    paths = sorted(folder.glob("*.json"))
+    for path in [folder, *paths]:
+        if path.is_symlink():  # never read through a link out of the run folder
+            raise _link_error(path)
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
 @dataclass
@@ -343,8 +287,34 @@ def tracked_files_in_the_way(run_dir: str | Path) -> list[str]:
 # would fail the run part of the way through).
 RUN_FOLDERS = ("notebooks", "figures", "results", "models", "export", "prepared", "checkpoints")
 RUN_FILES = ("results.csv", "run_config.json", "run_status.json")
+# What bertpeft wrote into the folder (see manifest.py).
+MANIFEST = ".bertpeft-manifest.json"
 # What a run writes into its folder; a folder whose versions of these git tracks would be overwritten.
 RUN_OUTPUTS = (*RUN_FOLDERS, "results.csv")
+
+
+def check_no_links(run_dir: str | Path) -> None:
+    """Refuse, before any work, a run folder whose own files or folders (or anything inside those folders) are
+    symbolic links: bertpeft would read, write or delete through them outside the folder."""
+    root = Path(run_dir).expanduser()
+    if not root.is_dir():
+        return
+    for name in (*RUN_FOLDERS, *RUN_FILES, MANIFEST):
+        top = root / name
+        if top.is_symlink():
+            raise _link_error(top)
+        if top.is_dir():
+            for folder, dirs, files in os.walk(top, followlinks=False):
+                for entry in (*dirs, *files):
+                    if Path(folder, entry).is_symlink():
+                        raise _link_error(Path(folder, entry))
+
+
+def _link_error(link: Path) -> ConfigError:
+    return ConfigError(
+        f"{link} is a symbolic link (to {os.readlink(link)}): a run reads and writes only inside its folder; replace "
+        f"the link with what it points to, or pass another --output"
+    )
 
 
 def check_folder_shape(run_dir: str | Path) -> None:
@@ -365,6 +335,7 @@ def check_folder_shape(run_dir: str | Path) -> None:
             raise ConfigError(
                 f"{root / name} is a folder where a run keeps its {name} file: move it away, or pass another --output"
             )
+    check_no_links(root)
     for folder in (nearest, *(root / name for name in RUN_FOLDERS if (root / name).is_dir())):
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ConfigError(f"{folder} is read-only for this user: pass another --output, or make it writable")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .manifest import record
 from .report import accuracy_with_interval, configuration_rank, step_time_relative
 
 
@@ -22,6 +23,7 @@ def save_figure(fig, folder: str | Path, name: str) -> Path:
     path = Path(folder) / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
+    record(path)  # in a run folder, recorded as bertpeft's (a deleted or edited figure is then drawn again)
     return path
 
 

@@ -30,11 +30,11 @@ from .layout import (
     WriteFault,
     atomic_write_json,
     check_output_folder,
-    claim_results,
     is_write_fault,
     one_writer,
     result_name,
 )
+from .manifest import CHANGED, FOREIGN, MISSING, claim_results, damaged, record, set_aside, state
 from .methods import compared_here
 from .models import check_virtual_tokens, configuration_table, load_tokenizer, model_positions, same_lora_targets
 from .report import write_results_csv
@@ -144,6 +144,30 @@ class Series:
         done, even where a result written just before the kill looks finished, and runs again."""
         return step.output.with_name(f"{step.output.stem}.interrupted.ipynb").exists()
 
+    def intact(self, step: Step, *files: Path, under: str | None = None) -> bool:
+        """Whether the step's executed notebook and `files` it made (with every recorded file `under` a folder of the
+        run, e.g. its figures) are as bertpeft wrote them. Each one edited or damaged is set aside (never deleted)
+        and each one gone is named, in one line, and the step runs again; a notebook never executed is not intact,
+        silently."""
+        root = self.layout.root
+        paths = [step.output, *files, *(root / rel for rel, _ in (damaged(root, under) if under else []))]
+        problems = []
+        for path in dict.fromkeys(paths):
+            said, rel = state(root, path), path.relative_to(root)
+            if said == CHANGED:
+                problems.append(
+                    f"{rel} is not what bertpeft wrote (set aside as {set_aside(root, path).relative_to(root)})"
+                )
+            elif said == MISSING:
+                problems.append(f"{rel} is missing")
+            elif said == FOREIGN and (path == step.output or not path.exists()):
+                return False  # never made here (or not by bertpeft): not done, nothing to say
+            elif said == FOREIGN:
+                problems.append(f"{rel} was not written by bertpeft")
+        if problems:
+            print(f"{step.label:<34} runs again: {'; '.join(problems)}", flush=True)
+        return not problems
+
     def skip(self, step: Step, note: str) -> None:
         step.status, step.note = "skipped", note
         print(f"{step.label:<34} skipped: {note}", flush=True)
@@ -153,6 +177,8 @@ class Series:
         import papermill
 
         step.output.parent.mkdir(parents=True, exist_ok=True)
+        if step.output.exists() and state(self.layout.root, step.output) == FOREIGN:
+            set_aside(self.layout.root, step.output)  # a notebook bertpeft did not write is kept, not overwritten
         tmp = step.output.with_name(f".{step.output.stem}.running.ipynb")
         print(f"{step.label:<34} ", end="", flush=True)
         start = time.perf_counter()
@@ -257,6 +283,7 @@ def _finalise(tmp: Path, path: Path) -> None:
     nb.metadata.setdefault("papermill", {})["output_path"] = str(path)
     nbformat.write(nb, str(tmp))
     os.replace(tmp, path)
+    record(path, root=path.parent.parent)
 
 
 def newer_than_results(path: Path, layout: RunDir) -> bool:
@@ -280,10 +307,10 @@ def export_verified(run_dir: Path) -> bool:
 def executed_ok(path: Path) -> bool:
     """Whether `path` is a notebook that papermill ran to the end without an exception."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))["metadata"]["papermill"]
+        made = json.loads(path.read_text(encoding="utf-8"))["metadata"]["papermill"]
     except (OSError, ValueError, KeyError):
         return False
-    return bool(record.get("end_time")) and not record.get("exception")
+    return bool(made.get("end_time")) and not made.get("exception")
 
 
 def run_series(config: RunConfig, plan: SeriesPlan | None = None) -> int:
@@ -298,7 +325,8 @@ def run_series(config: RunConfig, plan: SeriesPlan | None = None) -> int:
     # One command at a time writes into the folder. The notebooks run under this lock: the library they call
     # takes none (only the commands do), so they never wait on it.
     with one_writer(config.run_dir):
-        claim_results(config, plan.force, same=same_settings(config))
+        names = tuple(result_name(c, s) for c in config.configurations for s in config.seeds)
+        claim_results(config, plan.force, same=same_settings(config), training=names)
         return execute_series(config, plan, folder)
 
 
@@ -338,7 +366,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     )
 
     prep = series.step(PREP, PREP, {**common, **quotes})
-    if not force and prepared_is_current(config) and executed_ok(prep.output):
+    if not force and prepared_is_current(config) and executed_ok(prep.output) and series.intact(prep, layout.prepared):
         series.skip(prep, "prepared data already in the run folder")
     elif not series.execute(prep):
         return finish(series)  # without data no configuration can train
@@ -354,7 +382,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
                 suffix=f"-{name}",
             )
             done = layout.result(configuration, seed)
-            if not force and done.is_file() and not series.interrupted(train):
+            if not force and done.is_file() and not series.interrupted(train) and series.intact(train):
                 series.skip(train, f"already done ({done.relative_to(run_dir)})")
                 continue
             changed |= series.execute(train)
@@ -365,7 +393,9 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
         export = series.step(EXPORT, EXPORT, {**common, **quotes, "seed": seed})
         if not layout.result("lora", seed).is_file():
             series.skip(export, f"no trained LoRA model ({result_name('lora', seed)} did not finish)")
-        elif not (force or changed) and executed_ok(export.output) and export_verified(run_dir):
+        elif (
+            not (force or changed) and executed_ok(export.output) and export_verified(run_dir) and series.intact(export)
+        ):
             series.skip(export, "export already in the run folder, verified")
         else:
             series.execute(export)
@@ -384,7 +414,12 @@ def read_results_step(series: Series, step: Step, redo: bool, current: str) -> N
     layout = series.layout
     if not any(layout.results.glob("*.json")):
         series.skip(step, "no result to report: no configuration finished")
-    elif not redo and executed_ok(step.output) and newer_than_results(step.output, layout):
+    elif (
+        not redo
+        and executed_ok(step.output)
+        and newer_than_results(step.output, layout)
+        and series.intact(step, layout.results_csv, under="figures")
+    ):
         series.skip(step, current)
     else:
         series.execute(step)

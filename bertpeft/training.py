@@ -25,9 +25,9 @@ from .layout import (
     non_finite,
     package_versions,
     read_results,
-    result_differences,
     result_name,
 )
+from .manifest import clear, record, result_differences
 from .metrics import make_compute_metrics
 from .models import (
     apply_configuration,
@@ -303,8 +303,9 @@ def claim_checkpoints(folder: Path, config: RunConfig) -> None:
                 print(
                     f"removing the checkpoints in {folder}: made with other settings ({', '.join(changed)})", flush=True
                 )
-            shutil.rmtree(folder, ignore_errors=True)
+            clear(RunDir(config).root, folder)
     folder.mkdir(parents=True, exist_ok=True)
+    record(folder, root=RunDir(config).root)
     atomic_write_json(recorded, settings)
 
 
@@ -419,7 +420,7 @@ def tune_learning_rate(
     default = config.replace(learning_rate=None).learning_rate_for
     best, grid = None, []
     # a search starts over: no trial resumes another's checkpoint
-    shutil.rmtree(RunDir(config).checkpoints_of(result_name(config.configuration, config.seed)), ignore_errors=True)
+    clear(RunDir(config).root, RunDir(config).checkpoints_of(result_name(config.configuration, config.seed)))
     for factor in config.lr_factors:
         rate = float(f"{default * factor:.3g}")
         trial = config.replace(learning_rate=rate)
@@ -547,7 +548,10 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
     check_finite(result, config, precision, trainer)
     if trainer.is_world_process_zero():
         if trains:
-            save_trained_weights(trainer.model, RunDir(config).weights(result["name"]))
+            weights = RunDir(config).weights(result["name"])
+            clear(RunDir(config).root, weights)  # an earlier training's weights, bertpeft's only
+            save_trained_weights(trainer.model, weights)
+            record(weights, root=RunDir(config).root)
         if benchmark:
             start = time.perf_counter()
             result.update(
@@ -557,8 +561,10 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
             )
             result["benchmark_seconds"] = time.perf_counter() - start
             result["test_passes"].append("independent benchmark")
-        atomic_write_json(RunDir(config).result(config.configuration, config.seed), result)
-        shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
+        written = RunDir(config).result(config.configuration, config.seed)
+        atomic_write_json(written, result)
+        record(written, root=RunDir(config).root)
+        clear(RunDir(config).root, trainer.args.output_dir)
     return result
 
 
@@ -608,7 +614,7 @@ def check_finite(result: dict[str, Any], config: RunConfig, precision: str, trai
     if precision == "fp16":
         fix += " or in fp32 (--precision fp32)"
     if trainer.is_world_process_zero():
-        shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
+        clear(RunDir(config).root, trainer.args.output_dir)
     raise DivergedError(f"{result['name']} diverged: {began}, so no result was written; {fix}")
 
 

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bertpeft"
 LAYERS = (
     ("config",),
     ("layout", "device", "fixtures", "hub", "metrics", "stats"),
-    ("data", "models", "tracking", "launch"),
+    ("manifest", "data", "models", "tracking", "launch"),
     ("benchmark", "probe"),
     ("training",),
     ("cards", "export"),
