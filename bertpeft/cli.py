@@ -12,7 +12,8 @@ from typing import Any
 
 from .config import (
     CLI_SETTINGS,
-    METHODS,
+    CONFIGURATION_CHOICES,
+    PEFT_METHODS,
     PROFILES,
     ConfigError,
     RunConfig,
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-labels", type=int, default=2)
     p.add_argument(
         "--configs",
-        help="comma-separated configurations (default: the six); also lora-rN and the methods " + ", ".join(METHODS),
+        help=f"comma-separated configurations (default: the six) of {CONFIGURATION_CHOICES}",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(func=cmd_params)
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train and evaluate one configuration, writing its result JSON")
     add_profile(p)
-    p.add_argument("--config", required=True, help="none, head, head+N, lora or full")
+    p.add_argument("--config", required=True, help=f"one of {CONFIGURATION_CHOICES}")
     add_overrides(p)
     p.add_argument("--output", required=True, help="run folder")
     p.add_argument("--force", action="store_true", help="remove the results in --output made with other settings")
@@ -206,7 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the whole notebook series with papermill")
     add_profile(p)
     add_overrides(p)
-    p.add_argument("--configs", default=None, help="comma-separated configurations (default: the profile's)")
+    p.add_argument(
+        "--configs",
+        default=None,
+        help=f"comma-separated configurations (default: the profile's) of {CONFIGURATION_CHOICES}",
+    )
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
     p.add_argument("--output", default=None, help="run folder (default: the profile's, runs/<profile>)")
     p.add_argument(
@@ -248,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         default="lora",
-        help="which PEFT configuration: lora (default), lora-rN, dora, rslora, adalora, loha, lokr, vera, "
-        "fourierft, ia3, prefix, prompt (prefix and prompt cannot be merged: adapter only)",
+        help=f"which PEFT configuration: lora (default), lora-rN, {', '.join(PEFT_METHODS)} (prefix and prompt "
+        "cannot be merged: adapter only)",
     )
     p.add_argument("--seed", type=int, default=None, help="which seed (default: the first one trained)")
     p.add_argument("--reviews", type=int, default=32, help="test reviews the equality check runs on")

@@ -58,16 +58,19 @@ class ConfigError(OneLineError):
     """A run configuration value that cannot work; the message names the field and the fix."""
 
 
+# The configurations in words, for help texts and messages (the one list of what --config and --configs take).
+CONFIGURATION_CHOICES = f"none, head, head+N (N >= 1), lora, lora-rN (rank N), full, {', '.join(METHODS)}, {PROBE}"
+# Fewer tokens than this leave a review almost nothing besides the model's [CLS] and [SEP] tokens.
+MIN_MAX_LENGTH = 8
+
+
 def is_configuration(name: str) -> bool:
     return bool(_CONFIGURATION.match(name))
 
 
 def check_configuration(name: str) -> str:
     if not isinstance(name, str) or not is_configuration(name):
-        raise ConfigError(
-            f"unknown configuration {name!r}: use one of none, head, head+N (N >= 1), lora, lora-rN (rank N), full, "
-            f"{', '.join(METHODS)}, {PROBE}"
-        )
+        raise ConfigError(f"unknown configuration {name!r}: use one of {CONFIGURATION_CHOICES}")
     return name
 
 
@@ -108,6 +111,19 @@ class RunConfig:
     )
     data: str = setting(
         "yelp_polarity", "Hub dataset id, or a folder with train/test files", result=True, prepared=True
+    )
+    text_column: str = setting(
+        "auto",
+        "the data's column of review texts (auto: the first of text, sentence, review, review_text, content, body)",
+        result=True,
+        prepared=True,
+    )
+    label_column: str = setting(
+        "auto",
+        "the data's column of labels: ids 0..K-1, star ratings 1..K or label names such as neg/pos (auto: the first "
+        "of label, labels, sentiment, stars, rating, class, target)",
+        result=True,
+        prepared=True,
     )
     n_train: int = setting(10_000, "training reviews to sample", result=True, prepared=True)
     n_test: int = setting(2_000, "test reviews to sample", result=True, prepared=True)
@@ -206,11 +222,24 @@ class RunConfig:
                 raise ConfigError(f"{name} must be a whole number above 0, got {value!r}")
         check_configuration(self.configuration)
         if not self.configurations:
-            raise ConfigError("configurations is empty: name at least one of none, head, head+N, lora, full")
+            raise ConfigError(f"configurations is empty: name at least one of {CONFIGURATION_CHOICES}")
         for name in self.configurations:
             check_configuration(name)
         if not self.seeds:
             raise ConfigError("seeds is empty: give at least one seed, e.g. --seeds 42")
+        for name in ("configurations", "seeds"):
+            values = getattr(self, name)
+            twice = sorted({str(v) for v in values if values.count(v) > 1})
+            if twice:
+                raise ConfigError(
+                    f"{name} names {', '.join(twice)} more than once: give each once, e.g. "
+                    f"{','.join(dict.fromkeys(map(str, values)))}"
+                )
+        if self.max_length < MIN_MAX_LENGTH:
+            raise ConfigError(
+                f"max_length {self.max_length} leaves a review no room beside the model's special tokens: give "
+                f"{MIN_MAX_LENGTH} or more, e.g. 128"
+            )
         # numpy and torch take seeds below 2**32; a larger one would fail only once training starts
         for name in ("seed", "data_seed"):
             value = getattr(self, name)
@@ -264,7 +293,13 @@ class RunConfig:
         _choice("precision", self.precision, ("auto", "fp32", "fp16", "bf16"))
         _choice("report_to", self.report_to, ("none", "wandb"))
         _choice("progress", self.progress, ("auto", "bar", "lines"))
-        for name, example in (("model", "minilm"), ("data", "yelp_polarity"), ("output", "runs/NAME")):
+        for name, example in (
+            ("model", "minilm"),
+            ("data", "yelp_polarity"),
+            ("output", "runs/NAME"),
+            ("text_column", "text"),
+            ("label_column", "label"),
+        ):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ConfigError(f"{name} must be a non-empty string, e.g. {example}; got {getattr(self, name)!r}")
         if not isinstance(self.extra, dict):

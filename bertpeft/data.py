@@ -28,7 +28,10 @@ HUB_ALIASES = {
     "yelp_polarity": "fancyzhx/yelp_polarity",
     "yelp_review_full": "Yelp/yelp_review_full",
 }
-LOCAL_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "json"}
+LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "json"}
+# Column names taken for the review text and its label when the data says no other (`--text-column auto`), in order.
+TEXT_COLUMNS = ("text", "sentence", "review", "review_text", "content", "body")
+LABEL_COLUMNS = ("label", "labels", "sentiment", "stars", "rating", "class", "target")
 
 
 class DataError(OneLineError):
@@ -115,10 +118,14 @@ def _check_utf8(path: Path) -> None:
             raise DataError(f"{path} is not UTF-8 text (truncated character at the end): re-save it as UTF-8") from None
 
 
-def load_reviews(data: str):
-    """Load `data` as a `DatasetDict` with `label` and `text` columns (and a test split when there is one)."""
+def load_reviews(data: str | RunConfig):
+    """Load `data` (a Hub id or local path, or a RunConfig naming one and its columns) as a `DatasetDict` with `label`
+    (ids 0..K-1, named by the data's own labels) and `text` columns, and a test split when there is one."""
     import datasets
 
+    text_column = data.text_column if isinstance(data, RunConfig) else AUTO_COLUMN
+    label_column = data.label_column if isinstance(data, RunConfig) else AUTO_COLUMN
+    data = data.data if isinstance(data, RunConfig) else data
     source = resolve_data_source(data)
     if source.kind == "local":
         fmt = _check_format(Path(source.files["train"]))
@@ -134,7 +141,7 @@ def load_reviews(data: str):
         try:  # each file alone: files whose columns differ would fail as one with a message naming neither
             raw = datasets.DatasetDict(
                 {
-                    split: datasets.load_dataset(fmt, data_files=file, split="train")
+                    split: datasets.load_dataset(fmt, data_files=file, split="train", **_reader_options(file))
                     for split, file in source.files.items()
                 }
             )
@@ -149,7 +156,93 @@ def load_reviews(data: str):
                 f"could not load {source.location!r} from the Hugging Face Hub ({_first_line(err)}). "
                 f"Offline? Pass --data PATH with a folder holding train.csv and test.csv (columns label,text)"
             ) from None
-    return check_reviews(raw, source.location)
+    raw = standard_columns(raw, source.location, text_column, label_column)
+    return check_reviews(label_ids(raw, source.location), source.location)
+
+
+def _reader_options(file: str) -> dict[str, str]:
+    return {"delimiter": "\t"} if Path(file).suffix.lower() == ".tsv" else {}
+
+
+AUTO_COLUMN = "auto"
+
+
+def _pick_column(ds, asked: str, candidates: tuple[str, ...], what: str, option: str, where: str, split: str) -> str:
+    if asked != AUTO_COLUMN:
+        if asked not in ds.column_names:
+            raise DataError(f"{where} ({split}) has no column {asked!r} ({option}); it has {ds.column_names}")
+        return asked
+    found = [c for c in candidates if c in ds.column_names]
+    if not found:
+        raise DataError(
+            f"{where} ({split}) has no {what} column (looked for {', '.join(candidates)}); it has {ds.column_names}: "
+            f"pass {option} NAME"
+        )
+    return found[0]
+
+
+def standard_columns(raw, where: str, text_column: str = AUTO_COLUMN, label_column: str = AUTO_COLUMN):
+    """Each split with the review text as `text` and its label as `label` (other columns dropped): the columns
+    named, or (auto) the first of TEXT_COLUMNS / LABEL_COLUMNS the data has."""
+    import datasets
+
+    out = {}
+    for split, ds in raw.items():
+        text = _pick_column(ds, text_column, TEXT_COLUMNS, "text", "--text-column", where, split)
+        label = _pick_column(ds, label_column, LABEL_COLUMNS, "label", "--label-column", where, split)
+        if text == label:
+            raise DataError(f"{where}: the text and the label cannot both be column {text!r}")
+        ds = ds.select_columns([label, text])
+        if (label, text) != ("label", "text"):
+            ds = ds.rename_columns({label: "_label", text: "_text"}).rename_columns(
+                {"_label": "label", "_text": "text"}
+            )
+        out[split] = ds
+    return datasets.DatasetDict(out)
+
+
+def label_ids(raw, where: str):
+    """Labels as ids 0..K-1 named by the data's own labels, in an order anyone can reproduce: text labels (e.g.
+    neg/pos) by sorted name; whole numbers 1..K (star ratings) as 0..K-1; labels 0..K-1 (and ClassLabels) unchanged.
+    Says what it mapped, in one line."""
+    import datasets
+
+    feature = next(iter(raw.values())).features["label"]
+    if isinstance(feature, datasets.ClassLabel):
+        return raw
+    values = [v for ds in raw.values() for v in ds["label"] if v is not None]
+    if values and all(isinstance(v, str) for v in values):
+        names = sorted({v.strip() for v in values})
+        if all(n.lstrip("-").isdigit() for n in names):  # numbers written as text (a JSON with "1", "2")
+            return label_ids(datasets.DatasetDict({s: ds.map(_as_int) for s, ds in raw.items()}), where)
+        mapping = dict(zip(names, range(len(names))))
+        print(f"{where}: labels {', '.join(f'{n!r} -> {i}' for n, i in mapping.items())} (sorted by name)")
+        return datasets.DatasetDict(
+            {s: ds.map(_stripped).cast_column("label", datasets.ClassLabel(names=names)) for s, ds in raw.items()}
+        )
+    whole = [v for v in values if isinstance(v, (int, np.integer)) and not isinstance(v, bool)]
+    if whole and len(whole) == len(values):
+        present = sorted(set(int(v) for v in whole))
+        if present[0] == 1 and 0 not in present and len(present) >= 2 and present == list(range(1, present[-1] + 1)):
+            k = present[-1]
+            names = [f"{i} star" + ("s" if i > 1 else "") for i in present] if k == 5 else [str(i) for i in present]
+            print(f"{where}: labels 1..{k} -> ids 0..{k - 1}")
+            return datasets.DatasetDict(
+                {s: ds.map(_minus_one).cast_column("label", datasets.ClassLabel(names=names)) for s, ds in raw.items()}
+            )
+    return raw
+
+
+def _as_int(row):
+    return {"label": int(row["label"].strip())}
+
+
+def _stripped(row):
+    return {"label": row["label"].strip() if isinstance(row["label"], str) else row["label"]}
+
+
+def _minus_one(row):
+    return {"label": row["label"] - 1 if row["label"] is not None else None}
 
 
 def _has_no_rows(path: Path, fmt: str) -> bool:
@@ -169,7 +262,7 @@ def _first_line(err: Exception) -> str:
 
 
 def check_reviews(raw, where: str):
-    """Validate columns and labels of every split; drop empty texts (with a count). Returns the DatasetDict."""
+    """Validate columns, labels and texts of every split (reporting repeated texts). Returns the DatasetDict."""
     import datasets
 
     for split, ds in raw.items():
@@ -196,7 +289,7 @@ def check_reviews(raw, where: str):
             example = next(v for v in labels if isinstance(v, bool) or not isinstance(v, (int, np.integer)))
             raise DataError(
                 f"{where} ({split}) has labels that are not integers, e.g. {example!r}: "
-                f"use integer labels 0..K-1 (0 negative, 1 positive for polarity)"
+                f"use integer labels 0..K-1 (0 negative, 1 positive for polarity), star ratings 1..K or label names"
             )
         split_classes = int(values.max()) + 1 if len(values) else 0
         if len(values) and (values.min() < 0):
@@ -211,9 +304,13 @@ def check_reviews(raw, where: str):
         texts = ds["text"]
         empty = [i for i, t in enumerate(texts) if t is None or not str(t).strip()]
         if empty:
-            print(f"{where} ({split}): dropped {len(empty)} review(s) with empty text")
-            keep = sorted(set(range(len(ds))) - set(empty))
-            ds = ds.select(keep)
+            raise DataError(
+                f"{where} ({split}) has {len(empty)} review(s) with an empty text (first at row {empty[0] + 1} of "
+                f"the data): give every row a text, or remove the empty ones"
+            )
+        repeated = len(texts) - len({normalized_text(str(t)) for t in texts})
+        if repeated:
+            print(f"{where} ({split}): {repeated} review(s) repeat the text of another (whitespace aside)")
         cleaned[split] = ds
     present = set()
     for ds in cleaned.values():
@@ -416,7 +513,7 @@ def check_data(config: RunConfig) -> None:
         datasets.disable_progress_bars()
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # notebook 01 says the same again
-                raw = load_reviews(config.data)
+                raw = load_reviews(config)
                 sample_with_leakage(
                     raw, config.n_train, config.n_test, config.data_seed, config.n_validation, config.drop_leaked
                 )
@@ -472,7 +569,7 @@ def prepared_key(config: RunConfig) -> dict[str, Any]:
 def prepare_reviews(config: RunConfig, tokenizer, save: bool = True):
     """Load, check, sample and tokenize (with `tokenizer`, the model's) the reviews `config` names; save them into
     the run folder."""
-    raw = load_reviews(config.data)
+    raw = load_reviews(config)
     num_labels = 1 + max(max(ds["label"]) for ds in raw.values())
     id2label = label_names(raw, num_labels)
     sampled, leakage = sample_with_leakage(

@@ -29,6 +29,7 @@ def notebook_config(
     (e.g. the configuration and seed one run of notebook 02 trains) is applied on top.
     """
     quiet_notebook()
+    check_injected_parameters()
     check_notebook_arguments(output, profile, settings)
     settings = {k: v for k, v in (settings or {}).items() if v is not None}
     if output is None:
@@ -57,6 +58,46 @@ def notebook_config(
     if create:
         layout.write_config(config)
     return config.replace(**this_notebook)
+
+
+def assigned_names(source: str) -> list[str]:
+    """The names a cell's source assigns at its top level, in order."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_injected_parameters(history: list[str] | None = None) -> None:
+    """Refuse a parameter papermill was given that the notebook does not declare (papermill itself only warns, and
+    the notebook would run with its default): papermill executes its "# Parameters" cell right after the notebook's
+    parameters cell, so the kernel's input history holds both. `history`: the cells run so far (default: this
+    IPython kernel's); outside papermill there is no such cell and nothing to check."""
+    if history is None:
+        try:
+            history = list(get_ipython().user_ns.get("In", []))  # noqa: F821 - defined inside IPython only
+        except NameError:
+            return
+    injected = [i for i, cell in enumerate(history) if cell.lstrip().startswith("# Parameters") and i > 0]
+    if not injected:
+        return
+    at = injected[-1]
+    declared = assigned_names(history[at - 1])
+    unknown = [name for name in assigned_names(history[at]) if name not in declared]
+    if unknown and declared:
+        raise ConfigError(
+            f"this notebook has no parameter {', '.join(unknown)}: its parameters are {', '.join(declared)} (a run "
+            f"setting such as n_train goes into settings, e.g. -y 'settings: {{n_train: 500}}')"
+        )
 
 
 def check_notebook_arguments(output: Any, profile: Any, settings: Any) -> None:

@@ -27,7 +27,7 @@ from .layout import (
     read_results,
     result_name,
 )
-from .manifest import clear, record, result_differences
+from .manifest import clear, record, result_differences, set_aside
 from .metrics import make_compute_metrics
 from .models import (
     apply_configuration,
@@ -278,8 +278,38 @@ def last_checkpoint(folder: Path) -> str | None:
             print(f"removing {path.name}: it was cut off while being written", flush=True)
             shutil.rmtree(path, ignore_errors=True)
             continue
+        refused = unsafe_pickle(path)
+        if refused:
+            where = set_aside(folder.parent.parent, path)
+            print(
+                f"not resuming from {path.name}: {refused} holds more than tensors (a pickle that could run code when "
+                f"loaded); set aside as {where}",
+                flush=True,
+            )
+            continue
         complete.append((int(step), str(path)))
     return max(complete)[1] if complete else None
+
+
+# What the Trainer loads when it resumes from a checkpoint with torch.load (weights_only=True); training_args.bin
+# it writes but never reads back.
+RESUMED_PICKLES = ("rng_state*.pth", "optimizer.pt", "scheduler.pt", "scaler.pt", "pytorch_model.bin")
+
+
+def unsafe_pickle(checkpoint: Path) -> str | None:
+    """The first file the Trainer would unpickle on resuming from `checkpoint` that holds anything but tensors and
+    plain containers (`torch.load(weights_only=True)` refuses it before any of its code runs), else None."""
+    import torch
+    from transformers.trainer_pt_utils import safe_globals  # the numpy types the Trainer allows in rng_state
+
+    for pattern in RESUMED_PICKLES:
+        for path in sorted(checkpoint.glob(pattern)):
+            try:
+                with safe_globals():
+                    torch.load(path, map_location="cpu", weights_only=True)
+            except Exception:  # noqa: BLE001 - an UnpicklingError, or a file that is no pickle at all
+                return path.name
+    return None
 
 
 CHECKPOINT_SETTINGS = "bertpeft_settings.json"

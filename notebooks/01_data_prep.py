@@ -52,14 +52,39 @@ show_config(config)
 # %% [markdown]
 # ## 1. Load the reviews
 # The same call loads the Hub's `yelp_polarity` (canonical id `fancyzhx/yelp_polarity`) or a local folder in its
-# schema (`label,text`). Every check runs here: missing columns, labels that are not 0..K-1, a single class,
-# files that are not UTF-8; each fails with one line that names the fix.
+# schema (`label,text`). Every check runs here: missing columns, labels that cannot be classes, a single class, an
+# empty text, files that are not UTF-8; each fails with one line that names the fix.
 
 # %%
 from bertpeft.data import load_reviews
 
-raw = load_reviews(config.data)
+raw = load_reviews(config)
 print(", ".join(f"{split}: {len(rows):,} reviews" for split, rows in raw.items()))
+
+# %% [markdown]
+# ### Your own reviews
+# Your data need not be in that schema. A folder with `train` and `test` files in CSV, TSV, JSON Lines or Parquet
+# will do, with the text in a column named `text`, `sentence`, `review`, `review_text`, `content` or `body` and the
+# label in one named `label`, `labels`, `sentiment`, `stars`, `rating`, `class` or `target` (or name them:
+# `settings={"text_column": ..., "label_column": ...}`, `--text-column`/`--label-column` on the command line).
+# Labels may be ids 0..K-1, star ratings 1..K, or names: names become ids in sorted order, and the model, the
+# results and the export keep the names. Two made-up files of that kind, loaded the same way:
+
+# %%
+import tempfile
+from pathlib import Path
+
+own = Path(tempfile.mkdtemp()) / "my-reviews"
+own.mkdir()
+made_up = {
+    "train": [("pos", "Lovely staff and quick service."), ("neg", "Cold food, long wait."), ("pos", "Will return!")],
+    "test": [("neg", "Never again."), ("pos", "Best tacos in town.")],
+}
+for split, rows in made_up.items():
+    lines = ["sentiment\tsentence", *(f"{label}\t{text}" for label, text in rows)]
+    (own / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+mine = load_reviews(str(own))
+print("label names:", mine["train"].features["label"].names, "| first labels:", mine["train"]["label"])
 
 # %% [markdown]
 # ## 2. A seeded, stratified random sample

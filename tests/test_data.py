@@ -51,11 +51,54 @@ def test_folder_without_train_file(tmp_path):
     assert "no train file" in load_error(tmp_path)
 
 
-@pytest.mark.parametrize(("header", "missing"), [("stars,text", "'label'"), ("label,review", "'text'")])
+@pytest.mark.parametrize(("header", "missing"), [("score,text", "label"), ("label,comment", "text")])
 def test_missing_column(tmp_path, header, missing):
     write_csv(tmp_path, "train", f"{header}\n0,bad\n1,good\n")
     message = load_error(tmp_path)
-    assert f"no {missing} column" in message and "label,text" in message
+    assert f"has no {missing} column (looked for" in message and f"pass --{missing}-column NAME" in message
+
+
+def load_own(tmp_path, files: dict[str, str], **columns):
+    from bertpeft import profile_config
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return load_reviews(profile_config("smoke", data=str(tmp_path), **columns))
+
+
+def test_own_data_text_labels_become_ids_in_sorted_order_and_keep_their_names(tmp_path, capsys):
+    raw = load_own(
+        tmp_path,
+        {
+            "train.tsv": "sentence\tsentiment\ngreat\tpos\nawful\tneg\nfine\t pos\n",
+            "test.tsv": "sentence\tsentiment\nbad\tneg\n",
+        },
+    )
+    assert raw["train"]["label"] == [1, 0, 1] and raw["test"]["label"] == [0]
+    assert raw["train"]["text"] == ["great", "awful", "fine"]
+    assert raw["train"].features["label"].names == ["neg", "pos"]
+    assert "labels 'neg' -> 0, 'pos' -> 1 (sorted by name)" in capsys.readouterr().out
+
+
+def test_own_data_star_ratings_1_to_k_become_ids_0_to_k_minus_1(tmp_path):
+    rows = "\n".join(json.dumps({"review": f"review {i}", "stars": i % 5 + 1, "user": "u"}) for i in range(10))
+    raw = load_own(tmp_path, {"train.jsonl": rows, "test.jsonl": rows})
+    assert raw["train"]["label"][:5] == [0, 1, 2, 3, 4] and raw["train"].column_names == ["label", "text"]
+    assert raw["train"].features["label"].names[0] == "1 star"
+
+
+def test_own_data_columns_named_by_setting_and_parquet(tmp_path):
+    frame = pd.DataFrame({"body_text": ["good", "bad", "ok"], "y": [1, 0, 1], "text": ["x", "y", "z"]})
+    frame.to_parquet(tmp_path / "train.parquet")
+    raw = load_own(tmp_path, {}, text_column="body_text", label_column="y")
+    assert raw["train"]["text"] == ["good", "bad", "ok"] and raw["train"]["label"] == [1, 0, 1]
+    with pytest.raises(DataError, match=r"has no column 'stars' \(--label-column\); it has"):
+        load_own(tmp_path, {}, label_column="stars")
+
+
+def test_own_data_repeated_texts_are_reported(tmp_path, capsys):
+    load_own(tmp_path, {"train.csv": "label,text\n0,bad\n1,good\n0, bad\n"})
+    assert "(train): 1 review(s) repeat the text of another" in capsys.readouterr().out
 
 
 def test_empty_label(tmp_path):
@@ -79,7 +122,7 @@ def test_header_only(tmp_path):
     assert "holds no reviews" in load_error(tmp_path)
 
 
-@pytest.mark.parametrize("labels", [("negative", "positive"), ("0.5", "1")])
+@pytest.mark.parametrize("labels", [("0.5", "1"), ("1.5", "0")])
 def test_labels_that_are_not_integers(tmp_path, labels):
     write_csv(tmp_path, "train", f"label,text\n{labels[0]},bad\n{labels[1]},good\n")
     message = load_error(tmp_path)
@@ -119,12 +162,10 @@ def test_file_that_is_not_utf8(tmp_path):
     assert "not UTF-8" in message and "train.csv" in message
 
 
-def test_empty_texts_are_dropped_with_a_count(tmp_path, capsys):
+def test_empty_texts_are_refused_naming_the_first(tmp_path):
     write_csv(tmp_path, "train", 'label,text\n0,bad\n1,\n1,"   "\n0,awful\n1,good\n')
-    raw = load_reviews(str(tmp_path))
-    assert raw["train"].num_rows == 3
-    assert sorted(raw["train"]["text"]) == ["awful", "bad", "good"]
-    assert "dropped 2 review(s) with empty text" in capsys.readouterr().out
+    message = load_error(tmp_path)
+    assert "(train) has 2 review(s) with an empty text (first at row 2" in message and "give every row" in message
 
 
 def test_texts_that_look_like_numbers_stay_text(tmp_path):

@@ -48,6 +48,7 @@ BAD_VALUES = [
     (["--profile", "smoke", "--config", "lora", "--lora-target-modules", "q_proj"], ["q_proj", "query"]),
     (["--profile", "smoke", "--config", "full", "--learning-rate", "0"], ["learning_rate", "above 0"]),
     (["--profile", "smoke", "--config", "head", "--n-train", "5000"], ["n_train", "160"]),
+    (["--profile", "smoke", "--config", "head", "--max-length", "1"], ["max_length 1", "8 or more"]),
 ]
 
 
@@ -66,7 +67,7 @@ def test_bad_value_exits_2_with_one_line_before_training(tmp_path, capsys, args,
 
 RUN_BAD_INPUT = [
     # (what is wrong, arguments after `run --profile smoke --configs head --output DIR`, words of the one line)
-    ("columns", ["--data", "{wrong_columns}"], ["'label' or 'text' column", "Rename"]),
+    ("columns", ["--data", "{wrong_columns}"], ["has no text column (looked for", "--text-column NAME"]),
     ("too many rows", ["--n-train", "1000000000000"], ["n_train", "160 or less"]),
     ("max_length", ["--max-length", "100000"], ["max_length=100000", "128 or less"]),
     ("no tokenizer", ["--model", "{no_tokenizer}"], ["no usable tokenizer", "save_pretrained"]),
@@ -74,6 +75,12 @@ RUN_BAD_INPUT = [
     ("unreachable data", ["--data", "nosuchorg/nosuchdata"], ["nosuchorg/nosuchdata", "--data PATH"]),
     ("fp16 on a CPU", ["--precision", "fp16"], ["fp16 needs a GPU", "fp32"]),
     ("seeds", ["--seeds", "-1"], ["seeds", "e.g. 1,2,3"]),
+    ("a seed twice", ["--seeds", "1,2,1"], ["seeds names 1 more than once", "e.g. 1,2"]),
+    (
+        "a configuration twice",
+        ["--configs", "lora,head,lora"],
+        ["configurations names lora more than once", "lora,head"],
+    ),
 ]
 
 
@@ -82,7 +89,7 @@ def test_bad_input_stops_bertpeft_run_before_any_work(tmp_path, no_tokenizer_mod
     """Through the real command: exit 2 and the whole one-line message (problem and fix), before notebook 01
     starts, and no run folder left to block the corrected command."""
     wrong = write_csv(tmp_path / "wrong-columns", [(i % 2, f"review {i}") for i in range(40)])
-    (wrong / "train.csv").write_text((wrong / "train.csv").read_text().replace("label,text", "stars,review", 1))
+    (wrong / "train.csv").write_text((wrong / "train.csv").read_text().replace("label,text", "score,comment", 1))
     paths = {"wrong_columns": wrong, "no_tokenizer": no_tokenizer_model}
     out = tmp_path / "run"
     done = run_bertpeft(
@@ -166,6 +173,32 @@ def test_a_bad_papermill_parameter_stops_the_notebook_before_any_work(tmp_path):
     assert "n_train must be a whole number above 0" in failure.value.evalue
     assert len(failure.value.evalue.splitlines()) == 1
     assert not out.exists()  # stopped at the cell that builds the config: nothing prepared, trained or written
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parameters", [{"profle": "smoke"}, {"profile": "smoke", "n_train": "notanumber"}])
+def test_a_misspelt_papermill_parameter_stops_the_notebook_naming_the_valid_ones(tmp_path, parameters):
+    """Papermill only warns of a parameter the notebook does not declare, and the notebook would run with its
+    defaults (the quick profile, 2,000 reviews): the notebook's first cell refuses it in one line instead."""
+    import papermill
+
+    out = tmp_path / "run"
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(
+            str(Path(__file__).resolve().parents[1] / "notebooks" / "01_data_prep.ipynb"),
+            str(tmp_path / "01.ipynb"),
+            parameters={**parameters, "output": str(out)},
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+        )
+    unknown = next(name for name in parameters if name not in ("profile",))
+    assert failure.value.ename == "ConfigError"
+    assert f"this notebook has no parameter {unknown}: its parameters are profile, settings, output" in (
+        failure.value.evalue
+    ), failure.value.evalue
+    assert len(failure.value.evalue.splitlines()) == 1
+    assert not out.exists()
 
 
 def test_model_hub_unreachable_fails_within_seconds(monkeypatch):
@@ -392,3 +425,40 @@ def test_result_json_refuses_nan_and_infinity_naming_where(tmp_path):
     assert list(tmp_path.iterdir()) == [], "nothing written, no temporary file left"
     atomic_write_json(tmp_path / "r.json", {"accuracy": 0.5, "latency": None})
     assert json.loads((tmp_path / "r.json").read_text()) == {"accuracy": 0.5, "latency": None}
+
+
+class Planted:
+    """Unpickling this runs code: it writes the file `marker`."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def test_a_checkpoint_holding_a_pickle_that_runs_code_is_set_aside_unloaded(tmp_path, capsys):
+    """A checkpoint whose rng_state.pth would write a file when unpickled: it is never resumed from, nothing in it
+    runs, and it is set aside (kept, not deleted); the checkpoint before it is resumed from."""
+    import numpy as np
+    import torch
+
+    from bertpeft.manifest import record
+    from bertpeft.training import last_checkpoint
+
+    run, marker = tmp_path / "run", tmp_path / "it-ran.txt"
+    folder = run / "checkpoints" / "head-seed42"
+    for step, rng in ((10, {"python": (3, (1, 2), None), "numpy": np.random.get_state()}), (20, Planted(marker))):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+        torch.save(rng, folder / f"checkpoint-{step}" / "rng_state.pth")
+    record(folder, root=run)
+    assert last_checkpoint(folder) == str(folder / "checkpoint-10")
+    assert not marker.exists(), "the planted code ran"
+    said = capsys.readouterr().out
+    assert "not resuming from checkpoint-20: rng_state.pth holds more than tensors" in said, said
+    assert [p.name for p in folder.iterdir()] == ["checkpoint-10"]
+    assert len(list((run / "set-aside").rglob("checkpoint-20/rng_state.pth"))) == 1
+    # and the file is hostile indeed: a plain load runs it
+    torch.load(next((run / "set-aside").rglob("rng_state.pth")), weights_only=False)
+    assert marker.read_text() == "ran"

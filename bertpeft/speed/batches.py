@@ -26,6 +26,7 @@ def read_reviews(data: str, n: int, seed: int) -> tuple[list[str], list[int]]:
         path = Path(source.files["train"])
         readers = {
             ".csv": pd.read_csv,
+            ".tsv": lambda p: pd.read_csv(p, sep="\t"),
             ".parquet": pd.read_parquet,
             ".jsonl": lambda p: pd.read_json(p, lines=True),
             ".json": lambda p: pd.read_json(p, lines=True),

@@ -1,0 +1,177 @@
+"""bertpeft deletes, replaces and trusts only what it wrote into a run folder (its manifest): `--force` never touches a
+user's files or anything through a symbolic link, and a result, figure or executed notebook that is gone or no longer
+what was written is named, set aside (never deleted) and made again."""
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_bertpeft
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes (links not followed), but the lock a command takes on a folder."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".bertpeft.lock"
+    }
+
+
+def one_error_line(done) -> str:
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stdout + done.stderr
+    assert lines[0].startswith("bertpeft: error: "), lines[0]
+    return lines[0]
+
+
+def users_files(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "package.json").write_text('{"name": "mine"}\n')
+    (folder / "notes.json").write_text('{"keep": true}\n')
+    return folder
+
+
+@pytest.mark.parametrize("linked", ["results", "figures", "models", "checkpoints"])
+def test_force_through_a_symlinked_run_folder_part_stops_and_touches_nothing_outside(tmp_path, linked):
+    """A run folder whose results/ (or figures/, models/, checkpoints/) is a link to another folder: `run --force`
+    stops with one line naming the link, exit 2, and the folder it points to is byte for byte as before."""
+    sibling = users_files(tmp_path / "sibling")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / linked).symlink_to(sibling, target_is_directory=True)
+    before = snapshot(sibling)
+
+    done = run_bertpeft("run", "--profile", "smoke", "--configs", "head", "--output", out, "--force")
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = one_error_line(done)
+    assert f"{out / linked} is a symbolic link (to {sibling})" in line, line
+    assert "pass another --output" in line
+    assert snapshot(sibling) == before
+    assert sorted(p.name for p in out.iterdir()) == [linked], "nothing was written into the run folder"
+
+
+def test_a_link_inside_a_run_folder_part_is_refused_too(tmp_path):
+    sibling = users_files(tmp_path / "sibling")
+    out = tmp_path / "run"
+    (out / "models" / "head-seed42").mkdir(parents=True)
+    (out / "models" / "head-seed42" / "trained.safetensors").symlink_to(sibling / "package.json")
+    before = snapshot(sibling)
+    done = run_bertpeft("train", "--profile", "smoke", "--config", "head", "--output", out, "--force")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "trained.safetensors is a symbolic link" in one_error_line(done)
+    assert snapshot(sibling) == before
+
+
+def test_force_in_a_folder_bertpeft_did_not_make_deletes_nothing(tmp_path):
+    """A folder of the user's, with no manifest, holding keep.txt, results/mine.json and models/mine/weights.bin:
+    `run --force` stops with one line naming results/mine.json, exit 2, before any work, and every file stays."""
+    out = tmp_path / "mine"
+    (out / "results").mkdir(parents=True)
+    (out / "models" / "mine").mkdir(parents=True)
+    (out / "keep.txt").write_text("mine\n")
+    (out / "results" / "mine.json").write_text('{"accuracy": 1.0}\n')
+    (out / "models" / "mine" / "weights.bin").write_bytes(b"\x00" * 64)
+    before = snapshot(out)
+
+    done = run_bertpeft("run", "--profile", "smoke", "--configs", "head", "--output", out, "--force")
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = one_error_line(done)
+    assert "results/mine.json, not written by bertpeft" in line and "move them out of" in line, line
+    assert snapshot(out) == before, "nothing deleted, nothing written"
+
+
+@pytest.mark.slow
+def test_force_removes_its_own_results_and_leaves_the_users_files_beside_them(tmp_path):
+    """In a folder holding a user's files beside a bertpeft result made with other settings, `train --force` removes
+    the result, its weights and checkpoints, and nothing else; a user's folder where the training would write its
+    weights stops it before it trains."""
+    out = tmp_path / "run"
+    made = run_bertpeft("train", "--profile", "smoke", "--config", "head", "--n-test", "24", "--output", out)
+    assert made.returncode == 0, made.stderr[-3000:]
+    (out / "keep.txt").write_text("mine\n")
+    (out / "models" / "mine").mkdir()
+    (out / "models" / "mine" / "weights.bin").write_bytes(b"\x01" * 64)
+    mine = {k: v for k, v in snapshot(out).items() if k in ("keep.txt", "models/mine/weights.bin")}
+
+    forced = run_bertpeft("train", "--profile", "smoke", "--config", "none", "--force", "--output", out)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert "removing results/head-seed42.json, its weights and checkpoints" in forced.stdout
+    assert not (out / "models" / "head-seed42").exists()
+    assert {k: v for k, v in snapshot(out).items() if k in mine} == mine
+
+    (out / "models" / "head-seed42").mkdir()
+    (out / "models" / "head-seed42" / "notes.txt").write_text("mine\n")
+    blocked = run_bertpeft("train", "--profile", "smoke", "--config", "head", "--output", out)
+    assert blocked.returncode == 2, blocked.stdout + blocked.stderr
+    assert "models/head-seed42 was not written by bertpeft" in one_error_line(blocked)
+    assert not (out / "results" / "head-seed42.json").exists(), "refused before training"
+    assert (out / "models" / "head-seed42" / "notes.txt").read_text() == "mine\n"
+
+
+@pytest.mark.slow
+def test_damaged_edited_or_deleted_outputs_are_named_set_aside_and_made_again(tmp_path):
+    """After a finished run, each repaired by the same command, naming it in one line, redoing only what depends on
+    it: a deleted figure is drawn again (the training skipped), a deleted executed notebook is run again, and a
+    hand-edited result is set aside (kept as the user left it, not deleted) and made again."""
+    out = tmp_path / "run"
+    args = ("run", "--profile", "smoke", "--configs", "none", "--no-quotes", "--output", out)
+    first = run_bertpeft(*args, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    result, figure = out / "results" / "none-seed42.json", out / "figures" / "loss_curves.png"
+    notebook = out / "notebooks" / "02_train-none-seed42.ipynb"
+    original = json.loads(result.read_text())
+
+    figure.unlink()
+    again = run_bertpeft(*args, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "02_train none-seed42" in again.stdout and "skipped: already done" in again.stdout
+    assert "04_results                         runs again: figures/loss_curves.png is missing" in again.stdout
+    assert figure.is_file(), "the deleted figure was drawn again"
+
+    notebook.unlink()
+    again = run_bertpeft(*args, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "runs again: notebooks/02_train-none-seed42.ipynb is missing" in again.stdout, again.stdout
+    assert notebook.is_file()
+
+    result.write_text(json.dumps({**original, "accuracy": 0.999}))
+    again = run_bertpeft(*args, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    said = "results/none-seed42.json is not what bertpeft wrote (edited or damaged): set aside as set-aside/"
+    assert said in again.stdout, again.stdout
+    aside = list((out / "set-aside").rglob("none-seed42.json"))
+    assert len(aside) == 1 and json.loads(aside[0].read_text())["accuracy"] == 0.999, "kept as the user left it"
+    assert json.loads(result.read_text())["accuracy"] == original["accuracy"], "the same seed makes the same result"
+
+
+def test_the_manifest_records_trusts_and_clears_only_what_it_wrote(tmp_path):
+    from bertpeft.config import ConfigError
+    from bertpeft.manifest import CHANGED, FOREIGN, MISSING, OURS, clear, record, set_aside, state
+
+    root = tmp_path / "run"
+    (root / "results").mkdir(parents=True)
+    ours, theirs = root / "results" / "a.json", root / "results" / "b.json"
+    ours.write_text("{}")
+    theirs.write_text("{}")
+    record(ours, root=root)
+    (root / "models" / "a").mkdir(parents=True)
+    (root / "models" / "a" / "trained.safetensors").write_bytes(b"1")
+    record(root / "models" / "a", root=root)
+    assert state(root, ours) == OURS and state(root, theirs) == FOREIGN
+    assert state(root, root / "models" / "a" / "trained.safetensors") == OURS, "inside a recorded folder"
+
+    with pytest.raises(ConfigError, match="b.json was not written by bertpeft"):
+        clear(root, theirs)
+    assert theirs.exists()
+    clear(root, root / "models" / "a")
+    assert not (root / "models" / "a").exists()
+
+    ours.write_text('{"edited": 1}')
+    assert state(root, ours) == CHANGED
+    kept = set_aside(root, ours)
+    assert kept.read_text() == '{"edited": 1}' and kept.is_relative_to(root / "set-aside")
+    assert state(root, ours) == FOREIGN, "set aside: no longer recorded"
+    record(theirs, root=root)
+    theirs.unlink()
+    assert state(root, theirs) == MISSING
