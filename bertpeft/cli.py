@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .config import (
@@ -138,6 +139,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.name is not None and (Path(args.name).name != args.name or args.name in ("", ".", "..")):
+        raise ConfigError(
+            f"--name {args.name!r} is a file name, not a path: give e.g. speed.json (--output is the folder)"
+        )
     run_speed_benchmark(
         config_from_args(args),
         sections=args.sections,

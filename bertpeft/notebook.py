@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, RunConfig, profile_config
+from .data import published_data_name
 from .device import default_profile
 from .layout import RunDir
 
@@ -155,5 +156,11 @@ STORIES = {
 
 def run_story(config: RunConfig) -> str:
     """Which experiment a run's outputs come from, in one line."""
+    defaults = profile_config(config.profile)
+    if (config.model, config.data) != (defaults.model, defaults.data):  # the profile's words would describe other data
+        return (
+            f"These outputs come from profile {config.profile}'s settings with model {config.model} on data "
+            f"{published_data_name(config.data)} ({config.n_train:,} training and {config.n_test:,} test reviews)."
+        )
     story = STORIES.get(config.profile, f"profile {config.profile}")
-    return f"These outputs come from {story}; model {config.model}, data {config.data}."
+    return f"These outputs come from {story}; model {config.model}, data {published_data_name(config.data)}."

@@ -146,3 +146,12 @@ def test_run_without_output_uses_the_profiles_folder_so_the_same_command_resumes
     assert cli.main(["run", "--profile", "smoke"]) == 0
     assert cli.main(["run", "--profile", "smoke"]) == 0
     assert folders == [Path("runs/smoke"), Path("runs/smoke")]
+
+
+@pytest.mark.parametrize("name", ["../../outside.json", "sub/speed.json", ".."])
+def test_bench_refuses_a_json_name_that_is_a_path(tmp_path, capsys, name):
+    from bertpeft.cli import main
+
+    assert main(["bench", "--profile", "smoke", "--output", str(tmp_path / "bench"), "--name", name]) == 2
+    assert "is a file name, not a path" in capsys.readouterr().err
+    assert not (tmp_path / "bench").exists() and not (tmp_path.parent / "outside.json").exists()

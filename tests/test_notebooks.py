@@ -148,3 +148,12 @@ def test_a_notebook_on_an_empty_run_folder_stops_with_one_line_saying_what_to_ru
     failed = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
     tracebacks = [o["traceback"] for c in failed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert len(tracebacks) == 1 and len(tracebacks[0]) == 1, "one line, no traceback"
+
+
+def test_a_notebook_describes_the_data_the_run_read_not_its_profiles():
+    from bertpeft import profile_config
+    from bertpeft.notebook import run_story
+
+    assert "made-up reviews" in run_story(profile_config("smoke"))
+    other = run_story(profile_config("smoke", data="yelp_review_full", n_train=64))
+    assert "made-up" not in other and "data Yelp/yelp_review_full (64 training and 48 test reviews)" in other, other
