@@ -20,7 +20,7 @@ from .config import PREPARED_SETTINGS, ConfigError, OneLineError, RunConfig
 from .fixtures import SMOKE_DATA
 from .hub import offline_unless_reachable
 from .layout import RunDir
-from .manifest import clear, record
+from .manifest import clear, record_folder
 from .models import model_positions
 
 # Today's canonical Hub ids (the short names are redirects that older tutorials use).
@@ -590,8 +590,8 @@ def prepare_reviews(config: RunConfig, tokenizer, save: bool = True):
         tokenized.save_to_disk(str(tmp))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         clear(RunDir(config).root, target)  # the data bertpeft prepared before; a folder of the user's stops it
+        record_folder(RunDir(config).root, target)
         tmp.rename(target)
-        record(target, root=RunDir(config).root)
     return tokenized, meta
 
 

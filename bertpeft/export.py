@@ -43,7 +43,7 @@ from .layout import (
     result_name,
     trained_runs,
 )
-from .manifest import not_ours, record, unowned
+from .manifest import not_ours, record_folder, unowned
 from .models import (
     given_model_name,
     load_base_model,
@@ -251,8 +251,8 @@ def export_adapter(
     out = export_dir(trained.run_dir)
     if unowned(trained.run_dir, out):
         raise not_ours(out, trained.run_dir)
+    record_folder(trained.run_dir, out)  # the export folder is bertpeft's whole
     out.mkdir(parents=True, exist_ok=True)
-    record(out, root=trained.run_dir)  # the export folder is bertpeft's whole
     (out / verification_name(configuration)).unlink(missing_ok=True)
     test, tokenizer = held_out_reviews(trained, n_reviews)
     texts, max_length = list(test["text"]), trained.config.max_length

@@ -100,7 +100,13 @@ def ordinary_permissions(*paths: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one.
+    """Write `text` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one
+    (`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a reader (or a kill) sees the old file or the new one, never half of one.
     The file gets the permissions an ordinary write would give it (0666 less the umask: 0644 under umask 022), not
     the 0600 of the temporary file it starts as."""
     path = Path(path)
@@ -109,8 +115,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         if hasattr(os, "fchmod"):  # not on Windows before Python 3.13, where the mode bits mean little
             os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -162,8 +168,13 @@ class WriteFault(OneLineError):
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """`data` as strict JSON (no NaN or Infinity, which most JSON readers refuse): a non-finite number raises
-    `NonFiniteError` naming it, and nothing is written."""
+    """`data` as strict JSON (`json_text`), written atomically."""
+    atomic_write_text(path, json_text(path, data))
+
+
+def json_text(path: Path, data: Any) -> str:
+    """`data` as strict JSON text for `path` (no NaN or Infinity, which most JSON readers refuse): a non-finite
+    number raises `NonFiniteError` naming it, and nothing is written."""
     try:
         text = json.dumps(data, indent=2, default=str, allow_nan=False)
     except ValueError:
@@ -174,7 +185,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
             f"{path} was not written: {bad[0][0]} is {bad[0][1]} ({len(bad)} value(s) in all are NaN or infinite, "
             f"which JSON cannot hold)"
         ) from None
-    atomic_write_text(path, text + "\n")
+    return text + "\n"
 
 
 def result_name(configuration: str, seed: int) -> str:

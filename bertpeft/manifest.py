@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from .config import RESULT_SETTINGS, ConfigError, RunConfig
-from .layout import MANIFEST, RunDir, atomic_write_json, check_no_links
+from .layout import MANIFEST, RunDir, atomic_write_bytes, atomic_write_json, check_no_links, json_text
 
 NAME = MANIFEST
 FORMAT = 1
@@ -110,6 +110,33 @@ def record(*paths: str | Path, root: str | Path | None = None) -> None:
             entries[rel] = {"kind": "folder"}
         elif path.is_file():
             entries[rel] = {"kind": "file", "bytes": path.stat().st_size, "sha256": sha256(path)}
+    _save(root, entries)
+
+
+def write(root: str | Path, path: str | Path, data: bytes | str) -> None:
+    """Write `data` to `path` atomically, recorded as bertpeft's before it lands: a kill in between leaves the path
+    named with the new bytes' hash, so the old file counts as changed (set aside) or the new one as missing (made
+    again), never a file of bertpeft's as a stranger's."""
+    root, path = Path(root).expanduser(), Path(path)
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    start(root)
+    entries = _entries(root)
+    entries[_inside(root, path)] = {"kind": "file", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    _save(root, entries)
+    atomic_write_bytes(path, data)
+
+
+def write_json(root: str | Path, path: str | Path, data) -> None:
+    """`data` as strict JSON (`layout.json_text`), written and recorded by `write`."""
+    write(root, path, json_text(Path(path), data))
+
+
+def record_folder(root: str | Path, folder: str | Path) -> None:
+    """Record `folder` as bertpeft's whole before bertpeft writes into it (it need not exist yet)."""
+    root = Path(root).expanduser()
+    start(root)
+    entries = _entries(root)
+    entries[_inside(root, Path(folder))] = {"kind": "folder"}
     _save(root, entries)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .manifest import record
+from .layout import atomic_write_bytes
+from .manifest import manifest_path, write
 from .report import accuracy_with_interval, configuration_rank, step_time_relative
 
 
@@ -20,10 +21,18 @@ def _plt():
 
 
 def save_figure(fig, folder: str | Path, name: str) -> Path:
+    """`fig` as `folder/name.png`, written atomically; in a run folder (`folder` is its figures/), recorded as
+    bertpeft's, so that a figure deleted or edited later is drawn again."""
+    import io
+
     path = Path(folder) / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    record(path)  # in a run folder, recorded as bertpeft's (a deleted or edited figure is then drawn again)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    run = path.parent.parent
+    if manifest_path(run).is_file():
+        write(run, path, buffer.getvalue())
+    else:
+        atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import CONFIGURATIONS, PEFT_METHODS, PROBE, ConfigError, RunConfig, lora_rank, unfrozen_layers
-from .layout import RunDir, atomic_write_text, read_results
-from .manifest import record
+from .layout import RunDir, read_results
+from .manifest import write
 from .metrics import METRICS
 from .stats import mcnemar_test, mean_and_interval
 
@@ -98,8 +98,7 @@ def table_of(results: list[dict]):
 def write_results_csv(run_dir: str | Path):
     """`results_table` written (atomically) to `<run_dir>/results.csv`; returns the table."""
     table = results_table(run_dir)
-    atomic_write_text(RunDir(run_dir).results_csv, table.to_csv(index=False))
-    record(RunDir(run_dir).results_csv, root=RunDir(run_dir).root)
+    write(RunDir(run_dir).root, RunDir(run_dir).results_csv, table.to_csv(index=False))
     return table
 
 

@@ -34,7 +34,7 @@ from .layout import (
     one_writer,
     result_name,
 )
-from .manifest import CHANGED, FOREIGN, MISSING, claim_results, damaged, record, set_aside, state
+from .manifest import CHANGED, FOREIGN, MISSING, claim_results, damaged, set_aside, state, write
 from .methods import compared_here
 from .models import check_virtual_tokens, configuration_table, load_tokenizer, model_positions, same_lora_targets
 from .report import write_results_csv
@@ -281,9 +281,9 @@ def _finalise(tmp: Path, path: Path) -> None:
 
     nb = nbformat.read(str(tmp), as_version=4)
     nb.metadata.setdefault("papermill", {})["output_path"] = str(path)
-    nbformat.write(nb, str(tmp))
-    os.replace(tmp, path)
-    record(path, root=path.parent.parent)
+    text = nbformat.writes(nb)
+    write(path.parent.parent, path, text if text.endswith("\n") else text + "\n")  # as nbformat.write ends a file
+    tmp.unlink()
 
 
 def newer_than_results(path: Path, layout: RunDir) -> bool:

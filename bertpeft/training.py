@@ -27,7 +27,7 @@ from .layout import (
     read_results,
     result_name,
 )
-from .manifest import clear, record, result_differences, set_aside
+from .manifest import clear, record_folder, result_differences, set_aside, write_json
 from .metrics import make_compute_metrics
 from .models import (
     apply_configuration,
@@ -334,8 +334,8 @@ def claim_checkpoints(folder: Path, config: RunConfig) -> None:
                     f"removing the checkpoints in {folder}: made with other settings ({', '.join(changed)})", flush=True
                 )
             clear(RunDir(config).root, folder)
+    record_folder(RunDir(config).root, folder)
     folder.mkdir(parents=True, exist_ok=True)
-    record(folder, root=RunDir(config).root)
     atomic_write_json(recorded, settings)
 
 
@@ -580,8 +580,8 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         if trains:
             weights = RunDir(config).weights(result["name"])
             clear(RunDir(config).root, weights)  # an earlier training's weights, bertpeft's only
+            record_folder(RunDir(config).root, weights)
             save_trained_weights(trainer.model, weights)
-            record(weights, root=RunDir(config).root)
         if benchmark:
             start = time.perf_counter()
             result.update(
@@ -591,9 +591,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
             )
             result["benchmark_seconds"] = time.perf_counter() - start
             result["test_passes"].append("independent benchmark")
-        written = RunDir(config).result(config.configuration, config.seed)
-        atomic_write_json(written, result)
-        record(written, root=RunDir(config).root)
+        write_json(RunDir(config).root, RunDir(config).result(config.configuration, config.seed), result)
         clear(RunDir(config).root, trainer.args.output_dir)
     return result
 
