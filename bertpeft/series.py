@@ -371,7 +371,8 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     elif not series.execute(prep):
         return finish(series)  # without data no configuration can train
 
-    changed = prep.status == "ok"
+    changed = prep.status == "ok"  # something a later notebook reads was made anew
+    retrained: set[str] = set()  # the results trained anew (the export depends on one of them only)
     for configuration in config.configurations:
         for seed in config.seeds:
             name = result_name(configuration, seed)
@@ -385,7 +386,9 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
             if not force and done.is_file() and not series.interrupted(train) and series.intact(train):
                 series.skip(train, f"already done ({done.relative_to(run_dir)})")
                 continue
-            changed |= series.execute(train)
+            if series.execute(train):
+                changed = True
+                retrained.add(name)
 
     write_results_csv(run_dir)
     if "lora" in config.configurations:
@@ -394,7 +397,10 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
         if not layout.result("lora", seed).is_file():
             series.skip(export, f"no trained LoRA model ({result_name('lora', seed)} did not finish)")
         elif (
-            not (force or changed) and executed_ok(export.output) and export_verified(run_dir) and series.intact(export)
+            not (force or prep.status == "ok" or result_name("lora", seed) in retrained)
+            and executed_ok(export.output)
+            and export_verified(run_dir)
+            and series.intact(export)
         ):
             series.skip(export, "export already in the run folder, verified")
         else:

@@ -59,7 +59,15 @@ def kill_tree(pid: int) -> None:
 
 # The files that take longest, longest first (measured with `pytest --durations=0`): pytest-xdist hands each worker
 # whole files in collection order, so starting with these lets the two workers finish at about the same time.
-SLOW_FILES = ("test_pipeline.py", "test_reliability.py", "test_run_folder.py", "test_methods.py", "test_training.py")
+SLOW_FILES = (
+    "test_pipeline.py",
+    "test_reliability.py",
+    "test_run_folder.py",
+    "test_manifest.py",
+    "test_methods.py",
+    "test_training.py",
+    "test_own_data.py",
+)
 
 
 def pytest_collection_modifyitems(items):

@@ -1,5 +1,5 @@
 """A user's own reviews, as users have them: a TSV with other column names and text labels trains through `bertpeft
-run`, and the exported model's `pipeline` speaks the user's label names."""
+train`, and the exported model's `pipeline` speaks the user's label names."""
 
 import json
 import random
@@ -30,16 +30,20 @@ def test_a_tsv_with_text_labels_and_its_own_column_names_runs_end_to_end(tmp_pat
         ]
         (data / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "run"
-    args = ("run", "--profile", "smoke", "--configs", "lora", "--data", data, "--no-quotes", "--output", out)
+    args = ("train", "--profile", "smoke", "--config", "lora", "--data", data, "--output", out)
     refused = run_bertpeft(*args)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "has no text column (looked for text, sentence" in refused.stderr and "--text-column NAME" in refused.stderr
+    assert not (out / "results").exists()
 
-    done = run_bertpeft(*args, "--text-column", "comment", "--label-column", "verdict", timeout=600)
+    named = ("--text-column", "comment", "--label-column", "verdict")
+    done = run_bertpeft(*args, *named, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((out / "results" / "lora-seed42.json").read_text())
     assert result["id2label"] == {"0": "neg", "1": "pos"}
     assert result["run_config"]["text_column"] == "comment"
+    exported = run_bertpeft("export", "--output", out, timeout=600)
+    assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
 
     from transformers import pipeline
 

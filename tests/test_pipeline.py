@@ -467,3 +467,35 @@ def test_series_profile_splits_each_training_notebook_and_counts_its_test_passes
         assert row["test_passes"] == ["final evaluation", "independent benchmark"]
     assert report["most_test_passes"] == 2
     assert "series wall time" in done.stdout
+
+
+@pytest.mark.slow
+def test_damaged_edited_or_deleted_outputs_are_named_set_aside_and_made_again(smoke_run, tmp_path):
+    """After a finished run, each repaired by the same command, naming it in one line, redoing only what depends on
+    it: a deleted figure is drawn again (the training skipped); a hand-edited result is set aside (kept as the user
+    left it, not deleted) and made again, and a deleted executed notebook is run again."""
+    out = tmp_path / "run"
+    shutil.copytree(smoke_run[0], out)  # a finished series (its manifest names files by their place in the folder)
+    args = ("run", "--profile", "smoke", "--no-quotes", "--output", out)
+    result, figure = out / "results" / "none-seed42.json", out / "figures" / "loss_curves.png"
+    notebook = out / "notebooks" / "02_train-none-seed42.ipynb"
+    original = json.loads(result.read_text())
+
+    figure.unlink()
+    again = run_bertpeft(*args, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("skipped: already done") == len(CONFIGS), again.stdout
+    assert "04_results                         runs again: figures/loss_curves.png is missing" in again.stdout
+    assert figure.is_file(), "the deleted figure was drawn again"
+
+    result.write_text(json.dumps({**original, "accuracy": 0.999}))
+    notebook.unlink()
+    again = run_bertpeft(*args, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    said = "results/none-seed42.json is not what bertpeft wrote (edited or damaged): set aside as set-aside/"
+    assert said in again.stdout, again.stdout
+    aside = list((out / "set-aside").rglob("none-seed42.json"))
+    assert len(aside) == 1 and json.loads(aside[0].read_text())["accuracy"] == 0.999, "kept as the user left it"
+    assert json.loads(result.read_text())["accuracy"] == original["accuracy"], "the same seed makes the same result"
+    assert notebook.is_file(), "the deleted executed notebook was run again"
+    assert "skipped: export already in the run folder, verified" in again.stdout, "the export depends on lora alone"

@@ -467,3 +467,32 @@ def test_a_checkpoint_holding_a_pickle_that_runs_code_is_set_aside_unloaded(tmp_
     # and the file is hostile indeed: a plain load runs it
     torch.load(next((run / "set-aside").rglob("rng_state.pth")), weights_only=False)
     assert marker.read_text() == "ran"
+
+
+@pytest.mark.slow
+def test_bertpeft_train_never_resumes_from_a_planted_pickle(tmp_path):
+    """Through the command: a checkpoint left in the run folder with the training's own settings, whose
+    rng_state.pth would write a file when unpickled. `bertpeft train` passes it over (one line), trains from the
+    start, and the planted code never runs."""
+    import torch
+
+    from bertpeft.config import RESULT_SETTINGS
+    from bertpeft.manifest import record
+    from bertpeft.training import CHECKPOINT_SETTINGS
+
+    out, marker = tmp_path / "run", tmp_path / "it-ran.txt"
+    config = profile_config("smoke", configuration="head", output=str(out))
+    folder = out / "checkpoints" / "head-seed42"
+    (folder / "checkpoint-3").mkdir(parents=True)
+    settings = {k: getattr(config, k) for k in RESULT_SETTINGS} | {"learning_rate": config.learning_rate_for}
+    (folder / CHECKPOINT_SETTINGS).write_text(json.dumps(settings, default=str))
+    (folder / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
+    torch.save(Planted(marker), folder / "checkpoint-3" / "rng_state.pth")
+    record(folder, root=out)
+
+    done = run_bertpeft("train", "--profile", "smoke", "--config", "head", "--output", out)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "not resuming from checkpoint-3: rng_state.pth holds more than tensors" in done.stdout, done.stdout
+    assert "resuming head from" not in done.stdout
+    assert not marker.exists(), "the planted code ran"
+    assert json.loads((out / "results" / "head-seed42.json").read_text())["resumed_from"] is None
