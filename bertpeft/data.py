@@ -157,7 +157,7 @@ def load_reviews(data: str | RunConfig):
                 f"Offline? Pass --data PATH with a folder holding train.csv and test.csv (columns label,text)"
             ) from None
     raw = standard_columns(raw, source.location, text_column, label_column)
-    return check_reviews(label_ids(raw, source.location), source.location)
+    return check_reviews(label_ids(raw, published_data_name(data)), source.location)
 
 
 def _reader_options(file: str) -> dict[str, str]:

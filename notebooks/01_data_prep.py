@@ -84,7 +84,12 @@ for split, rows in made_up.items():
     lines = ["sentiment\tsentence", *(f"{label}\t{text}" for label, text in rows)]
     (own / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 mine = load_reviews(str(own))
-print("label names:", mine["train"].features["label"].names, "| first labels:", mine["train"]["label"])
+print(
+    "label names:",
+    mine["train"].features["label"].names,
+    "| labels of the training file:",
+    list(mine["train"]["label"]),
+)
 
 # %% [markdown]
 # ## 2. A seeded, stratified random sample

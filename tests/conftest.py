@@ -63,7 +63,6 @@ SLOW_FILES = (
     "test_pipeline.py",
     "test_reliability.py",
     "test_run_folder.py",
-    "test_manifest.py",
     "test_methods.py",
     "test_training.py",
     "test_own_data.py",

@@ -11,6 +11,8 @@ import pytest
 from conftest import ROOT, kill_tree, notebook_debris, run_bertpeft
 
 CONFIGS = ["none", "head", "head+1", "head+2", "lora", "full"]
+# Marker strings in the shape of a W&B key (40 characters) and a Hugging Face token.
+TOKENS = ("fakekey" + "0123456789abcdef" * 2 + "01", "hf_" + "markerTOKEN0123456789abcdefXYZ")
 FIGURES = [
     "accuracy_vs_training_time",
     "metrics_per_configuration",
@@ -30,10 +32,22 @@ def notebook_errors(path):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
-    # --no-quotes, as for the committed reference run: executed notebooks show review lengths, not texts
-    done = run_bertpeft("run", "--profile", "smoke", "--no-quotes", "--output", run_dir, timeout=600)
+    # --no-quotes, as for the committed reference run: executed notebooks show review lengths, not texts. A W&B key
+    # and a Hub token are set, as on a user's machine: no file of the run may hold them (test_no_token_is_written).
+    env = {**os.environ, "WANDB_API_KEY": TOKENS[0], "HF_TOKEN": TOKENS[1]}
+    done = run_bertpeft("run", "--profile", "smoke", "--no-quotes", "--output", run_dir, env=env, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return run_dir, done
+
+
+@pytest.mark.slow
+def test_no_token_is_written_by_a_series(smoke_run):
+    run_dir, done = smoke_run
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".ipynb" for p in files) and any(p.suffix == ".json" for p in files)
+    for token in TOKENS:
+        assert token not in done.stdout + done.stderr
+        assert [str(p) for p in files if token.encode() in p.read_bytes()] == [], token
 
 
 @pytest.mark.slow

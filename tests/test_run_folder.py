@@ -115,6 +115,10 @@ def test_results_made_with_other_settings_stop_train_and_run_until_force(tmp_pat
     result = json.loads(head.read_text())
     assert result["run_config"]["n_test"] == 48 and len(result["test_labels"]) == 48
 
+    # --force removes bertpeft's results made otherwise, and never a file of the user's beside them
+    (out / "keep.txt").write_text("mine\n")
+    (out / "models" / "mine").mkdir()
+    (out / "models" / "mine" / "weights.bin").write_bytes(b"\x01" * 64)
     forced = run_bertpeft(
         "train", "--profile", "smoke", "--config", "none", "--n-test", "24", "--force", "--output", out
     )
@@ -122,6 +126,8 @@ def test_results_made_with_other_settings_stop_train_and_run_until_force(tmp_pat
     assert "removing results/head-seed42.json, its weights and checkpoints" in forced.stdout
     assert sorted(p.name for p in (out / "results").iterdir()) == ["none-seed42.json"]
     assert not (out / "models" / "head-seed42").exists()
+    assert (out / "keep.txt").read_text() == "mine\n"
+    assert (out / "models" / "mine" / "weights.bin").read_bytes() == b"\x01" * 64
 
 
 FOLDER_FAULTS = [
