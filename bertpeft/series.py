@@ -420,11 +420,12 @@ def read_results_step(series: Series, step: Step, redo: bool, current: str) -> N
     layout = series.layout
     if not any(layout.results.glob("*.json")):
         series.skip(step, "no result to report: no configuration finished")
+    # its outputs checked first, so that damage is named (and set aside) even where the step is redone anyway
     elif (
-        not redo
+        series.intact(step, layout.results_csv, under="figures")
+        and not redo
         and executed_ok(step.output)
         and newer_than_results(step.output, layout)
-        and series.intact(step, layout.results_csv, under="figures")
     ):
         series.skip(step, current)
     else:

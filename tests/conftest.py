@@ -160,3 +160,11 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def notebook_errors(path: Path) -> list[dict]:
+    """The error outputs of an executed notebook."""
+    import json
+
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import kill_tree, run_bertpeft
+from conftest import kill_tree, notebook_errors, run_bertpeft
 
 from bertpeft import ConfigError, profile_config
 from bertpeft.layout import read_results
@@ -176,7 +176,7 @@ def test_a_bad_papermill_parameter_stops_the_notebook_before_any_work(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parameters", [{"profle": "smoke"}, {"profile": "smoke", "n_train": "notanumber"}])
+@pytest.mark.parametrize("parameters", [{"profle": "smoke", "n_train": "notanumber"}])
 def test_a_misspelt_papermill_parameter_stops_the_notebook_naming_the_valid_ones(tmp_path, parameters):
     """Papermill only warns of a parameter the notebook does not declare, and the notebook would run with its
     defaults (the quick profile, 2,000 reviews): the notebook's first cell refuses it in one line instead."""
@@ -192,11 +192,9 @@ def test_a_misspelt_papermill_parameter_stops_the_notebook_naming_the_valid_ones
             progress_bar=False,
             log_output=False,
         )
-    unknown = next(name for name in parameters if name not in ("profile",))
     assert failure.value.ename == "ConfigError"
-    assert f"this notebook has no parameter {unknown}: its parameters are profile, settings, output" in (
-        failure.value.evalue
-    ), failure.value.evalue
+    said = "this notebook has no parameter profle, n_train: its parameters are profile, settings, output"
+    assert said in failure.value.evalue, failure.value.evalue
     assert len(failure.value.evalue.splitlines()) == 1
     assert not out.exists()
 
@@ -493,3 +491,32 @@ def test_bertpeft_train_never_resumes_from_a_planted_pickle(tmp_path):
     assert "resuming head from" not in done.stdout
     assert not marker.exists(), "the planted code ran"
     assert json.loads((out / "results" / "head-seed42.json").read_text())["resumed_from"] is None
+
+
+@pytest.mark.slow
+def test_a_failing_configuration_does_not_lose_the_others(tmp_path):
+    run_dir = tmp_path / "run"
+    # head diverges at this rate (its training fails, writing no result); none trains nothing, so it has no rate.
+    done = run_bertpeft(
+        "run",
+        "--profile",
+        "smoke",
+        "--configs",
+        "head,none",
+        "--learning-rate",
+        "1e30",
+        "--output",
+        run_dir,
+        timeout=600,
+    )
+    assert done.returncode == 1
+    assert "02_train head-seed42" in done.stderr.splitlines()[-1]
+    assert "FAILED" in done.stdout
+    import pandas as pd
+
+    table = pd.read_csv(run_dir / "results.csv")
+    assert table["config"].tolist() == ["none"]
+    status = json.loads((run_dir / "run_status.json").read_text())
+    assert [f["label"] for f in status["failures"]] == ["02_train head-seed42"]
+    assert notebook_errors(run_dir / "notebooks" / "02_train-head-seed42.ipynb")
+    assert (run_dir / "figures" / "metrics_per_configuration.png").exists()  # 04 still reports the others
