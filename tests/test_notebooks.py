@@ -26,6 +26,9 @@ def execute(name, output_folder, cwd, **parameters):
         kernel_name="python3",
         cwd=str(cwd),
         progress_bar=False,
+        # a cell that never reports back (seen once: the interactive explorer's cell in 04, its kernel idle) fails
+        # the test instead of holding CI until its limit
+        execution_timeout=600,
     )
     return nbformat.read(target, as_version=4)
 
