@@ -85,23 +85,11 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _nearest_root(path: Path) -> Path | None:
-    for folder in Path(path).expanduser().absolute().parents:
-        if manifest_path(folder).is_file():
-            return folder
-    return None
-
-
-def record(*paths: str | Path, root: str | Path | None = None) -> None:
-    """Record `paths` as written by bertpeft: a file with its size and hash as it is now, a folder as bertpeft's
-    whole (weights, checkpoints, prepared data, an export). `root`: the run folder (its manifest is started if
-    need be); None: the nearest folder above the first path that has a manifest, and nothing is recorded where none
-    has (a figure saved outside any run folder)."""
-    if not paths:
-        return
-    root = Path(root).expanduser() if root is not None else _nearest_root(Path(paths[0]))
-    if root is None:
-        return
+def record(*paths: str | Path, root: str | Path) -> None:
+    """Record `paths`, already written into the run folder `root`, as bertpeft's: a file with its size and hash as it
+    is now, a folder as bertpeft's whole (its manifest is started if need be). Writers record before writing
+    (`write`, `record_folder`); this is for what exists already."""
+    root = Path(root).expanduser()
     start(root)
     entries = _entries(root)
     for path in map(Path, paths):
@@ -329,9 +317,15 @@ def claim_results(
             f"{root} holds results made with other settings ({said}): pass another --output, or --force to {redo}"
         )
     # What --force removes goes with each result: every part must be bertpeft's before the first is removed.
-    doomed = {path: [path, layout.weights(path.stem), layout.checkpoints_of(path.stem)] for path in differing}
-    if any(path.stem.startswith("lora-") for path in differing):
-        doomed[next(iter(differing))].append(layout.export)
+    doomed = {
+        path: [
+            path,
+            layout.weights(path.stem),
+            layout.checkpoints_of(path.stem),
+            *([layout.export] if path.stem.startswith("lora-") else []),
+        ]
+        for path in differing
+    }
     for parts in doomed.values():
         for part in parts:
             if unowned(root, part):

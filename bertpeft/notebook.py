@@ -137,7 +137,10 @@ SHOWN_SETTINGS = ("profile", "model", "data", "n_train", "n_validation", "n_test
 
 def show_config(config: RunConfig, names=SHOWN_SETTINGS) -> None:
     """One line with the settings that matter for reading the outputs below."""
-    print(", ".join(f"{name} {getattr(config, name)}" for name in names))
+    shown = {name: getattr(config, name) for name in names}
+    if "data" in shown:  # a local folder by its name: its path on the machine that ran it means nothing to a reader
+        shown["data"] = published_data_name(config.data)
+    print(", ".join(f"{name} {value}" for name, value in shown.items()))
 
 
 STORIES = {
