@@ -23,7 +23,7 @@ from .config import (
     setting_help,
 )
 from .data import DataError, leakage_sentence, prepare_reviews, resolve_data_source
-from .device import default_profile
+from .device import default_profile, precision_words
 from .export import check_exportable, export_adapter
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
 from .layout import (
@@ -124,6 +124,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         processes = cpu_processes_requested()
         if processes > 1:
             return relaunch_on_cpu_processes(processes, args.argv)
+        if main_process:
+            print(f"{config.configuration}, seed {config.seed}: {precision_words(config.precision)}", flush=True)
         result = train_configuration(config)
     if os.environ.get("RANK", "0") == "0":  # one summary line, also under several processes
         print(summary(result))

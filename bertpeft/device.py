@@ -1,7 +1,9 @@
 """The one home of device facts: which accelerator, the precision rule, autocast, synchronisation, peak memory.
 
-Precision: `auto` is fp16 autocast on CUDA and fp32 on MPS and CPU (bf16 autocast measured 12x slower than fp32
-on our CPUs: benchmarks/results/). An explicit choice is checked against the device.
+Precision: `auto` follows the hardware. On a CPU, bf16 autocast where the CPU multiplies bf16 natively (AMX or
+AVX-512 BF16: measured several times faster than fp32 there) and fp32 elsewhere (on an AVX2-only CPU bf16 autocast
+was measured 12x slower than fp32: benchmarks/results/); on CUDA, bf16 where the GPU computes it natively (Ampere and
+later) and fp16 otherwise (a T4); fp32 on an Apple GPU. An explicit choice is checked against the device.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
@@ -30,14 +33,62 @@ def default_profile() -> str:
     return "paper" if accelerator() == "cuda" else "quick"
 
 
+# The CPU features whose bf16 matrix products run natively, in the order they are preferred (torch's check for each).
+CPU_BF16_FEATURES = (("amx_bf16", "_is_amx_tile_supported"), ("avx512_bf16", "_is_avx512_bf16_supported"))
+
+
+def cpu_bf16_feature() -> str | None:
+    """The instruction set with which this CPU multiplies bf16 matrices natively (`amx_bf16` or `avx512_bf16`), or
+    None: torch's own check (the one its oneDNN kernels dispatch on) where torch has it, else Linux's CPU flags."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    if all(hasattr(cpu, check) for _, check in CPU_BF16_FEATURES):
+        return next((feature for feature, check in CPU_BF16_FEATURES if getattr(cpu, check)()), None)
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split())
+    except OSError:
+        return None
+    return next((feature for feature, _ in CPU_BF16_FEATURES if feature in flags), None)
+
+
+def auto_precision(device: str) -> tuple[str, str]:
+    """What `auto` means on `device` ("cpu", "cuda" or "mps"), and why, in words a run prints."""
+    if device == "cpu":
+        feature = cpu_bf16_feature()
+        if feature:
+            return "bf16", f"this CPU multiplies bf16 natively ({feature})"
+        return "fp32", "this CPU has no native bf16 (no amx_bf16 or avx512_bf16), where bf16 is slower than fp32"
+    if device == "cuda":
+        import torch
+
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return "bf16", "this GPU computes bf16 natively"
+        return "fp16", "this GPU has no native bf16 (e.g. a T4)"
+    return "fp32", "fp32 on an Apple GPU"
+
+
 def resolve_precision(precision: str, device: str | None = None) -> str:
-    """`auto` -> fp16 on CUDA, fp32 elsewhere; fp16 asked for on a CPU is refused with the fix."""
+    """`auto` -> `auto_precision(device)`; fp16 asked for on a CPU is refused with the fix."""
     device = device or accelerator()
     if precision == "auto":
-        return "fp16" if device == "cuda" else "fp32"
+        return auto_precision(device)[0]
     if precision == "fp16" and device == "cpu":
         raise ConfigError("precision fp16 needs a GPU; on a CPU use fp32 or bf16")
     return precision
+
+
+def precision_words(precision: str, device: str | None = None) -> str:
+    """The precision a run computes in, and why, for the line it prints at its start: "precision bf16 (auto: this
+    CPU multiplies bf16 natively (amx_bf16))" or "precision fp32 (as asked)"."""
+    device = device or accelerator()
+    resolved = resolve_precision(precision, device)
+    if precision == "auto":
+        return f"precision {resolved} (auto: {auto_precision(device)[1]}; --precision overrides)"
+    note = ""
+    if resolved == "bf16" and device == "cpu" and not cpu_bf16_feature():
+        note = ": this CPU has no native bf16, fp32 is faster here"
+    return f"precision {resolved} (as asked{note})"
 
 
 def autocast(device: str, precision: str):

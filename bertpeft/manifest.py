@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from .config import RESULT_SETTINGS, ConfigError, RunConfig
+from .device import resolve_precision
 from .layout import MANIFEST, RunDir, atomic_write_bytes, atomic_write_json, check_no_links, json_text
 
 NAME = MANIFEST
@@ -239,12 +240,17 @@ def damaged(root: str | Path, under: str) -> list[tuple[str, str]]:
 def result_differences(config: RunConfig, result: dict, same=None) -> list[str]:
     """The settings that change what a result means (RESULT_SETTINGS) in which `result`, a result JSON, was made
     otherwise than `config` says, each as `name before -> now`. The learning rate is left out where both chose it
-    with tune_lr, which sets it per result; `same(name, value)` may accept a value written otherwise (e.g. LoRA
+    with tune_lr, which sets it per result; the precision is compared as computed (`auto` resolved on this machine
+    against the result's `numeric_precision`); `same(name, value)` may accept a value written otherwise (e.g. LoRA
     targets named in full where `config` says auto)."""
     made = result.get("run_config")
     if not isinstance(made, dict):
         return ["settings not recorded"]
     now = json.loads(json.dumps(config.to_dict(), default=str))
+    if "numeric_precision" in result and "precision" in made:
+        # What counts is the precision computed in: `auto` is bf16 on one CPU and fp32 on another.
+        made = {**made, "precision": result["numeric_precision"]}
+        now = {**now, "precision": resolve_precision(now["precision"])}
     tuned = now.get("tune_lr") is True and made.get("tune_lr") is True
     names = [k for k in RESULT_SETTINGS if k in made and not (tuned and k == "learning_rate")]
     return [f"{k} {made[k]!r} -> {now[k]!r}" for k in names if made[k] != now[k] and not (same and same(k, made[k]))]

@@ -23,7 +23,7 @@ from typing import Any
 
 from .config import ConfigError, RunConfig
 from .data import check_data, check_max_length, prepared_is_current
-from .device import resolve_precision
+from .device import precision_words, resolve_precision
 from .export import ExportError, read_verification
 from .layout import (
     RunDir,
@@ -361,7 +361,8 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     n_steps += compared_here(config.configurations)
     print(
         f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
-        f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))})",
+        f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))}; "
+        f"{precision_words(config.precision)})",
         flush=True,
     )
 

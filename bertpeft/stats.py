@@ -193,3 +193,65 @@ def mean_and_interval(values: ArrayLike, confidence: float = 0.95) -> dict:
     std = float(values.std(ddof=1))
     half_width = float(t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return {"mean": mean, "std": std, "n": n, "low": mean - half_width, "high": mean + half_width}
+
+
+def paired_difference(
+    correct_a: ArrayLike,
+    correct_b: ArrayLike,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict:
+    """Accuracy of A minus accuracy of B, pooled over paired runs scored on the same test reviews, with a two-level
+    bootstrap interval and p-value.
+
+    `correct_a`, `correct_b`: one row per run (e.g. training seed; row i of A and of B trained with the same seed),
+    one column per test review, 1 where the run got the review right. Each resample draws runs with replacement (the
+    seed-to-seed variation) and then reviews with replacement (the sample of test reviews; the same reviews for every
+    run, as they were tested), so the interval counts both sources of variation. With one run it is the paired
+    bootstrap over reviews alone. The p-value is two-sided: twice the share of resampled differences on the far side
+    of zero (at least 1 / n_resamples). Returns {"difference", "low", "high", "p_value", "runs", "reviews"}.
+    """
+    _check_confidence(confidence)
+    a, b = np.asarray(correct_a, dtype=np.float64), np.asarray(correct_b, dtype=np.float64)
+    if a.ndim == 1:
+        a, b = a[None, :], b[None, :]
+    if a.shape != b.shape or a.ndim != 2 or a.size == 0:
+        raise ValueError(f"paired_difference needs two equal (runs x reviews) arrays, got {a.shape} and {b.shape}")
+    d = a - b
+    runs, reviews = d.shape
+    rng = np.random.default_rng(seed)
+    block = max(1, _MAX_BLOCK_CELLS // (reviews * runs))
+    resampled = []
+    for start in range(0, n_resamples, block):
+        k = min(block, n_resamples - start)
+        columns = rng.integers(0, reviews, size=(k, reviews))
+        per_run = d[:, columns].mean(-1)  # (runs, k): each run's difference on the k review samples
+        rows = rng.integers(0, runs, size=(k, runs)) if runs > 1 else np.zeros((k, 1), dtype=int)
+        resampled.append(np.take_along_axis(per_run.T, rows, axis=1).mean(1))
+    resampled = np.concatenate(resampled)
+    low, high = np.quantile(resampled, [0.5 - confidence / 2, 0.5 + confidence / 2])
+    far = min((resampled <= 0).mean(), (resampled >= 0).mean())
+    p_value = float(min(1.0, max(2 * far, 1 / n_resamples)))
+    return {
+        "difference": float(d.mean()),
+        "low": float(low),
+        "high": float(high),
+        "p_value": p_value,
+        "runs": int(runs),
+        "reviews": int(reviews),
+    }
+
+
+def holm(p_values: ArrayLike) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (in their order): reject where the adjusted value is
+    below the level, and the chance of any false rejection in the family stays at most that level."""
+    p = np.asarray(p_values, dtype=np.float64).ravel()
+    m = p.size
+    order = np.argsort(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
