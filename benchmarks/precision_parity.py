@@ -76,7 +76,9 @@ def compare(config, configurations, seeds, runs: Path) -> tuple[list[dict], list
                         "step_seconds_median": result.get("step_seconds_median"),
                         "eval_seconds": result["eval_seconds"],
                         "learning_rate": result["learning_rate"],
-                        "correct": (np.asarray(result["test_predictions"]) == labels).astype(int).tolist(),
+                        "git": result["git"].get("sha"),  # the code that trained it (a resumed comparison may span two)
+                        # per test review, in the prepared test split's order: 1 right, 0 wrong
+                        "correct": "".join("01"[int(c)] for c in np.asarray(result["test_predictions"]) == labels),
                     }
                 )
     summaries = []
@@ -86,7 +88,8 @@ def compare(config, configurations, seeds, runs: Path) -> tuple[list[dict], list
             for p in PRECISIONS
         }
         fp32, bf16 = by["fp32"], by["bf16"]
-        difference = paired_difference([r["correct"] for r in bf16], [r["correct"] for r in fp32], seed=0)
+        right = {p: [[int(c) for c in r["correct"]] for r in by[p]] for p in PRECISIONS}
+        difference = paired_difference(right["bf16"], right["fp32"], seed=0)
         trains = any(r["train_seconds"] for r in fp32)
         summaries.append(
             {
@@ -182,7 +185,8 @@ def main(argv=None) -> int:
             "device": device_description(),
             "versions": package_versions(),
             "git": git_state(),
-            "seconds": round(time.time() - start, 1),
+            "seconds": round(time.time() - start, 1),  # this invocation's (a resumed one reads earlier results)
+            "training_and_evaluation_seconds": round(sum(r["train_seconds"] + r["eval_seconds"] for r in rows), 1),
         },
     )
     print(f"wrote {path}")

@@ -76,13 +76,19 @@ def profile(run: Path) -> dict:
                 result = json.loads(path.read_text(encoding="utf-8"))
                 row |= training_parts(step["seconds"], result)
                 row["test_passes"] = result.get("test_passes")
+                row["precision"] = result.get("numeric_precision")
         rows.append(row)
     trainings = [r for r in rows if "training loop" in r]
     parts = [*PARTS, "evaluations and saves during training", "rest"]
+    wall = sum(i.get("wall_seconds") or 0 for i in earlier_invocations(run / "run_status.json"))
+    loops = sum(r["training loop"] for r in trainings)
+    precisions = sorted({r["precision"] for r in trainings if r.get("precision")})
     return {
         "run": str(run),
         "argv": status.get("argv"),
-        "wall_seconds": sum(i.get("wall_seconds") or 0 for i in earlier_invocations(run / "run_status.json")),
+        "wall_seconds": wall,
+        "wall_over_training_loops": wall / loops if loops else None,
+        "precision": ", ".join(precisions),
         "notebook_seconds": sum(r["seconds"] for r in rows),
         "steps": rows,
         "training_parts_seconds": {p: sum(r[p] for r in trainings) for p in parts},
@@ -103,6 +109,8 @@ def printed(report: dict) -> str:
             )
         lines.append(f"{r['step']:34} {r['status']:11} {r['seconds']:8.1f}   {parts}")
     lines.append(f"series wall time {report['wall_seconds']:.1f} s ({report['wall_seconds'] / 60:.1f} min)")
+    if report["wall_over_training_loops"]:
+        lines.append(f"wall time / training loops: {report['wall_over_training_loops']:.2f} ({report['precision']})")
     lines.append(
         "training notebooks, summed: "
         + ", ".join(f"{k} {v:.1f} s" for k, v in report["training_parts_seconds"].items())
@@ -127,9 +135,13 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default="runs/series-profile", help="run folder (emptied first)")
     parser.add_argument("--from-run", help="profile this finished run folder instead of running one")
     parser.add_argument("--output", default="benchmarks/results", help="folder for the JSON")
+    parser.add_argument("--name", help="file name of the JSON (default: series_profile-PROFILE.json)")
     args = parser.parse_args(argv)
+    if args.name and Path(args.name).name != args.name:
+        print(f"series_profile: error: --name takes a file name, not a path: {args.name}", file=sys.stderr)
+        return 2
 
-    from bertpeft.device import default_profile, device_description
+    from bertpeft.device import cpu_bf16_feature, default_profile, device_description
     from bertpeft.layout import atomic_write_json, git_state, package_versions
 
     profile_name = args.profile or default_profile()
@@ -162,10 +174,11 @@ def main(argv=None) -> int:
     report = profile(run)
     print(printed(report))
     report |= {"profile": profile_name, "device": device_description(), "versions": package_versions()}
+    report["cpu_bf16_feature"] = cpu_bf16_feature()
     report["matmul_fp32_gflops_per_second_at_start"] = round(peak / 1e9, 1)
     print(f"this machine's fp32 matrix-multiply rate at the start: {peak / 1e9:.0f} GFLOP/s")
     report["git"] = git_state()
-    out = Path(args.output) / f"series_profile-{profile_name}.json"
+    out = Path(args.output) / (args.name or f"series_profile-{profile_name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, report)
     print(f"wrote {out}")

@@ -36,7 +36,7 @@ from filelock import FileLock, Timeout
 
 from .config import ConfigError, OneLineError, RunConfig
 
-PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "evaluate", "wandb", "papermill")
+PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "wandb", "papermill")
 
 
 @dataclass(frozen=True)

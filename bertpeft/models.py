@@ -105,10 +105,16 @@ def load_tokenizer(model: str):
                 f"model folder {source} has no usable tokenizer (tokenizer.json or vocab.txt): "
                 f"save one there with tokenizer.save_pretrained(folder)"
             ) from None
-        raise ConfigError(
-            f"could not load the tokenizer of {model!r}: {str(err).splitlines()[0][:200].rstrip('.')}. "
-            f"Offline? Use --model minilm or a saved model folder"
-        ) from None
+        raise not_loadable("the tokenizer of", model, err) from None
+
+
+def not_loadable(what: str, model: str, err: Exception) -> ConfigError:
+    """The one line for a model, config or tokenizer that from_pretrained could not load: the library's reason and
+    the offline fix."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200].rstrip(".")
+    return ConfigError(
+        f"could not load {what} {model!r}: {reason}. Offline? Use --model minilm or a saved model folder"
+    )
 
 
 def _label_maps(num_labels: int, id2label: dict[int, str] | None) -> dict[str, Any]:
@@ -130,10 +136,7 @@ def load_base_model(model: str, num_labels: int, id2label: dict[int, str] | None
             source, ignore_mismatched_sizes=True, **_label_maps(num_labels, id2label)
         )
     except OSError as err:
-        raise ConfigError(
-            f"could not load model {model!r}: {str(err).splitlines()[0][:200].rstrip('.')}. "
-            f"Offline? Use --model minilm or a saved model folder"
-        ) from None
+        raise not_loadable("model", model, err) from None
     finally:
         hf_logging.set_verbosity(verbosity)
 
@@ -146,7 +149,7 @@ def model_config(model: str, num_labels: int = 2):
     try:
         return AutoConfig.from_pretrained(source, **_label_maps(num_labels, None))
     except OSError as err:
-        raise ConfigError(f"could not read the config of {model!r}: {str(err).splitlines()[0][:200]}") from None
+        raise not_loadable("the config of", model, err) from None
 
 
 def model_positions(model: str) -> int | None:

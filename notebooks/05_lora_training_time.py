@@ -46,7 +46,8 @@ repeats = 2  # int: interleaved repetitions of each comparison (medians are repo
 steps = 2  # int: timed batches per setup and repetition
 threads = 1  # int | None: torch CPU threads; 1 keeps timings steady on a shared machine (None: torch's default)
 clock = "wall"  # str: wall for elapsed time, or cpu for process CPU time with one thread on a shared machine
-gpu_result = None  # str | None: a benchmark JSON from a GPU for section 10 (None: the checkout's, if any)
+gpu_result = None  # str | None: a benchmark JSON from a GPU for section 11 (None: the checkout's, if any)
+precision_result = None  # str | None: benchmarks/precision_parity.py's JSON for section 12 (None: the checkout's)
 output = None  # str | None: file to write this notebook's measurements to as JSON (None: none written)
 progress = "auto"  # str: auto, bar (one line per section, overwritten while it runs) or lines (no progress output)
 
@@ -214,7 +215,32 @@ gpu = load_speed_result(gpu_result)
 speed_table(gpu).round(3) if gpu else print("No GPU benchmark JSON found: the GPU figures were not measured.")
 
 # %% [markdown]
-# ## 12. Conclusion
+# ## 12. Precision: bf16 where the CPU has it
+# `precision="auto"` (the default) trains in bf16 autocast on a CPU that multiplies bf16 matrices natively (Intel's
+# AMX or AVX-512 BF16: recent Xeons, AMD Zen 4 and later) and in fp32 on other CPUs, where bf16 autocast is far
+# slower than fp32 (on an AVX2-only CPU, 12x: `benchmarks/results/training_speed-quick-cpu.json`). On CUDA it is
+# bf16 where the GPU computes it natively (Ampere and later) and fp16 otherwise (a T4). A run prints what it chose
+# and why, each result records it (`numeric_precision`), and a run folder does not take results made in another
+# precision. `--precision fp32` (or `bf16`) overrides it.
+#
+# Does bf16 change what a configuration learns? `benchmarks/precision_parity.py` trained each of the six
+# configurations in fp32 and in bf16 autocast with the same seeds, data and rates, and scored both on the same test
+# reviews. The interval of each difference resamples the seeds and then the reviews (a two-level bootstrap); the
+# p-values are corrected for the six comparisons together (Holm).
+
+# %%
+from bertpeft.speed import load_precision_parity, precision_parity_table, precision_parity_words
+
+parity = load_precision_parity(precision_result)
+no_parity = "No precision comparison JSON found: run benchmarks/precision_parity.py on a CPU with native bf16."
+precision_parity_table(parity).round(4) if parity else print(no_parity)
+
+# %%
+if parity:
+    print("\n".join(precision_parity_words(parity)))
+
+# %% [markdown]
+# ## 13. Conclusion
 # **A LoRA step is cheaper than a full fine-tuning step, not dearer.** On a 2-core CPU with MiniLM-L6 at 512 tokens (the
 # rendered run, and `benchmarks/results/training_speed-quick-cpu.json`) it costs about 0.8-0.9x a full step while its
 # matrix products are 0.68x. Section 2 shows where the difference goes. LoRA's backward pass costs what the arithmetic

@@ -27,6 +27,10 @@ def names(requirements):
     return {canonicalize_name(Requirement(r).name) for r in requirements}
 
 
+def pins(requirements):
+    return {canonicalize_name(Requirement(r).name): Requirement(r).specifier for r in requirements}
+
+
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     yaml = pytest.importorskip("yaml")
     project = pyproject()["project"]
@@ -40,6 +44,9 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     )
     assert listed == declared, f"only in environment.yml: {listed - declared}; only in pyproject: {declared - listed}"
     assert "-e ." in pip, "environment.yml installs bertpeft itself"
+    wanted = pins([*project["dependencies"], *extras["minilm"], *extras["run"]])
+    given = pins(r for r in pip if not r.startswith("-e"))
+    assert {n: str(s) for n, s in given.items()} == {n: str(wanted[n]) for n in given}, "versions differ"
 
 
 def test_pyproject_declares_the_console_script_and_extras():

@@ -10,7 +10,15 @@ from scipy.stats import t as student_t
 
 from bertpeft import stats
 from bertpeft.metrics import classification_metrics
-from bertpeft.stats import bootstrap_interval, mcnemar_test, mean_and_interval, metric_intervals, wilson_interval
+from bertpeft.stats import (
+    bootstrap_interval,
+    holm,
+    mcnemar_test,
+    mean_and_interval,
+    metric_intervals,
+    paired_difference,
+    wilson_interval,
+)
 
 
 def noisy_predictions(n: int, num_labels: int, accuracy: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,3 +214,54 @@ def test_mean_and_interval_single_value_and_empty():
     assert mean_and_interval([0.91]) == {"mean": 0.91, "std": None, "n": 1, "low": None, "high": None}
     with pytest.raises(ValueError, match="at least one value"):
         mean_and_interval([])
+
+
+def _paired_runs(rng, seeds, reviews, difference):
+    """Simulated correctness of A and B on the same reviews: each review has its own difficulty, each training run
+    its own offset (seed-to-seed variation), and A is right `difference` more often than B on average."""
+    difficulty = rng.uniform(0.6, 0.95, size=reviews)
+    a = rng.random((seeds, reviews)) < np.clip(difficulty + rng.normal(0, 0.02, (seeds, 1)) + difference / 2, 0, 1)
+    b = rng.random((seeds, reviews)) < np.clip(difficulty + rng.normal(0, 0.02, (seeds, 1)) - difference / 2, 0, 1)
+    return a, b
+
+
+def test_paired_difference_covers_a_known_difference_about_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    covered = []
+    for i in range(200):
+        a, b = _paired_runs(rng, seeds=8, reviews=300, difference=0.03)
+        result = paired_difference(a, b, n_resamples=400, seed=i)
+        covered.append(result["low"] <= 0.03 <= result["high"])
+        assert result["runs"] == 8 and result["reviews"] == 300
+    assert 0.88 <= np.mean(covered) <= 0.99
+
+
+def test_paired_difference_on_one_run_is_the_paired_bootstrap_over_reviews():
+    a = np.array([1, 1, 1, 0, 1, 0, 1, 1])
+    b = np.array([1, 0, 1, 0, 0, 0, 1, 1])
+    result = paired_difference(a, b, n_resamples=2000)
+    assert result["difference"] == pytest.approx(2 / 8) and result["runs"] == 1
+    assert result["low"] >= 0 and result["high"] <= 0.625  # B is never right where A is wrong
+    with pytest.raises(ValueError, match="equal"):
+        paired_difference(np.ones((2, 5)), np.ones((3, 5)))
+
+
+def test_without_a_difference_holm_keeps_the_family_error_rate_near_5_percent():
+    rng = np.random.default_rng(3)
+    # six comparisons with no true difference, as a notebook reports against one reference
+    p_values = np.array(
+        [
+            [paired_difference(*_paired_runs(rng, 3, 200, 0.0), n_resamples=300, seed=k)["p_value"] for k in range(6)]
+            for _ in range(150)
+        ]
+    )
+    uncorrected = np.mean((p_values < 0.05).any(axis=1))
+    corrected = np.mean([min(holm(row)) < 0.05 for row in p_values])
+    assert corrected <= 0.09
+    assert uncorrected > 2 * max(corrected, 0.05)  # six uncorrected tests find "differences" far more often
+    assert 0.01 <= np.mean(p_values < 0.05) <= 0.11  # each test alone holds its level
+
+
+def test_holm_adjusts_as_the_textbook_example():
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([0.2]) == [0.2]

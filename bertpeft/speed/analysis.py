@@ -207,12 +207,93 @@ def load_speed_result(path: str | Path | None = None, device: str = "cuda") -> d
     import json
 
     if path is None:
-        folder = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+        folder = RESULTS
         found = sorted(folder.glob(f"training_speed-*-{device}.json")) if folder.is_dir() else []
         if not found:
             return None
         path = found[0]
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"  # a checkout's; absent when installed
+PRECISION_PARITY = "precision_parity-quick-cpu.json"
+
+
+def load_precision_parity(path: str | Path | None = None) -> dict[str, Any] | None:
+    """`benchmarks/precision_parity.py`'s JSON: `path`, or the checkout's (None when there is none)."""
+    import json
+
+    path = Path(path) if path is not None else RESULTS / PRECISION_PARITY
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def precision_parity_table(result: dict[str, Any]):
+    """One row per configuration: mean test accuracy over the seeds in fp32 and in bf16, the paired difference with
+    its interval and Holm-adjusted p-value, and bf16's training-loop and evaluation time as a share of fp32's."""
+    import pandas as pd
+
+    rows = []
+    for s in result["summary"]:
+        d = s["bf16_minus_fp32"]
+        rows.append(
+            {
+                "configuration": s["config"],
+                "accuracy fp32": s["accuracy_fp32"],
+                "accuracy bf16": s["accuracy_bf16"],
+                "bf16 - fp32": d["difference"],
+                "95% interval": f"{d['low']:+.3f} to {d['high']:+.3f}",
+                "p (Holm)": d["p_holm"],
+                "training loop bf16/fp32": s["train_time_ratio"],
+                "evaluation bf16/fp32": s["eval_time_ratio"],
+            }
+        )
+    return pd.DataFrame(rows).set_index("configuration")
+
+
+def precision_parity_words(result: dict[str, Any]) -> list[str]:
+    """What the precision comparison found, one sentence each, worded from its JSON."""
+    summary = {s["config"]: s for s in result["summary"]}
+    seeds = len(result["seeds"])
+    cpu = result["cpu"]
+    where = f"{cpu['name']} ({cpu['bf16_feature'] or 'no native bf16'}), {result['device']['count']} cores"
+    lines = []
+    trained = [s for s in summary.values() if s["train_time_ratio"]]
+    if trained:
+        ratios = sorted(s["train_time_ratio"] for s in trained)
+        full = summary.get("full")
+        lead = (
+            f"full fine-tuning's training loop ran {1 / full['train_time_ratio']:.2f}x faster in bf16 autocast than in "
+            f"fp32 ({full['train_seconds_fp32']:.0f} s against {full['train_seconds_bf16']:.0f} s, median of {seeds} "
+            "seeds), and "
+            if full
+            else ""
+        )
+        lines.append(
+            f"On {where}: {lead}the training loops of the {len(trained)} configurations that train took "
+            f"{ratios[0]:.2f}x to {ratios[-1]:.2f}x their fp32 time; evaluation took "
+            f"{min(s['eval_time_ratio'] for s in summary.values()):.2f}x to "
+            f"{max(s['eval_time_ratio'] for s in summary.values()):.2f}x."
+        )
+    worst = max(summary.values(), key=lambda s: abs(s["bf16_minus_fp32"]["difference"]))
+    d = worst["bf16_minus_fp32"]
+    significant = [s["config"] for s in summary.values() if s["bf16_minus_fp32"]["p_holm"] < 0.05]
+    lines.append(
+        f"Test accuracy, bf16 minus fp32 on the same {d['reviews']:,} reviews pooled over {seeds} seeds, moved by "
+        f"{abs(d['difference']):.4f} at most ({worst['config']}: {d['difference']:+.4f}, 95% interval "
+        f"{d['low']:+.4f} to {d['high']:+.4f}, resampling seeds and reviews)."
+    )
+    if significant:
+        lines.append(
+            f"After Holm's correction over the {len(summary)} configurations, bf16 differs from fp32 for "
+            f"{', '.join(significant)}."
+        )
+    else:
+        smallest = min(s["bf16_minus_fp32"]["p_holm"] for s in summary.values())
+        lines.append(
+            f"After Holm's correction over the {len(summary)} configurations there is no evidence of a difference "
+            f"at this size for any of them (smallest adjusted p = {smallest:.2f})."
+        )
+    return lines
 
 
 def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
