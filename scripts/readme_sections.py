@@ -60,7 +60,63 @@ def precision_section(results: Path) -> str:
     return "\n\n".join([head, markdown_table(frame, formats), " ".join(precision_parity_words(result))])
 
 
-SECTIONS = {"precision": precision_section}
+def series_section(results: Path) -> str:
+    import json
+
+    path = results / SERIES_BF16
+    if not path.is_file():
+        return f"(`benchmarks/results/{SERIES_BF16}` is not in this checkout.)"
+    r = json.loads(path.read_text(encoding="utf-8"))
+    parts = r["training_parts_seconds"]
+    trainings = [s for s in r["steps"] if "training loop" in s]
+    others = sum(s["seconds"] for s in r["steps"] if "training loop" not in s)
+    ratio = r["wall_over_training_loops"]
+    return (
+        f"The same series on a CPU with native bf16 (`benchmarks/results/{SERIES_BF16}`: `--name {SERIES_BF16}`, "
+        f"{r['cpu_bf16_feature']}, `auto` = {r['precision']}, fp32 matrix products at "
+        f"{r['matmul_fp32_gflops_per_second_at_start']:.0f} GFLOP/s at the start) took **{r['wall_seconds'] / 60:.1f} "
+        f"min** ({r['wall_seconds']:.0f} s). Its {len(trainings)} training loops took {parts['training loop']:.0f} s, "
+        f"so wall time / training loops = **{ratio:.2f}** (target <= 1.5: {'met' if ratio <= 1.5 else 'not met'}). "
+        f"The rest: final evaluations {parts['final evaluation']:.0f} s, independent benchmarks "
+        f"{parts['independent benchmark']:.0f} s, the other work of the training notebooks (kernel start, imports, "
+        f"data, saving) {parts['rest'] + parts['loading']:.0f} s, and the data, export and results notebooks "
+        f"{others:.0f} s."
+    )
+
+
+def recipe_section(results: Path) -> str:
+    import json
+
+    found = sorted(results.glob("recipe_end_to_end-*.json"))
+    if not found:
+        return "(no `benchmarks/results/recipe_end_to_end-*.json` in this checkout.)"
+    lines = [
+        "| CPU | ours | the write-ups' | ours / the write-ups', training samples/s | whole command, times faster "
+        "| target >= 4x |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for path in found:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        rows = {row["recipe"]: row for row in r["rows"]}
+        ours, theirs = rows["ours"], rows["write-ups' recipe"]
+        lines.append(
+            f"| {r['cpu_bf16_feature'] or 'no native bf16'} (`{path.name}`) | {ours['precision']}, dynamic padding, "
+            f"length-grouped | {theirs['precision']}, padded to {r['settings']['max_length']}, random order | "
+            f"{r['ours_over_write_ups']['training_samples_per_second']:.2f}x | "
+            f"{r['ours_over_write_ups']['command_wall_time']:.2f}x | "
+            f"{'met' if r['ours_over_write_ups']['training_samples_per_second'] >= 4 else '**not met**'} |"
+        )
+    s = json.loads(found[0].read_text(encoding="utf-8"))["settings"]
+    head = (
+        f"`python benchmarks/recipe_end_to_end.py --profile {s['profile']} --data ../shared/data/yelp_polarity` runs "
+        f"`bertpeft train --config full` with each recipe ({s['n_train']} training and {s['n_test']} test reviews, "
+        f"`max_length` {s['max_length']}; medians of {s['repeats']} interleaved repeats):"
+    )
+    return head + "\n\n" + "\n".join(lines)
+
+
+SERIES_BF16 = "series_profile-quick-bf16.json"
+SECTIONS = {"precision": precision_section, "series_bf16": series_section, "recipe_end_to_end": recipe_section}
 
 
 def generated(readme: str, results: Path) -> tuple[str, list[str]]:
