@@ -209,8 +209,10 @@ def paired_difference(
     one column per test review, 1 where the run got the review right. Each resample draws runs with replacement (the
     seed-to-seed variation) and then reviews with replacement (the sample of test reviews; the same reviews for every
     run, as they were tested), so the interval counts both sources of variation. With one run it is the paired
-    bootstrap over reviews alone. The p-value is two-sided: twice the share of resampled differences on the far side
-    of zero (at least 1 / n_resamples). Returns {"difference", "low", "high", "p_value", "runs", "reviews"}.
+    bootstrap over reviews alone. Resampling both levels counts the review-by-run noise twice, so the interval errs
+    wide (conservative: coverage at or above its level, tested on simulated data). The p-value is two-sided: twice
+    the share of resampled differences on the far side of zero (at least 1 / n_resamples). Returns {"difference",
+    "low", "high", "p_value", "runs", "reviews"}.
     """
     _check_confidence(confidence)
     a, b = np.asarray(correct_a, dtype=np.float64), np.asarray(correct_b, dtype=np.float64)

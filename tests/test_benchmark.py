@@ -54,7 +54,9 @@ def test_result_records_benchmark_equal_to_trainer(head_run):
 def test_benchmark_predictions_are_the_trainers_in_row_order(head_run):
     config, result = head_run
     model, tokenizer, test, num_labels = rebuilt(config)
-    bench = PerformanceBenchmark(model, tokenizer, test, num_labels, batch_size=config.eval_batch_size)
+    bench = PerformanceBenchmark(
+        model, tokenizer, test, num_labels, batch_size=config.eval_batch_size, precision=result["numeric_precision"]
+    )  # in the precision the Trainer computed in (`auto`: bf16 on a CPU with native bf16)
     assert bench.predict().argmax(-1).tolist() == result["test_predictions"]
     assert bench.compute_metrics() == pytest.approx({k: result[k] for k in METRICS})
 

@@ -49,6 +49,24 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     assert {n: str(s) for n, s in given.items()} == {n: str(wanted[n]) for n in given}, "versions differ"
 
 
+IMPORT_NAMES = {"scikit-learn": "sklearn", "python-dotenv": "dotenv"}  # where the import differs from the name
+
+
+def test_every_declared_dependency_is_imported_by_the_package_or_a_notebook():
+    import re
+
+    code = "\n".join(
+        p.read_text(encoding="utf-8") for p in [*ROOT.glob("bertpeft/**/*.py"), *ROOT.glob("notebooks/*.py")]
+    )
+    imported = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_][A-Za-z0-9_]*)", code, re.M))
+    unused = [
+        n
+        for n in names(pyproject()["project"]["dependencies"])
+        if IMPORT_NAMES.get(n, n.replace("-", "_")) not in imported
+    ]
+    assert unused == [], f"declared but never imported: {unused}"
+
+
 def test_pyproject_declares_the_console_script_and_extras():
     project = pyproject()["project"]
     assert project["scripts"]["bertpeft"] == "bertpeft.cli:main"
@@ -57,7 +75,6 @@ def test_pyproject_declares_the_console_script_and_extras():
     required = {
         "transformers",
         "datasets",
-        "evaluate",
         "peft",
         "accelerate",
         "torch",

@@ -246,7 +246,7 @@ def test_paired_difference_on_one_run_is_the_paired_bootstrap_over_reviews():
         paired_difference(np.ones((2, 5)), np.ones((3, 5)))
 
 
-def test_without_a_difference_holm_keeps_the_family_error_rate_near_5_percent():
+def test_without_a_difference_the_paired_test_holds_its_level_and_holm_the_familys():
     rng = np.random.default_rng(3)
     # six comparisons with no true difference, as a notebook reports against one reference
     p_values = np.array(
@@ -255,11 +255,13 @@ def test_without_a_difference_holm_keeps_the_family_error_rate_near_5_percent():
             for _ in range(150)
         ]
     )
-    uncorrected = np.mean((p_values < 0.05).any(axis=1))
-    corrected = np.mean([min(holm(row)) < 0.05 for row in p_values])
-    assert corrected <= 0.09
-    assert uncorrected > 2 * max(corrected, 0.05)  # six uncorrected tests find "differences" far more often
-    assert 0.01 <= np.mean(p_values < 0.05) <= 0.11  # each test alone holds its level
+    assert np.mean(p_values < 0.05) <= 0.07  # each test alone holds its level (the two-level bootstrap errs wide)
+    assert np.mean([min(holm(row)) < 0.05 for row in p_values]) <= 0.07
+    # Holm itself, on exact p-values of six independent true null hypotheses: the family's error rate falls from
+    # about 1 - 0.95**6 = 26% uncorrected to at most 5%.
+    exact = rng.uniform(size=(4000, 6))
+    assert 0.23 <= np.mean((exact < 0.05).any(axis=1)) <= 0.30
+    assert 0.035 <= np.mean([min(holm(row)) < 0.05 for row in exact]) <= 0.06
 
 
 def test_holm_adjusts_as_the_textbook_example():
