@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import PREPARED_SETTINGS, ConfigError, OneLineError, RunConfig
 from .fixtures import SMOKE_DATA
-from .hub import offline_unless_reachable
+from .hub import RepositoryUnavailable, reach_repository
 from .layout import RunDir
 from .manifest import clear, record_folder
 from .models import model_positions
@@ -118,6 +118,15 @@ def _check_utf8(path: Path) -> None:
             raise DataError(f"{path} is not UTF-8 text (truncated character at the end): re-save it as UTF-8") from None
 
 
+def reach_hub_data(repo_id: str) -> None:
+    """One bounded question to the Hub about dataset `repo_id` (bertpeft.hub): offline from the cache when there is
+    no connection, one line when the Hub answers without the dataset."""
+    try:
+        reach_repository(repo_id, "dataset")
+    except RepositoryUnavailable as err:
+        raise DataError(f"{err}; or pass --data PATH with a folder holding train.csv and test.csv") from None
+
+
 def load_reviews(data: str | RunConfig):
     """Load `data` (a Hub id or local path, or a RunConfig naming one and its columns) as a `DatasetDict` with `label`
     (ids 0..K-1, named by the data's own labels) and `text` columns, and a test split when there is one."""
@@ -148,7 +157,7 @@ def load_reviews(data: str | RunConfig):
         except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear line
             raise DataError(f"could not read {source.location}: {_first_line(err)}") from None
     else:
-        offline_unless_reachable()
+        reach_hub_data(source.location)
         try:
             raw = datasets.load_dataset(source.location)
         except Exception as err:  # noqa: BLE001
@@ -521,7 +530,7 @@ def check_data(config: RunConfig) -> None:
             if bars:
                 datasets.enable_progress_bars()
         return
-    offline_unless_reachable()
+    reach_hub_data(source.location)
     try:
         info = datasets.load_dataset_builder(source.location).info
     except Exception as err:  # noqa: BLE001 - any failure to find it becomes one clear line

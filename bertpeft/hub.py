@@ -1,48 +1,39 @@
-"""The Hugging Face Hub, or its absence: decide in seconds instead of minutes of retries.
+"""The Hugging Face Hub, or its absence: one bounded question before the libraries' own minutes of retries.
 
 The Hub is whatever huggingface_hub talks to: `HF_ENDPOINT` (a mirror, say), reached the way its HTTP client
-reaches it (through `HTTPS_PROXY` / `HTTP_PROXY` when they are set). When the user sets `HF_HUB_OFFLINE`, that is
-the answer and nothing is asked.
+reaches it (through `HTTPS_PROXY` / `HTTP_PROXY` when they are set), with the user's token when there is one. When
+the user sets `HF_HUB_OFFLINE`, that is the answer and nothing is asked.
+
+Before a model or a dataset is loaded by Hub id, `reach_repository` asks for one of its files once, without
+retries, within huggingface_hub's metadata timeout (`HF_HUB_ETAG_TIMEOUT`, 10 s unless the user sets it):
+- no connection at all (no network, a closed port, a refusing proxy): this process works offline from then on
+  (cached files only), said once, with the reason; the environment, and so every process started later, is left
+  as it was;
+- an answer that the repository does not exist, is gated, or that the server failed, or no answer in time: one
+  line naming the repository, the endpoint and the fix (`RepositoryUnavailable`), before any work.
 """
 
 from __future__ import annotations
 
+PROBE_FILES = {"model": "config.json", "dataset": "README.md"}  # a file each kind of repository almost always has
+
 _said: set[str] = set()  # the endpoints this process has already said it works without
+
+
+class RepositoryUnavailable(Exception):
+    """The Hub answered, but not with the repository: the message names it, the endpoint and the fix."""
 
 
 def hub_endpoint() -> str:
     from huggingface_hub import constants
 
-    return constants.ENDPOINT
+    return constants.ENDPOINT.rstrip("/")
 
 
-def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
-    """Whether the Hub's endpoint answers an HTTP request made as huggingface_hub makes them (its own session, so
-    its proxies and headers), within `timeout` seconds; with the reason when it does not. Any answer counts, even
-    an error status: the endpoint is there."""
-    from huggingface_hub.utils import get_session
-
-    try:
-        get_session().head(hub_endpoint(), timeout=timeout)
-    except Exception as err:  # noqa: BLE001 - every way of not reaching it means the same here
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return False, reason
-    return True, ""
-
-
-def offline_unless_reachable() -> bool:
-    """Work from the cache for the rest of this process when the Hub's endpoint cannot be reached, so a cached copy
-    still loads and a missing one fails at once (huggingface_hub would otherwise retry for about half a minute);
-    says so once, with the reason. Only this process's libraries are switched (huggingface_hub, transformers and
-    datasets read the flag set here); the environment, and so any process started later, is left as it was.
-    Returns whether this process works offline."""
+def work_offline(reason: str) -> None:
+    """Switch this process's Hub libraries (huggingface_hub, transformers, datasets) to their cache, saying so once."""
     from huggingface_hub import constants
 
-    if constants.is_offline_mode():
-        return True
-    reachable, reason = hub_reachable()
-    if reachable:
-        return False
     constants.HF_HUB_OFFLINE = True
     try:
         import datasets.config
@@ -54,4 +45,52 @@ def offline_unless_reachable() -> bool:
     if endpoint not in _said:
         _said.add(endpoint)
         print(f"The Hugging Face Hub at {endpoint} cannot be reached ({reason}): working offline, cached files only.")
-    return True
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def reach_repository(repo_id: str, kind: str = "model") -> bool:
+    """Ask the Hub once for `repo_id`'s probe file (HEAD, no retries, within HF_HUB_ETAG_TIMEOUT). Returns whether this
+    process works offline; raises RepositoryUnavailable when the Hub answered without the repository."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    if constants.is_offline_mode():
+        return True
+    endpoint = hub_endpoint()
+    prefix = "datasets/" if kind == "dataset" else ""
+    url = f"{endpoint}/{prefix}{repo_id}/resolve/main/{PROBE_FILES[kind]}"
+    what = "dataset" if kind == "dataset" else "model"
+    seconds = float(constants.HF_HUB_ETAG_TIMEOUT)
+    try:
+        response = get_session().head(url, headers=build_hf_headers(), timeout=seconds)
+    except Exception as err:  # noqa: BLE001 - the HTTP client's errors, whichever client huggingface_hub uses
+        kinds = {cls.__name__ for cls in type(err).__mro__}
+        if kinds & {"ReadTimeout", "WriteTimeout", "PoolTimeout"}:  # connected, but no answer in time
+            raise RepositoryUnavailable(
+                f"the Hugging Face Hub at {endpoint} did not answer within {seconds:g} s for {what} "
+                f"{repo_id!r}: try again later, or set HF_HUB_OFFLINE=1 to use what is cached"
+            ) from None
+        work_offline(_first_line(err))  # no connection: no network, a closed port, a proxy that refuses
+        return True
+    code = response.headers.get("X-Error-Code", "")
+    status = response.status_code
+    if code == "GatedRepo" or (status == 403 and code != "RepoNotFound"):
+        raise RepositoryUnavailable(
+            f"{what} {repo_id!r} on {endpoint} is gated: accept its conditions on its page, then log in "
+            f"(`hf auth login`) or set HF_TOKEN"
+        )
+    if code == "RepoNotFound" or status == 401:
+        raise RepositoryUnavailable(
+            f"no {what} {repo_id!r} on {endpoint}: check the id; a private repository needs a login (`hf auth login`) "
+            f"or HF_TOKEN"
+        )
+    if status >= 500:
+        raise RepositoryUnavailable(
+            f"the Hugging Face Hub at {endpoint} answered {status} for {what} {repo_id!r}: try again later, or set "
+            f"HF_HUB_OFFLINE=1 to use what is cached"
+        )
+    return False  # the repository is there (a missing probe file, 404 EntryNotFound, is the library's to judge)

