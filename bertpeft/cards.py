@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import lora_rank
-from .data import published_data_name
+from .data import hub_data_id, published_data_name
 from .layout import TrainedRun
 from .models import hub_id_of, published_model_name
 
@@ -105,24 +105,57 @@ def base_to_load(model: str) -> str:
     return hub_id_of(model) or f"path/to/{published_model_name(model)}"
 
 
+def card_metadata(trained: TrainedRun, library: str, tags: list[str]) -> str:
+    """The card's metadata block (YAML between `---` lines), written by huggingface_hub's `ModelCardData` so that
+    the Hub reads it: the library that loads the folder, the base model and the dataset by Hub id (only when they
+    are on the Hub), the pipeline, and the run's test accuracy and F1 as evaluation results."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    c, r = trained.config, trained.result
+    data = published_data_name(c.data)
+    hub_data = hub_data_id(c.data)
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            dataset_type=data,
+            dataset_name=data,
+            dataset_split="test",
+            metric_type=metric,
+            metric_value=float(r[metric]),
+        )
+        for metric in ("accuracy", "f1")
+    ]
+    card = ModelCardData(
+        library_name=library,
+        base_model=hub_id_of(c.model),  # the Hub links a base by its id only
+        pipeline_tag="text-classification",
+        tags=tags,
+        datasets=[hub_data] if hub_data else None,
+        metrics=["accuracy", "f1"],
+        model_name=f"{published_model_name(c.model)} {method_name(c.configuration)} ({result_label(trained)})",
+        eval_results=results,
+    )
+    return f"---\n{card.to_yaml()}\n---"
+
+
+def result_label(trained: TrainedRun) -> str:
+    return f"{trained.num_labels}-class review sentiment, seed {trained.config.seed}"
+
+
 def adapter_card(trained: TrainedRun, base: str, method: str, merge_refused: str | None = None) -> str:
     """README.md of the adapter folder: what it is and the plain peft code that loads it. `base`: the name
     `adapter_config.json` gives the base model; `method`: `method_summary`; `merge_refused`: why the method cannot
     be merged into the base weights, when it cannot."""
     c, labels = trained.config, trained.id2label
     model, data = published_model_name(c.model), published_data_name(c.data)
-    hub_base = f"base_model: {base}\n" if hub_id_of(c.model) else ""  # the Hub links a base by its id only
     folder = adapter_folder(c.configuration)
     merge = (
         f"\nThis adapter is not merged into a plain model: {merge_refused}. Load it on the base model with peft.\n"
         if merge_refused
         else ""
     )
-    return f"""---
-library_name: peft
-{hub_base}pipeline_tag: text-classification
-tags: [{c.configuration.split("-")[0]}, bertpeft]
----
+    metadata = card_metadata(trained, "peft", [c.configuration.split("-")[0], "bertpeft"])
+    return f"""{metadata}
 # {method_name(c.configuration)} adapter: `{model}` for {trained.num_labels}-class review sentiment
 
 {method}. Trained with its classifier head (saved in `adapter_model.safetensors` with the adapter's weights) on
@@ -155,11 +188,8 @@ def model_card(trained: TrainedRun, verification: dict[str, Any]) -> str:
     diffs = verification["max_abs_diff"]
     name = method_name(c.configuration)
     folder = merged_folder(c.configuration)
-    return f"""---
-library_name: transformers
-pipeline_tag: text-classification
-tags: [{c.configuration.split("-")[0]}, merged, bertpeft]
----
+    metadata = card_metadata(trained, "transformers", [c.configuration.split("-")[0], "merged", "bertpeft"])
+    return f"""{metadata}
 # `{model}` + {name}, merged: {trained.num_labels}-class review sentiment
 
 A plain transformers model: a {name} adapter trained by bertpeft and merged into the base weights. It loads with

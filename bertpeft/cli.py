@@ -24,7 +24,7 @@ from .config import (
 )
 from .data import DataError, leakage_sentence, prepare_reviews, resolve_data_source
 from .device import default_profile, precision_words
-from .export import check_exportable, export_adapter
+from .export import UNMERGEABLE, check_can_publish, check_exportable, check_repo_id, export_adapter, publish
 from .launch import cpu_processes_requested, relaunch_on_cpu_processes
 from .layout import (
     WriteFault,
@@ -160,12 +160,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     check_exportable(args.config)
+    pushes = [r for r in (args.push_to_hub, args.push_merged_to) if r]
+    for repo_id in pushes:  # a push that cannot happen stops the command before the export
+        check_repo_id(repo_id)
+    if args.push_merged_to and args.config in UNMERGEABLE:
+        raise ConfigError(f"{args.config} cannot be merged ({UNMERGEABLE[args.config]}): push its adapter instead")
+    if pushes:
+        check_can_publish()
     # A folder that does not exist holds no trained configuration: export_adapter says so
     if os.path.isdir(args.output):
         check_folder_shape(args.output)
     with one_writer(args.output) if os.path.isdir(args.output) else contextlib.nullcontext(False):
         v = export_adapter(args.output, args.config, seed=args.seed, n_reviews=args.reviews)
     diff = f"logits max abs diff {max(v['max_abs_diff'].values()):.1e} on {v['reviews']} test reviews"
+    for repo_id, folder in ((args.push_to_hub, "adapter_dir"), (args.push_merged_to, "merged_dir")):
+        if repo_id:
+            print(f"published {Path(v[folder]).name} to {repo_id}: {publish(v[folder], repo_id, args.private)}")
     if v.get("merge_refused"):
         print(
             f"exported {v['configuration']}: adapter {v['adapter_mb']:.2f} MB in {v['adapter_dir']}, {diff}; "
@@ -265,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=None, help="which seed (default: the first one trained)")
     p.add_argument("--reviews", type=int, default=32, help="test reviews the equality check runs on")
+    p.add_argument(
+        "--push-to-hub",
+        metavar="OWNER/NAME",
+        help="after the checks pass, upload the adapter (with its card) to this Hub repository (created if missing; "
+        "the token comes from HF_TOKEN or `hf auth login`)",
+    )
+    p.add_argument("--push-merged-to", metavar="OWNER/NAME", help="upload the merged model to this Hub repository")
+    p.add_argument("--private", action="store_true", help="create the repositories private")
     p.set_defaults(func=cmd_export)
     return parser
 

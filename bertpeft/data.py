@@ -74,6 +74,13 @@ def published_data_name(data: str) -> str:
     return HUB_ALIASES.get(data, data)
 
 
+def hub_data_id(data: str) -> str | None:
+    """The Hub id of `data` when it names a Hub dataset (aliases resolved), None for local data and the fixture."""
+    if data == "smoke" or Path(data).expanduser().exists():
+        return None
+    return HUB_ALIASES.get(data, data)
+
+
 def _local_files(path: Path) -> dict[str, str]:
     if path.is_file():
         _check_format(path)

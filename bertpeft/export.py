@@ -23,6 +23,7 @@ this machine has it (`base_model_source`).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -457,3 +458,44 @@ def export_takeaways(verification: dict[str, Any], result: dict[str, Any]) -> st
         else "- The export FAILED its check: see `export/verification.json`."
     )
     return "\n".join(lines)
+
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_repo_id(repo_id: str) -> str:
+    """A Hub repository id a push can create: OWNER/NAME (letters, digits, `-`, `_`, `.`)."""
+    if not isinstance(repo_id, str) or not REPO_ID.match(repo_id) or ".." in repo_id:
+        raise ConfigError(f"a Hub repository is OWNER/NAME, e.g. my-name/minilm-yelp-lora; got {repo_id!r}")
+    return repo_id
+
+
+def check_can_publish() -> None:
+    """Publishing needs a token (`HF_TOKEN` or `hf auth login`) and a Hub to reach: said in one line before work."""
+    from huggingface_hub import constants, get_token
+
+    if constants.is_offline_mode():
+        raise ConfigError("publishing needs the Hub, but HF_HUB_OFFLINE is set: unset it to push")
+    if not get_token():
+        raise ConfigError("publishing needs a Hugging Face token with write access: `hf auth login`, or set HF_TOKEN")
+
+
+def publish(folder: str | Path, repo_id: str, private: bool = False, message: str | None = None) -> str:
+    """Upload an exported folder (its model card with it) to the Hub repository `repo_id`, created when missing,
+    with huggingface_hub (`create_repo` + `upload_folder`), the token from `HF_TOKEN` or the user's login (never
+    written anywhere). Returns the commit's URL; one line (ConfigError) when the Hub refuses."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    check_repo_id(repo_id)
+    check_can_publish()
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(
+            folder_path=str(folder), repo_id=repo_id, commit_message=message or f"{Path(folder).name} from bertpeft"
+        )
+    except (HfHubHTTPError, OSError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(f"could not publish {Path(folder).name} to {repo_id!r}: {reason}") from None
+    return str(commit.commit_url) if hasattr(commit, "commit_url") else str(commit)

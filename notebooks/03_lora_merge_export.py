@@ -46,6 +46,7 @@ seed = None  # int | None: which trained lora seed to export (None: the first on
 n_reviews = 32  # int: real test reviews of the run the equality check runs on
 demo_reviews = 5  # int: real test reviews added to the pipeline demo when quote_reviews is on
 quote_reviews = True  # bool: show review texts (False for notebooks you publish: only lengths are shown)
+push_to_hub = None  # str | None: OWNER/NAME of a Hub repository to upload the adapter to (None: publish nothing)
 
 # %%
 from pathlib import Path
@@ -232,6 +233,23 @@ pd.DataFrame(
 from IPython.display import Markdown
 
 Markdown((merged_dir / "README.md").read_text().split("---\n", 2)[-1])
+
+# %% [markdown]
+# ## 10. Publishing the adapter
+# With `push_to_hub="OWNER/NAME"` the adapter folder (weights, config, tokenizer and the card above, whose metadata
+# names the base model, the data and the test metrics for the Hub) is uploaded with huggingface_hub:
+# `HfApi().create_repo("OWNER/NAME", exist_ok=True)` and `HfApi().upload_folder(folder_path=..., repo_id="OWNER/NAME")`.
+# The token comes from `HF_TOKEN` or `hf auth login` and is written nowhere. Anyone can then load it with
+# `AutoPeftModelForSequenceClassification.from_pretrained("OWNER/NAME")`. The same from a terminal:
+# `bertpeft export --output RUN --push-to-hub OWNER/NAME` (`--push-merged-to` for the merged model).
+
+# %%
+from bertpeft.export import publish
+
+if push_to_hub:
+    print(f"published: {publish(verification['adapter_dir'], push_to_hub)}")
+else:
+    print("push_to_hub is None: nothing was published.")
 
 # %% [markdown]
 # ## What we found

@@ -43,6 +43,9 @@ class HubServer:
         }
         self.gated, self.failing, self.slow, self.slow_seconds = set(gated), set(failing), set(slow), slow_seconds
         self.requests: list[tuple[str, str]] = []  # (method, path) in arrival order
+        self.created: list[str] = []  # repositories created through the API
+        self.validated: list[str] = []  # model cards whose metadata was checked
+        self.commits: list[dict] = []  # each commit received: repo, summary, files
         self._etags: dict[Path, str] = {}
         server = self
 
@@ -83,10 +86,16 @@ class HubServer:
         self._http.server_close()
 
     # ------------------------------------------------------------------------------------------------- answers
-    def etag(self, path: Path) -> str:
+    def etag(self, path: Path | bytes) -> str:
+        if isinstance(path, bytes):
+            return hashlib.sha256(path).hexdigest()
         if path not in self._etags:
             self._etags[path] = hashlib.sha256(path.read_bytes()).hexdigest()
         return self._etags[path]
+
+    @staticmethod
+    def content(path: Path | bytes) -> bytes:
+        return path if isinstance(path, bytes) else path.read_bytes()
 
     @staticmethod
     def send(handler, status: int, data: bytes = b"", headers: dict[str, str] | None = None, body=True) -> None:
@@ -131,6 +140,10 @@ class HubServer:
         if parts[:1] in (["datasets"], ["models"]):
             kind = "dataset" if parts[0] == "datasets" else "model"
             parts = parts[1:]
+        if api and parts[:1] == ["validate-yaml"] and handler.command == "POST":
+            return self.validate(handler, json.loads(posted or b"{}"), body)
+        if api and parts[:2] == ["repos", "create"] and handler.command == "POST":
+            return self.create(handler, json.loads(posted or b"{}"), body)
         if len(parts) < 2:
             return self.send(handler, 200, b"", body=body)  # anything else: a proxy's or a probe's request
         repo, rest = "/".join(parts[:2]), parts[2:]
@@ -144,7 +157,7 @@ class HubServer:
                 return self.send(handler, 404, b"Entry not found", headers, body)
             path = files[name]
             headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{self.etag(path)}"', "Accept-Ranges": "bytes"}
-            data = path.read_bytes()
+            data = self.content(path)
             ranged = handler.headers.get("Range")
             if ranged and ranged.startswith("bytes=") and body:
                 start, _, end = ranged[6:].partition("-")
@@ -158,6 +171,12 @@ class HubServer:
             prefix = "/".join(rest[2:])
             recursive = urllib.parse.parse_qs(url.query).get("recursive", ["false"])[0].lower() == "true"
             return self.send_json(handler, self.tree(files, prefix, recursive), body)
+        if api and rest[:1] == ["preupload"] and handler.command == "POST":
+            asked = json.loads(posted or b"{}").get("files", [])
+            answer = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in asked]
+            return self.send_json(handler, {"files": answer, "commitOid": COMMIT}, body)
+        if api and rest[:1] == ["commit"] and handler.command == "POST":
+            return self.commit(handler, kind, repo, posted, body)
         if api and rest[:1] == ["paths-info"]:
             form = urllib.parse.parse_qs(posted.decode())
             asked = form.get("paths") or (json.loads(posted or b"{}").get("paths", []) if posted[:1] == b"{" else [])
@@ -165,6 +184,58 @@ class HubServer:
             entries += [e for e in self.tree(files, "", True, folders_only=True) if e["path"] in asked]
             return self.send_json(handler, entries, body)
         return self.send(handler, 404, b"Not found", {"X-Error-Code": "EntryNotFound"}, body)
+
+    def validate(self, handler, asked: dict, body: bool) -> None:
+        """POST /api/validate-yaml: the card's metadata must parse (here with huggingface_hub's own card parser)."""
+        from huggingface_hub import ModelCard
+
+        try:
+            ModelCard(asked.get("content", ""), ignore_metadata_errors=False)
+        except Exception as err:  # noqa: BLE001 - any parse failure is the card's error
+            return self.send_json(handler, {"errors": [{"message": str(err)}]}, body, 400)
+        self.validated.append(asked.get("content", ""))
+        return self.send_json(handler, {"errors": [], "warnings": []}, body)
+
+    def authorised(self, handler) -> bool:
+        return handler.headers.get("Authorization", "").startswith("Bearer ")
+
+    def create(self, handler, asked: dict, body: bool) -> None:
+        """POST /api/repos/create: a new, empty repository (with a token only)."""
+        if not self.authorised(handler):
+            return self.send_json(handler, {"error": "Invalid credentials in Authorization header"}, body, 401)
+        repo = f"{asked['organization']}/{asked['name']}" if asked.get("organization") else asked["name"]
+        kind = {"dataset": "dataset"}.get(asked.get("type") or "model", "model")
+        if (kind, repo) in self.repos:
+            return self.send_json(
+                handler, {"error": "You already created this model repo", "url": f"{self.url}/{repo}"}, body, 409
+            )
+        self.repos[(kind, repo)] = {}
+        self.created.append(repo)
+        return self.send_json(handler, {"url": f"{self.url}/{repo}", "name": repo}, body)
+
+    def commit(self, handler, kind: str, repo: str, posted: bytes, body: bool) -> None:
+        """POST /api/<kind>s/<id>/commit/<revision>: NDJSON lines, a header then one line per file (base64)."""
+        import base64
+
+        if not self.authorised(handler):
+            return self.send_json(handler, {"error": "Invalid credentials in Authorization header"}, body, 401)
+        files, summary = {}, ""
+        for line in posted.decode().splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            if item["key"] == "header":
+                summary = item["value"].get("summary", "")
+            elif item["key"] == "file":
+                value = item["value"]
+                files[value["path"]] = base64.b64decode(value["content"])
+            elif item["key"] == "deletedFile":
+                self.repos[(kind, repo)].pop(item["value"]["path"], None)
+        self.repos[(kind, repo)].update(files)
+        self.commits.append({"repo": repo, "summary": summary, "files": sorted(files)})
+        return self.send_json(
+            handler, {"commitUrl": f"{self.url}/{repo}/commit/{COMMIT}", "commitOid": COMMIT, "success": True}, body
+        )
 
     def info(self, kind: str, repo: str) -> dict:
         files = self.repos[(kind, repo)]
@@ -195,7 +266,7 @@ class HubServer:
                     folders.add("/".join(filter(None, [prefix, *pieces[:depth]])))
             if folders_only or (not recursive and len(pieces) > 1):
                 continue
-            size = path.stat().st_size
+            size = len(path) if isinstance(path, bytes) else path.stat().st_size
             entries.append(
                 {
                     "type": "file",

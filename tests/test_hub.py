@@ -169,3 +169,95 @@ def test_data_missing_from_the_hub_is_one_line_naming_it_and_the_local_fix(tmp_p
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "no dataset 'org/nodata'" in lines[0] and "--data PATH" in lines[0], done.stderr
     assert not (tmp_path / "r").exists()
+
+
+LOAD_BACK = """
+import json, sys, torch
+from peft import AutoPeftModelForSequenceClassification
+from transformers import AutoTokenizer, pipeline
+from bertpeft.export import load_adapter_on_base
+texts = json.loads(sys.argv[1])
+hub = AutoPeftModelForSequenceClassification.from_pretrained(sys.argv[2]).eval()
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[2])
+local = load_adapter_on_base(sys.argv[3], 2, {0: "LABEL_0", 1: "LABEL_1"})
+batch = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+with torch.no_grad():
+    a, b = hub(**batch).logits, local(**batch).logits
+labels = [p["label"] for p in pipeline("text-classification", model=hub, tokenizer=tokenizer)(texts)]
+print(json.dumps({"max_abs_diff": float((a - b).abs().max()), "hub": a.argmax(-1).tolist(), "labels": labels}))
+"""
+
+
+@pytest.mark.slow
+def test_an_exported_adapter_pushed_to_the_hub_loads_back_with_the_same_predictions(tmp_path, repos):
+    from huggingface_hub import ModelCard
+
+    token = "hf_bertpeft_test_token_5b1f"
+    out = tmp_path / "run"
+    train = run_bertpeft(
+        "train",
+        "--profile",
+        "smoke",
+        "--model",
+        "minilm",
+        "--config",
+        "lora",
+        "--n-train",
+        "32",
+        "--n-test",
+        "16",
+        "--n-validation",
+        "0",
+        "--output",
+        out,
+    )
+    assert train.returncode == 0, train.stdout + train.stderr
+    with HubServer(models=repos["models"]) as hub:
+        env = online_env(tmp_path / "hf-home", HF_ENDPOINT=hub.url, HF_TOKEN=token)
+        done = run_bertpeft("export", "--output", out, "--push-to-hub", "me/minilm-lora", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "published lora-adapter to me/minilm-lora" in done.stdout
+        assert [c["repo"] for c in hub.commits] == ["me/minilm-lora"]
+        pushed = set(hub.commits[0]["files"])
+        assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "tokenizer.json"} <= pushed
+        # the card the Hub validated parses with huggingface_hub's card parser and says what the run was
+        card = ModelCard(hub.validated[-1], ignore_metadata_errors=False)
+        result = json.loads((out / "results" / "lora-seed42.json").read_text())
+        assert card.data.base_model == MINILM_ID and card.data.library_name == "peft"
+        assert card.data.pipeline_tag == "text-classification"
+        accuracy = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
+        assert accuracy.metric_value == pytest.approx(result["accuracy"])
+
+        texts = ["The soup was cold and the waiter ignored us.", "Lovely staff, great coffee, will come back!"]
+        code = [
+            sys.executable,
+            "-c",
+            LOAD_BACK,
+            json.dumps(texts),
+            "me/minilm-lora",
+            str(out / "export" / "lora-adapter"),
+        ]
+        back = subprocess.run(
+            code, capture_output=True, text=True, env=online_env(tmp_path / "fresh", HF_ENDPOINT=hub.url), timeout=300
+        )
+    assert back.returncode == 0, back.stderr[-3000:]
+    loaded = json.loads(back.stdout.strip().splitlines()[-1])
+    assert loaded["max_abs_diff"] < 1e-5
+    assert loaded["labels"] == [f"LABEL_{i}" for i in loaded["hub"]]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert token not in done.stdout + done.stderr and not [p for p in files if token.encode() in p.read_bytes()]
+
+
+def test_publishing_without_a_token_stops_before_the_export_with_one_line(tmp_path):
+    env = {
+        k: v for k, v in online_env(tmp_path / "hf-home", HF_ENDPOINT="http://127.0.0.1:9").items() if k != "HF_TOKEN"
+    }
+    out = tmp_path / "run"
+    (out / "results").mkdir(parents=True)
+    done = run_bertpeft("export", "--output", out, "--push-to-hub", "me/x", env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "bertpeft: error: publishing needs a Hugging Face token with write access: `hf auth login`, or set HF_TOKEN"
+    )
+    bad = run_bertpeft("export", "--output", out, "--push-to-hub", "not a repo", env=env)
+    assert bad.returncode == 2 and "OWNER/NAME" in bad.stderr and not (out / "export").exists()
