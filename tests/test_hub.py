@@ -16,6 +16,7 @@ from conftest import SHARED_DATA, run_bertpeft
 from hub_server import HubServer
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+TINY_ID = "org/tiny-bert"  # the tests' tiny random BERT, served as a Hub model
 PROBE = (
     "import os; from bertpeft.hub import reach_repository; "
     "print(reach_repository('org/model'), os.environ.get('HF_HUB_OFFLINE'))"
@@ -69,7 +70,11 @@ def repos(tmp_path_factory):
     small.mkdir()
     (small / "config.json").write_text(json.dumps({"model_type": "bert"}))
     return {
-        "models": {MINILM_ID: resolve_model_source("minilm"), "org/model": small},
+        "models": {
+            MINILM_ID: resolve_model_source("minilm"),
+            "org/model": small,
+            TINY_ID: resolve_model_source("tiny-random-bert"),
+        },
         "datasets": {"fancyzhx/yelp_polarity": data},
     }
 
@@ -194,36 +199,23 @@ def test_an_exported_adapter_pushed_to_the_hub_loads_back_with_the_same_predicti
 
     token = "hf_bertpeft_test_token_5b1f"
     out = tmp_path / "run"
-    train = run_bertpeft(
-        "train",
-        "--profile",
-        "smoke",
-        "--model",
-        "minilm",
-        "--config",
-        "lora",
-        "--n-train",
-        "32",
-        "--n-test",
-        "16",
-        "--n-validation",
-        "0",
-        "--output",
-        out,
-    )
-    assert train.returncode == 0, train.stdout + train.stderr
     with HubServer(models=repos["models"]) as hub:
         env = online_env(tmp_path / "hf-home", HF_ENDPOINT=hub.url, HF_TOKEN=token)
-        done = run_bertpeft("export", "--output", out, "--push-to-hub", "me/minilm-lora", env=env)
+        # a base model by Hub id, so that the adapter names it and loads back on it from the Hub
+        train = run_bertpeft(
+            "train", "--profile", "smoke", "--model", TINY_ID, "--config", "lora", "--output", out, env=env
+        )
+        assert train.returncode == 0, train.stdout + train.stderr
+        done = run_bertpeft("export", "--output", out, "--push-to-hub", "me/tiny-lora", env=env)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "published lora-adapter to me/minilm-lora" in done.stdout
-        assert [c["repo"] for c in hub.commits] == ["me/minilm-lora"]
+        assert "published lora-adapter to me/tiny-lora" in done.stdout
+        assert [c["repo"] for c in hub.commits] == ["me/tiny-lora"]
         pushed = set(hub.commits[0]["files"])
         assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "tokenizer.json"} <= pushed
         # the card the Hub validated parses with huggingface_hub's card parser and says what the run was
         card = ModelCard(hub.validated[-1], ignore_metadata_errors=False)
         result = json.loads((out / "results" / "lora-seed42.json").read_text())
-        assert card.data.base_model == MINILM_ID and card.data.library_name == "peft"
+        assert card.data.base_model == TINY_ID and card.data.library_name == "peft"
         assert card.data.pipeline_tag == "text-classification"
         accuracy = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
         assert accuracy.metric_value == pytest.approx(result["accuracy"])
@@ -234,7 +226,7 @@ def test_an_exported_adapter_pushed_to_the_hub_loads_back_with_the_same_predicti
             "-c",
             LOAD_BACK,
             json.dumps(texts),
-            "me/minilm-lora",
+            "me/tiny-lora",
             str(out / "export" / "lora-adapter"),
         ]
         back = subprocess.run(
