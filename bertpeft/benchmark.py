@@ -12,7 +12,6 @@ split in its length-ordered batches, the first batch left out as warm-up), so no
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import tempfile
 import time
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .device import accelerator, resolve_precision
+from .device import accelerator, autocast, resolve_precision, synchronize
 from .layout import TrainedRun
 from .metrics import classification_metrics
 
@@ -60,14 +59,6 @@ class PerformanceBenchmark:
     def device(self):
         return next(self.model.parameters()).device
 
-    def _autocast(self):
-        import torch
-
-        if self.precision in ("fp16", "bf16"):
-            dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
-            return torch.autocast(self.device.type, dtype=dtype)
-        return contextlib.nullcontext()
-
     def _batches(self, rows, batch_size: int):
         """Padded input batches on the model's device, in row order (the Trainer's collator and padding)."""
         from transformers import DataCollatorWithPadding
@@ -80,14 +71,11 @@ class PerformanceBenchmark:
             yield {k: v.to(self.device) for k, v in collate(features).items()}
 
     def _forward(self, batch):
-        with self._autocast():
+        with autocast(self.device.type, self.precision):
             return self.model(**batch).logits
 
     def _sync(self) -> None:
-        import torch
-
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(self.device.type)  # queued GPU work (CUDA or MPS) done before the clock is read
 
     def length_order(self) -> np.ndarray:
         return length_order(self.dataset)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,20 +117,55 @@ def check_notebook_arguments(output: Any, profile: Any, settings: Any) -> None:
         raise ConfigError(f"settings are named by text, e.g. {{'n_train': 500}}; got the key(s) {unnamed!r}")
 
 
-def quiet_notebook() -> None:
-    """Keep a notebook's outputs to what it is about. The per-file progress bars of transformers and datasets
-    (loading weights, writing shards, tokenizing, saving: each well under a second here) are turned off; the
-    training's own progress stays. transformers prints "[INFO] Running in WANDB offline mode" on importing its
-    integrations whenever WANDB_MODE=offline is set, also for runs that do not report to W&B: that import happens
-    here, with the line swallowed (W&B's own messages, for runs that use it, are untouched)."""
-    import datasets
-    from transformers.utils import logging as hf_logging
+class _ImportQuietly:
+    """A finder that runs one module's import with its stdout swallowed, whenever something first imports it."""
 
-    hf_logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    if os.environ.get("WANDB_MODE") == "offline":
-        with contextlib.redirect_stdout(io.StringIO()):
-            import transformers.integrations.integration_utils  # noqa: F401
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)  # once, and without finding itself again
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+
+            def quietly(module):
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec_module(module)
+
+            spec.loader.exec_module = quietly
+        return spec
+
+
+WANDB_LINE_MODULE = "transformers.integrations.integration_utils"  # prints a line at import under WANDB_MODE=offline
+
+
+def quiet_notebook() -> None:
+    """Keep a notebook's outputs to what it is about, without importing anything it may not need. The per-file
+    progress bars of huggingface_hub, transformers and datasets (loading weights, writing shards, tokenizing, saving:
+    each well under a second here) are turned off (set before they are imported, as they read it then; turned off in
+    those already imported); the training's own progress stays. transformers prints "[INFO] Running in WANDB offline
+    mode" on importing its integrations whenever WANDB_MODE=offline is set, also for runs that do not report to W&B:
+    that import, whenever it comes, has the line swallowed (W&B's own messages, for runs that use it, are untouched)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.disable_progress_bars()
+    quiet = os.environ.get("WANDB_MODE") == "offline" and WANDB_LINE_MODULE not in sys.modules
+    if quiet and not any(isinstance(f, _ImportQuietly) for f in sys.meta_path):
+        sys.meta_path.insert(0, _ImportQuietly(WANDB_LINE_MODULE))
 
 
 # The settings a reader needs to place a notebook's outputs; the run folder's run_config.json holds them all.

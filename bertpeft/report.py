@@ -189,25 +189,6 @@ def step_time_relative(table, reference: str = "full"):
     return pd.DataFrame(rows, columns=["config", "seeds", "ratio", "ratio_min", "ratio_max", "p10", "p90"])
 
 
-def accuracy_over_seeds(table):
-    """Per configuration: mean accuracy over seeds with a 95% t-interval of that mean (None with one seed)."""
-    import pandas as pd
-
-    rows = []
-    for config, group in table.groupby("config", sort=False):
-        stats = mean_and_interval(group["accuracy"].tolist())
-        rows.append(
-            {
-                "config": config,
-                "seeds": stats["n"],
-                "accuracy_mean": stats["mean"],
-                "low": stats["low"],
-                "high": stats["high"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def training_takeaways(results: list[dict]) -> str:
     """What notebook 02 found, in Markdown, worded from its results: each configuration's test accuracy with its
     95% interval, what it trained and for how long, and whether the independent benchmark agreed."""

@@ -42,7 +42,6 @@ from .report import write_results_csv
 NOTEBOOKS_ENV = "BERTPEFT_NOTEBOOKS"
 PREP, TRAIN, EXPORT, RESULTS = "01_data_prep", "02_train", "03_lora_merge_export", "04_results"
 METHODS_NOTEBOOK = "06_beyond_lora"  # runs when the configurations include methods beyond the six
-NOTEBOOKS = (PREP, TRAIN, EXPORT, RESULTS)
 
 
 @dataclass(frozen=True)

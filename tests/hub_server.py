@@ -62,6 +62,10 @@ class HubServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 server.answer(self, body=True, posted=self.rfile.read(length) if length else b"")
 
+            def do_CONNECT(self) -> None:  # a client tunnelling HTTPS through this server as its proxy
+                server.requests.append((self.command, self.path))
+                server.send(self, 502, b"", body=False)  # no way on from here: the tunnel is refused
+
             def log_message(self, *args) -> None:  # quiet
                 pass
 

@@ -94,6 +94,15 @@ def test_a_proxy_alone_keeps_the_command_online(tmp_path, repos):
     assert any(path.startswith("http://hub.invalid/org/model/") for _, path in proxy.requests), proxy.requests
 
 
+def test_an_https_hub_is_asked_through_https_proxy(tmp_path):
+    # The question goes the way the libraries' requests go: a CONNECT to the user's proxy (which here refuses the
+    # tunnel, so the command works offline); never a socket of its own to the endpoint.
+    with HubServer() as proxy:
+        done = probe(online_env(tmp_path, HF_ENDPOINT="https://hub.invalid", HTTPS_PROXY=proxy.url))
+    assert done.stdout.splitlines()[-1] == "True None", done.stdout + done.stderr
+    assert ("CONNECT", "hub.invalid:443") in proxy.requests, proxy.requests
+
+
 def test_an_unreachable_endpoint_means_offline_for_this_process_said_once_environment_untouched(tmp_path):
     endpoint = f"http://127.0.0.1:{closed_port()}"
     code = PROBE + "; print(reach_repository('org/other'))"
