@@ -21,17 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from .data import MODEL_INPUTS, length_order
 from .device import accelerator, autocast, resolve_precision, synchronize
 from .layout import TrainedRun
 from .metrics import classification_metrics
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def length_order(dataset) -> np.ndarray:
-    """Row indices of a tokenized split from the shortest review to the longest (stable: equal lengths keep their row
-    order). Batches taken in this order pad each review to its own batch's longest, not to a random one's."""
-    return np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
 
 
 class PerformanceBenchmark:

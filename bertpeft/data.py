@@ -19,7 +19,7 @@ import numpy as np
 from .config import PREPARED_SETTINGS, ConfigError, OneLineError, RunConfig
 from .fixtures import SMOKE_DATA
 from .hub import RepositoryUnavailable, reach_repository
-from .layout import RunDir
+from .layout import RunDir, labels_by_id
 from .manifest import clear, record_folder
 from .models import model_positions
 
@@ -630,8 +630,17 @@ def load_prepared(config: RunConfig, tokenizer):
     return prepare_reviews(config, tokenizer)
 
 
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def length_order(dataset) -> np.ndarray:
+    """Row indices of a tokenized split from the shortest review to the longest (stable: equal lengths keep their row
+    order). Batches taken in this order pad each review to its own batch's longest, not to a random one's."""
+    return np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
+
+
 def id2label_of(meta: dict[str, Any]) -> dict[int, str]:
-    return {int(k): v for k, v in meta["id2label"].items()}
+    return labels_by_id(meta["id2label"])
 
 
 def class_balance(dataset):

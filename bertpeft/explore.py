@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import RunConfig
 from .data import quote_review
-from .layout import RunDir, read_results
+from .layout import RunDir, labels_by_id, read_results
 from .models import load_tokenizer, load_trained_model
 from .report import configuration_rank
 
@@ -75,7 +75,7 @@ class Predictor:
             from transformers import set_seed
 
             config = RunConfig.from_dict(result["run_config"])
-            id2label = {int(k): v for k, v in result["id2label"].items()}
+            id2label = labels_by_id(result["id2label"])
             set_seed(config.seed)  # `none` keeps its random head: the same draw as in training
             with quiet_loading():
                 self._models[result["name"]] = load_trained_model(

@@ -206,6 +206,11 @@ def read_results(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
+def labels_by_id(id2label: dict) -> dict[int, str]:
+    """An id -> label map as JSON stores it (ids as text keys) with its ids as numbers again."""
+    return {int(k): v for k, v in id2label.items()}
+
+
 @dataclass
 class TrainedRun:
     """One trained configuration of a run folder: its result JSON and the configuration that produced it."""
@@ -220,7 +225,7 @@ class TrainedRun:
 
     @property
     def id2label(self) -> dict[int, str]:
-        return {int(k): v for k, v in self.result["id2label"].items()}
+        return labels_by_id(self.result["id2label"])
 
     @property
     def weights_dir(self) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .config import PROBE, ConfigError
+from .data import MODEL_INPUTS, length_order
 
 # Regularisation strengths tried (scikit-learn's C: smaller is stronger), chosen by validation accuracy.
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
@@ -30,8 +31,8 @@ def embed_split(probe, rows, tokenizer, batch_size: int, label: str, bar: bool) 
     from transformers import DataCollatorWithPadding
 
     collate = DataCollatorWithPadding(tokenizer)
-    keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
-    order = np.argsort([len(ids) for ids in rows["input_ids"]], kind="stable")
+    keep = [c for c in MODEL_INPUTS if c in rows.column_names]
+    order = length_order(rows)
     ordered = rows.select(order)
     out = []
     probe.eval()

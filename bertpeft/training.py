@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .benchmark import benchmark_result, length_order
+from .benchmark import benchmark_result
 from .config import PROBE, RESULT_SETTINGS, ConfigError, RunConfig
-from .data import id2label_of, load_prepared
+from .data import id2label_of, length_order, load_prepared
 from .device import PeakMemory, accelerator, device_description, resolve_precision
 from .layout import (
     RunDir,
