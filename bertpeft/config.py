@@ -103,9 +103,7 @@ def setting(
 class RunConfig:
     """Everything one run needs; `validate()` runs on construction so bad values fail before any work."""
 
-    profile: str = setting(
-        "paper", "named set of defaults: smoke, quick, paper or experiment-b", cli=False, result=True
-    )
+    profile: str = setting("paper", "named set of defaults, one of PROFILES (below)", cli=False, result=True)
     model: str = setting(
         "bert-base-cased", "Hub id, model folder, minilm or tiny-random-bert", result=True, prepared=True
     )

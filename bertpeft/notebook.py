@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig, profile_config
+from .config import PROFILES, ConfigError, RunConfig, profile_config
 from .data import published_data_name
 from .device import default_profile
 from .layout import RunDir
@@ -109,7 +109,7 @@ def check_notebook_arguments(output: Any, profile: Any, settings: Any) -> None:
     if output is not None and not (isinstance(output, (str, Path)) and str(output).strip()):
         raise ConfigError(f"output must be a run folder's path, e.g. 'runs/quick', or None; got {output!r}")
     if profile is not None and not isinstance(profile, str):
-        raise ConfigError(f"profile must be one of smoke, quick, paper, experiment-b, or None; got {profile!r}")
+        raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, or None; got {profile!r}")
     if settings is not None and not isinstance(settings, dict):
         raise ConfigError(f'settings must be a dict of run settings, e.g. {{"n_train": 500}}; got {settings!r}')
     unnamed = [k for k in settings or {} if not isinstance(k, str)]
