@@ -4,7 +4,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/bertpeft/bertpeft/blob/main/notebooks/01_data_prep.ipynb)
 #
 # We fine-tune BERT to tell positive from negative Yelp reviews. This notebook loads the reviews (from the
-# Hugging Face Hub, or from local files with `data = "path/to/folder"`), draws a seeded random sample stratified by
+# Hugging Face Hub, or from local files with `settings = {"data": "path/to/folder"}`), draws a seeded random sample stratified by
 # label, shows what the tokenizer makes of a review, looks at review lengths, and saves the tokenized sample into
 # the run folder, where the training notebook (02) picks it up. It takes seconds on any machine.
 #
