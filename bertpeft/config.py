@@ -46,6 +46,12 @@ DEFAULT_LEARNING_RATES.update(
 AUTO = "auto"
 
 
+def first_line(err: BaseException | str) -> str:
+    """The first line of an error's message (of its type's name when it has none), for one-line reports."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class OneLineError(ValueError):
     """An error whose message says what is wrong and how to fix it: the CLI prints it as one line, and so does
     Jupyter (IPython shows `_render_traceback_` instead of a traceback), since the traceback adds nothing."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import PREPARED_SETTINGS, ConfigError, OneLineError, RunConfig
+from .config import PREPARED_SETTINGS, ConfigError, OneLineError, RunConfig, first_line
 from .fixtures import SMOKE_DATA
 from .hub import RepositoryUnavailable, reach_repository
 from .layout import RunDir, labels_by_id
@@ -63,22 +63,19 @@ def resolve_data_source(data: str) -> DataSource:
     return DataSource("hub", HUB_ALIASES.get(data, data))
 
 
-def published_data_name(data: str) -> str:
-    """How a file meant for publishing (a model card) names `data`: the Hub id of a Hub dataset (aliases resolved),
-    a local folder or file by its own name, never its path on this machine; the shipped fixture as `smoke`."""
-    if data == "smoke":
-        return data
-    path = Path(data).expanduser()
-    if path.exists():
-        return path.resolve().name
-    return HUB_ALIASES.get(data, data)
-
-
 def hub_data_id(data: str) -> str | None:
     """The Hub id of `data` when it names a Hub dataset (aliases resolved), None for local data and the fixture."""
     if data == "smoke" or Path(data).expanduser().exists():
         return None
     return HUB_ALIASES.get(data, data)
+
+
+def published_data_name(data: str) -> str:
+    """How a file meant for publishing (a model card) names `data`: the Hub id of a Hub dataset (aliases resolved),
+    a local folder or file by its own name, never its path on this machine; the shipped fixture as `smoke`."""
+    if data == "smoke":
+        return data
+    return hub_data_id(data) or Path(data).expanduser().resolve().name
 
 
 def _local_files(path: Path) -> dict[str, str]:
@@ -273,8 +270,7 @@ def _has_no_rows(path: Path, fmt: str) -> bool:
 
 
 def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+    return f"{type(err).__name__}: {first_line(err)}"[:300]
 
 
 def check_reviews(raw, where: str):

@@ -32,7 +32,7 @@ import numpy as np
 
 from .benchmark import benchmark_row
 from .cards import adapter_card, adapter_folder, merged_folder, method_summary, model_card
-from .config import PEFT_METHODS, PROBE, ConfigError, RunConfig, check_configuration, uses_peft
+from .config import PEFT_METHODS, PROBE, ConfigError, RunConfig, check_configuration, first_line, uses_peft
 from .data import load_prepared
 from .layout import (
     RunDir,
@@ -496,6 +496,5 @@ def publish(folder: str | Path, repo_id: str, private: bool = False, message: st
             folder_path=str(folder), repo_id=repo_id, commit_message=message or f"{Path(folder).name} from bertpeft"
         )
     except (HfHubHTTPError, OSError, ValueError) as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ConfigError(f"could not publish {Path(folder).name} to {repo_id!r}: {reason}") from None
-    return str(commit.commit_url) if hasattr(commit, "commit_url") else str(commit)
+        raise ConfigError(f"could not publish {Path(folder).name} to {repo_id!r}: {first_line(err)}") from None
+    return commit.commit_url

@@ -15,6 +15,8 @@ retries, within huggingface_hub's metadata timeout (`HF_HUB_ETAG_TIMEOUT`, 10 s 
 
 from __future__ import annotations
 
+from .config import first_line
+
 PROBE_FILES = {"model": "config.json", "dataset": "README.md"}  # a file each kind of repository almost always has
 
 _said: set[str] = set()  # the endpoints this process has already said it works without
@@ -47,11 +49,6 @@ def work_offline(reason: str) -> None:
         print(f"The Hugging Face Hub at {endpoint} cannot be reached ({reason}): working offline, cached files only.")
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def reach_repository(repo_id: str, kind: str = "model") -> bool:
     """Ask the Hub once for `repo_id`'s probe file (HEAD, no retries, within HF_HUB_ETAG_TIMEOUT). Returns whether this
     process works offline; raises RepositoryUnavailable when the Hub answered without the repository."""
@@ -63,7 +60,6 @@ def reach_repository(repo_id: str, kind: str = "model") -> bool:
     endpoint = hub_endpoint()
     prefix = "datasets/" if kind == "dataset" else ""
     url = f"{endpoint}/{prefix}{repo_id}/resolve/main/{PROBE_FILES[kind]}"
-    what = "dataset" if kind == "dataset" else "model"
     seconds = float(constants.HF_HUB_ETAG_TIMEOUT)
     try:
         response = get_session().head(url, headers=build_hf_headers(), timeout=seconds)
@@ -71,26 +67,26 @@ def reach_repository(repo_id: str, kind: str = "model") -> bool:
         kinds = {cls.__name__ for cls in type(err).__mro__}
         if kinds & {"ReadTimeout", "WriteTimeout", "PoolTimeout"}:  # connected, but no answer in time
             raise RepositoryUnavailable(
-                f"the Hugging Face Hub at {endpoint} did not answer within {seconds:g} s for {what} "
+                f"the Hugging Face Hub at {endpoint} did not answer within {seconds:g} s for {kind} "
                 f"{repo_id!r}: try again later, or set HF_HUB_OFFLINE=1 to use what is cached"
             ) from None
-        work_offline(_first_line(err))  # no connection: no network, a closed port, a proxy that refuses
+        work_offline(first_line(err))  # no connection: no network, a closed port, a proxy that refuses
         return True
     code = response.headers.get("X-Error-Code", "")
     status = response.status_code
     if code == "GatedRepo" or (status == 403 and code != "RepoNotFound"):
         raise RepositoryUnavailable(
-            f"{what} {repo_id!r} on {endpoint} is gated: accept its conditions on its page, then log in "
+            f"{kind} {repo_id!r} on {endpoint} is gated: accept its conditions on its page, then log in "
             f"(`hf auth login`) or set HF_TOKEN"
         )
     if code == "RepoNotFound" or status == 401:
         raise RepositoryUnavailable(
-            f"no {what} {repo_id!r} on {endpoint}: check the id; a private repository needs a login (`hf auth login`) "
+            f"no {kind} {repo_id!r} on {endpoint}: check the id; a private repository needs a login (`hf auth login`) "
             f"or HF_TOKEN"
         )
     if status >= 500:
         raise RepositoryUnavailable(
-            f"the Hugging Face Hub at {endpoint} answered {status} for {what} {repo_id!r}: try again later, or set "
+            f"the Hugging Face Hub at {endpoint} answered {status} for {kind} {repo_id!r}: try again later, or set "
             f"HF_HUB_OFFLINE=1 to use what is cached"
         )
     return False  # the repository is there (a missing probe file, 404 EntryNotFound, is the library's to judge)

@@ -34,7 +34,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .config import ConfigError, OneLineError, RunConfig
+from .config import ConfigError, OneLineError, RunConfig, first_line
 
 PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "wandb", "papermill")
 
@@ -163,8 +163,7 @@ class WriteFault(OneLineError):
 
     @classmethod
     def of(cls, err: BaseException | str, where: str) -> WriteFault:
-        said = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return cls(f"could not write {where} ({said}): free space, then run the same command to resume")
+        return cls(f"could not write {where} ({first_line(err)}): free space, then run the same command to resume")
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -23,6 +23,7 @@ from .config import (
     ConfigError,
     RunConfig,
     check_configuration,
+    first_line,
     lora_rank,
     unfrozen_layers,
     uses_peft,
@@ -114,7 +115,7 @@ def load_tokenizer(model: str):
 def not_loadable(what: str, model: str, err: Exception) -> ConfigError:
     """The one line for a model, config or tokenizer that from_pretrained could not load: the library's reason and
     the offline fix."""
-    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200].rstrip(".")
+    reason = first_line(err)[:200].rstrip(".")
     return ConfigError(
         f"could not load {what} {model!r}: {reason}. Offline? Use --model minilm or a saved model folder"
     )

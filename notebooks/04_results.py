@@ -84,7 +84,7 @@ summary_over_seeds(table, formatted=True)
 from bertpeft.plots import plot_metrics_per_configuration, save_figure
 
 fig = plot_metrics_per_configuration(table)
-save_figure(fig, figures, "metrics_per_configuration")
+saved = save_figure(fig, figures, "metrics_per_configuration")  # figures/NAME.png in the run folder
 # %% [markdown]
 # ## 3. Accuracy against trainable parameters
 # The x axis is logarithmic: from 0 (`none`) through about a thousand (`head`) and a hundred thousand (`lora`)
@@ -94,7 +94,7 @@ save_figure(fig, figures, "metrics_per_configuration")
 from bertpeft.plots import plot_accuracy_vs_parameters
 
 fig = plot_accuracy_vs_parameters(table)
-save_figure(fig, figures, "accuracy_vs_trainable_parameters")
+saved = save_figure(fig, figures, "accuracy_vs_trainable_parameters")  # figures/NAME.png in the run folder
 # %% [markdown]
 # ## 4. Training time per configuration
 # Experiment A's second figure, timing the training loop alone (evaluations, saves and model loading are recorded
@@ -107,8 +107,7 @@ save_figure(fig, figures, "accuracy_vs_trainable_parameters")
 from bertpeft.plots import plot_training_time
 
 fig = plot_training_time(table)
-save_figure(fig, figures, "training_time_per_configuration")
-
+saved = save_figure(fig, figures, "training_time_per_configuration")  # figures/NAME.png in the run folder
 # %% [markdown]
 # A whole training's seconds move with everything else the machine does. The time per step, divided by full
 # fine-tuning's step with the same seed (same batches), is the steadier measure: the bar is the median over seeds,
@@ -120,7 +119,7 @@ from bertpeft.plots import plot_step_time_relative
 from bertpeft.report import step_time_relative
 
 fig = plot_step_time_relative(table)
-save_figure(fig, figures, "step_time_relative_to_full")
+saved = save_figure(fig, figures, "step_time_relative_to_full")  # figures/NAME.png in the run folder
 relative = step_time_relative(table)
 shown_table(relative) if len(relative) else print("no timed full fine-tuning in this run: nothing to compare against")
 # %% [markdown]
@@ -153,7 +152,7 @@ shown_table(pairs) if len(pairs) else print("no full fine-tuning in this run: no
 from bertpeft.plots import plot_loss_curves
 
 fig = plot_loss_curves(read_results(run_dir))
-save_figure(fig, figures, "loss_curves")
+saved = save_figure(fig, figures, "loss_curves")  # figures/NAME.png in the run folder
 # %% [markdown]
 # ## 7. What do the configurations predict?
 # Every trained configuration, rebuilt from its saved weights (`models/<config>-seed<seed>/`), on the same

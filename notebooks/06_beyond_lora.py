@@ -100,8 +100,7 @@ trained = summary[summary["trainable_params"] > 0]
 fig = plot_pareto(
     trained, "trainable_params", "trainable parameters (log scale)", "Accuracy against trainable parameters", log=True
 )
-save_figure(fig, figures, "methods_accuracy_vs_parameters")
-
+saved = save_figure(fig, figures, "methods_accuracy_vs_parameters")  # figures/NAME.png in the run folder
 # %% [markdown]
 # ## 3. Accuracy against time per training step
 # Fewer trained weights do not make a step proportionally cheaper: every method still runs the whole encoder
@@ -112,8 +111,7 @@ save_figure(fig, figures, "methods_accuracy_vs_parameters")
 fig = plot_pareto(
     trained, "step_vs_full", "time per training step / full fine-tuning's", "Accuracy against time per step"
 )
-save_figure(fig, figures, "methods_accuracy_vs_step_time")
-
+saved = save_figure(fig, figures, "methods_accuracy_vs_step_time")  # figures/NAME.png in the run folder
 # %% [markdown]
 # ## 4. Peak memory
 
@@ -121,7 +119,7 @@ save_figure(fig, figures, "methods_accuracy_vs_step_time")
 from bertpeft.methods import plot_peak_memory
 
 fig = plot_peak_memory(trained)
-save_figure(fig, figures, "methods_peak_memory")
+saved = save_figure(fig, figures, "methods_peak_memory")  # figures/NAME.png in the run folder
 
 # %% [markdown]
 # ## 5. Adapters on disk, merged or not
