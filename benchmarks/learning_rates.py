@@ -1,6 +1,6 @@
 """Learning-rate check: each trainable configuration at its default rate, a third of it and three times it.
 
-The defaults (bertpeft.config.DEFAULT_LEARNING_RATES) come from the literature; this trains every configuration at
+The defaults (each entry's learning_rate in bertpeft.configurations) come from the literature; this trains every configuration at
 the three rates on the same data and seed and reports test accuracy, so a default that is far from the best of the
 three shows. One seed and 1,000 test reviews: differences under about 2 points are noise. For example
 

@@ -7,25 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import lora_rank
+from .config import entry
 from .data import hub_data_id, published_data_name
 from .layout import TrainedRun
 from .models import hub_id_of, published_model_name
 
 ADAPTER, MERGED = "lora-adapter", "lora-merged"
-METHOD_NAMES = {
-    "lora": "LoRA",
-    "dora": "DoRA",
-    "rslora": "rsLoRA",
-    "adalora": "AdaLoRA",
-    "loha": "LoHa",
-    "lokr": "LoKr",
-    "vera": "VeRA",
-    "fourierft": "FourierFT",
-    "ia3": "IA3",
-    "prefix": "Prefix tuning",
-    "prompt": "Prompt tuning",
-}
 
 
 def adapter_folder(configuration: str = "lora") -> str:
@@ -39,51 +26,18 @@ def merged_folder(configuration: str = "lora") -> str:
 
 
 def method_name(configuration: str) -> str:
-    """How a card names the method of a PEFT configuration: LoRA, `LoRA r=4` for lora-r4, DoRA, ..."""
-    rank = lora_rank(configuration)
-    return f"LoRA r={rank}" if rank else METHOD_NAMES.get(configuration, configuration)
+    """How a card names the method of a PEFT configuration: LoRA, `LoRA r=4` for lora-r4, DoRA, ... (its registry
+    label)."""
+    known = entry(configuration)
+    return known.label if known else configuration
 
 
 def method_summary(settings, configuration: str) -> str:
-    """One sentence on what the adapter holds, read from its PEFT config (`settings`): the method and its sizes."""
+    """One sentence on what the adapter holds, read from its PEFT config (`settings`): the method and its sizes, in
+    the words of its registry entry."""
     targets = getattr(settings, "target_modules", None)
-    on = f" on `{', '.join(sorted(targets))}`" if targets else ""
-    if configuration == "adalora":
-        return (
-            f"AdaLoRA: rank {settings.init_r} at the start, pruned by importance to {settings.target_r} on average, "
-            f"alpha={settings.lora_alpha:g}, dropout={settings.lora_dropout:g}{on}"
-        )
-    if configuration == "loha":
-        return f"LoHa: the update is the Hadamard product of two rank-{settings.r} factorizations, alpha={settings.alpha:g}{on}"
-    if configuration == "lokr":
-        return f"LoKr: the update is a Kronecker product with a rank-{settings.r} factor, alpha={settings.alpha:g}{on}"
-    if configuration == "vera":
-        return (
-            f"VeRA: frozen random matrices of rank {settings.r} shared by every layer, two trained scaling vectors "
-            f"per wrapped matrix{on}"
-        )
-    if configuration == "fourierft":
-        return (
-            f"FourierFT: {settings.n_frequency:,} trained spectral coefficients per wrapped matrix, scaling "
-            f"{settings.scaling:g}{on}"
-        )
-    if configuration == "ia3":
-        return f"IA3: trained vectors that rescale the activations of `{', '.join(sorted(targets))}`"
-    if configuration == "prefix":
-        return (
-            f"Prefix tuning: {settings.num_virtual_tokens} trained key and value vectors in each of the "
-            f"{settings.num_layers} attention layers"
-        )
-    if configuration == "prompt":
-        return (
-            f"Prompt tuning: {settings.num_virtual_tokens} trained input embeddings placed before the review's tokens"
-        )
-    text = f"{method_name(configuration)}: r={settings.r}, alpha={settings.lora_alpha:g}, dropout={settings.lora_dropout:g}{on}"
-    if getattr(settings, "use_dora", False):
-        text += ", with DoRA's trained magnitude per output feature"
-    if getattr(settings, "use_rslora", False):
-        text += ", scaled by alpha / sqrt(r) (rsLoRA)"
-    return text
+    on = f" on `{', '.join(sorted(targets))}`" if targets and not isinstance(targets, str) else ""
+    return entry(configuration).describe(settings, on)
 
 
 def label_lines(id2label: dict[int, str]) -> str:

@@ -6,39 +6,18 @@ import dataclasses
 import json
 import math
 import numbers
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CONFIGURATIONS = ("none", "head", "head+1", "head+2", "lora", "full")
-# Parameter-efficient methods beyond LoRA, each a configuration usable wherever `lora` is (the task head trains
-# beside each): BitFit trains the bias terms (no library needed); the others are PEFT methods (models.peft_config).
-# `lora-rN` is LoRA at rank N (with alpha scaled along, so alpha / r stays the setting's).
-LORA_VARIANTS = ("dora", "rslora", "adalora", "loha", "lokr")  # low-rank updates of query and value, like LoRA
-PEFT_METHODS = (*LORA_VARIANTS, "vera", "fourierft", "ia3", "prefix", "prompt")
-METHODS = ("bitfit", *PEFT_METHODS)
-# The baseline that trains no network: a logistic regression on the frozen encoder's mean-pooled embeddings
-# (bertpeft.probe).
-PROBE = "embeddings+logreg"
-# What the `methods` profile (and notebook 06) compares: the baseline, every method, LoRA at ranks 1 to 64, and
-# Experiment A's head and full fine-tuning as the two ends.
-METHOD_COMPARISON = (PROBE, "head", "bitfit", "lora-r1", "lora", "lora-r16", "lora-r64", *PEFT_METHODS, "full")
-_CONFIGURATION = re.compile(
-    rf"^(none|head|head\+[1-9][0-9]*|lora|lora-r[1-9][0-9]*|full|{'|'.join(METHODS)}|{re.escape(PROBE)})$"
-)
-
-# Why these rates: a freshly initialised head moves from random to useful only with a large step, while a fully
-# unfrozen BERT diverges above ~1e-4 (the BERT paper's grid is 2e-5..5e-5). LoRA's low-rank update starts at
-# zero (B = 0) and needs a rate between the two. benchmarks/learning_rates.py checks them on the quick profile:
-# every configuration learns at its default; its 125 steps favour 3x the default for the partial ones (README).
-DEFAULT_LEARNING_RATES = {"head": 2e-3, "head+N": 2e-4, "lora": 1e-3, "full": 5e-5}
-# The other methods start from the rates their papers report for base-size encoders (AdamW): LoRA's for its
-# variants and for BitFit; larger ones for the methods with far fewer, scaled or spectral weights (VeRA's scaling
-# vectors, FourierFT's coefficients, IA3's rescaling vectors) and for soft prompts. `--tune-lr` searches around them.
-DEFAULT_LEARNING_RATES.update(
-    {"bitfit": 1e-3, **dict.fromkeys(LORA_VARIANTS, 1e-3), "vera": 1e-2, "fourierft": 1e-2, "ia3": 3e-3}
-    | {"prefix": 1e-2, "prompt": 3e-2}
+from .configurations import (  # noqa: F401  (the registry's lists, re-exported where they were always read)
+    CONFIGURATIONS,
+    LORA_VARIANTS,
+    METHOD_COMPARISON,
+    METHODS,
+    PEFT_METHODS,
+    PROBE,
+    entry,
 )
 
 # lora_target_modules = (AUTO,): the modules PEFT (or bertpeft, for encoders PEFT has no entry for) wraps by
@@ -71,7 +50,7 @@ MIN_MAX_LENGTH = 8
 
 
 def is_configuration(name: str) -> bool:
-    return bool(_CONFIGURATION.match(name))
+    return entry(name) is not None
 
 
 def check_configuration(name: str) -> str:
@@ -87,7 +66,8 @@ def lora_rank(name: str) -> int | None:
 
 def uses_peft(name: str) -> bool:
     """Whether configuration `name` wraps the model with PEFT (LoRA, LoRA at a rank, the PEFT methods)."""
-    return name == "lora" or lora_rank(name) is not None or name in PEFT_METHODS
+    known = entry(name)
+    return known is not None and known.uses_peft
 
 
 def unfrozen_layers(name: str) -> int:
@@ -314,9 +294,8 @@ class RunConfig:
         """The rate this configuration trains with: the override, else the configuration's default."""
         if self.learning_rate is not None:
             return self.learning_rate
-        key = "head+N" if self.configuration.startswith("head+") else self.configuration
-        key = "lora" if lora_rank(key) else key
-        return DEFAULT_LEARNING_RATES.get(key, 0.0)
+        known = entry(self.configuration)
+        return (known.learning_rate if known else None) or 0.0
 
     @property
     def run_dir(self) -> Path:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,8 @@ import numpy as np
 
 from .benchmark import benchmark_row
 from .cards import adapter_card, adapter_folder, merged_folder, method_summary, model_card
-from .config import PEFT_METHODS, PROBE, ConfigError, RunConfig, check_configuration, first_line, uses_peft
+from .config import PEFT_METHODS, ConfigError, RunConfig, check_configuration, entry, first_line, uses_peft
+from .configurations import ENTRIES
 from .data import load_prepared
 from .layout import (
     RunDir,
@@ -46,6 +49,7 @@ from .layout import (
 )
 from .manifest import not_ours, record_folder, unowned
 from .models import (
+    apply_configuration,
     given_model_name,
     load_base_model,
     load_tokenizer,
@@ -59,13 +63,8 @@ VERIFICATION = "verification.json"
 TOLERANCE = 1e-4  # fp32 merge rounding is ~1e-6; a wrong or missing head or adapter is off by far more
 
 
-# Why a method cannot be folded into the base model's weights (PEFT has no merge for it)
-UNMERGEABLE = {
-    "prefix": "prefix tuning's trained vectors are extra keys and values that every attention layer reads beside the "
-    "review's tokens, not a change of any weight, so there is nothing to fold into the base model",
-    "prompt": "prompt tuning's trained vectors are extra input embeddings placed before the review's tokens, not a "
-    "change of any weight, so there is nothing to fold into the base model",
-}
+# Why a method cannot be folded into the base model's weights (PEFT has no merge for it), from the registry
+UNMERGEABLE = {c.name: c.unmergeable for c in ENTRIES if c.uses_peft and c.unmergeable}
 
 
 class ExportError(ConfigError):
@@ -87,9 +86,9 @@ def check_exportable(configuration: str) -> str:
         return configuration
     why = {
         "none": "trains nothing",
-        "bitfit": "trains the model's own bias terms",
-        PROBE: "fits a logistic regression on the frozen encoder's embeddings",
-    }.get(configuration, "trains the model's own weights")
+        "bias": "trains the model's own bias terms",
+        "probe": "fits a logistic regression on the frozen encoder's embeddings",
+    }.get(entry(configuration).family, "trains the model's own weights")
     raise ExportError(
         f"{configuration} {why}, so it has no adapter to export: bertpeft export exports a PEFT configuration "
         f"(--config lora, lora-rN, {', '.join(PEFT_METHODS)})"
@@ -172,7 +171,10 @@ def save_adapter(model, tokenizer, trained: TrainedRun, folder: Path) -> Path:
     settings = model.peft_config["default"]
     settings.base_model_name_or_path = published_model_name(trained.config.model)
     # "auto" would look the base up by that name to see whether the vocabulary grew; bertpeft never resizes it
-    model.save_pretrained(folder, save_embedding_layers=False)
+    if entry(trained.config.configuration).converts_base:
+        save_as_plain_lora(model, trained, folder)
+    else:
+        model.save_pretrained(folder, save_embedding_layers=False)
     tokenizer.save_pretrained(folder)
     ordinary_permissions(*folder.glob("*.safetensors"))
     configuration = trained.config.configuration
@@ -184,6 +186,46 @@ def save_adapter(model, tokenizer, trained: TrainedRun, folder: Path) -> Path:
     )
     atomic_write_text(folder / "README.md", card)
     return folder
+
+
+def save_as_plain_lora(model, trained: TrainedRun, folder: Path) -> None:
+    """Save an adapter whose initialisation changed the base weights (PiSSA, OLoRA: the base keeps W - B0 A0) as
+    peft documents it: the difference between the trained and the initial adapter, a plain LoRA of twice the rank
+    that applies to the unchanged base model. The initial adapter is rebuilt on a fresh base (the decomposition is
+    deterministic) and saved with `init_lora_weights=True`, so that loading it beside the trained one does not
+    decompose the weights again."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file, save_file
+
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        # peft warns against a second adapter beside PiSSA's (the conversion is what it recommends instead), and,
+        # reading the initial adapter, that it cannot look the base up by name to see whether its vocabulary grew
+        warnings.filterwarnings("ignore", message=".*changes the base weights of the model", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Could not find a config file in", category=UserWarning)
+        initial = Path(scratch) / "initial"
+        c = trained.config
+        start = apply_configuration(load_base_model(c.model, trained.num_labels, trained.id2label), c)
+        start.peft_config["default"].init_lora_weights = True
+        start.save_pretrained(initial, save_embedding_layers=False)
+        del start
+        # the conversion reads the base's config by the name the adapter gives it: this machine's copy, not the Hub
+        settings = model.peft_config["default"]
+        published, settings.base_model_name_or_path = settings.base_model_name_or_path, base_model_source(c.model)
+        try:
+            model.save_pretrained(
+                folder, save_embedding_layers=False, path_initial_model_for_weight_conversion=str(initial)
+            )
+        finally:
+            settings.base_model_name_or_path = published
+    written = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    atomic_write_json(folder / "adapter_config.json", written | {"base_model_name_or_path": published})
+    # the conversion keeps the LoRA factors alone: the trained head (peft's modules_to_save) is added back
+    weights = folder / "adapter_model.safetensors"
+    state = load_file(str(weights))
+    state |= {
+        k: v for k, v in get_peft_model_state_dict(model, save_embedding_layers=False).items() if "lora_" not in k
+    }
+    save_file(state, str(weights), metadata={"format": "pt"})
 
 
 def load_adapter_on_base(adapter_dir: str | Path, num_labels: int, id2label: dict[int, str], base: str | None = None):
@@ -200,10 +242,25 @@ def load_adapter_on_base(adapter_dir: str | Path, num_labels: int, id2label: dic
 def save_merged(peft_model, tokenizer, folder: Path) -> Path:
     """Fold the adapter into the base weights and save a plain transformers model (config with the labels)."""
     merged = peft_model.merge_and_unload()
+    unwrap_saved_modules(merged)
     merged.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     ordinary_permissions(*folder.glob("*.safetensors"))
     return folder
+
+
+def unwrap_saved_modules(model) -> None:
+    """Put each trained copy of a module peft kept beside the adapter (the head, `modules_to_save`) in the place of
+    its wrapper. `merge_and_unload` does so for every method but LayerNorm tuning, whose unload leaves the wrapper
+    (a merged folder would then hold no classifier that transformers can read)."""
+    from peft.utils import ModulesToSaveWrapper
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, ModulesToSaveWrapper):
+            parent, _, child = name.rpartition(".")
+            setattr(
+                model.get_submodule(parent) if parent else model, child, module.modules_to_save[module.active_adapter]
+            )
 
 
 def load_merged(folder: str | Path):

@@ -19,15 +19,15 @@ from typing import Any
 from .config import (
     AUTO,
     CONFIGURATIONS,
-    PROBE,
     ConfigError,
     RunConfig,
     check_configuration,
+    entry,
     first_line,
-    lora_rank,
     unfrozen_layers,
     uses_peft,
 )
+from .configurations import VIRTUAL_TOKENS, PeftInputs
 from .fixtures import TINY_BERT, tiny_bert
 from .hub import RepositoryUnavailable, reach_repository
 from .layout import ordinary_permissions
@@ -161,12 +161,17 @@ def model_positions(model: str) -> int | None:
     return getattr(model_config(model), "max_position_embeddings", None)
 
 
-def model_skeleton(model: str, num_labels: int = 2):
-    """The architecture of `model` with no weights (meta device): enough to count parameters, instantly."""
+def model_skeleton(model: str, num_labels: int = 2, configuration: str | None = None):
+    """The architecture of `model` with no weights (meta device): enough to count parameters, instantly. For a
+    `configuration` whose construction reads the weights (PiSSA decomposes them; its registry entry says so), random
+    weights instead: the same shapes, still nothing downloaded."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     config = model_config(model, num_labels)
+    known = entry(configuration) if configuration else None
+    if known is not None and known.reads_weights:
+        return AutoModelForSequenceClassification.from_config(config)
     with torch.device("meta"):
         return AutoModelForSequenceClassification.from_config(config)
 
@@ -264,20 +269,22 @@ def train_task_head(model) -> None:
 
 
 def apply_configuration(model, config: RunConfig):
-    """Freeze/unfreeze (or wrap with LoRA) `model` for `config.configuration`; returns the model to train."""
+    """Freeze/unfreeze (or wrap with a PEFT method) `model` for `config.configuration`, by the family of its
+    registry entry (bertpeft.configurations); returns the model to train."""
     name = check_configuration(config.configuration)
-    if name == "full":
+    family = entry(name).family
+    if family == "full":
         model.requires_grad_(True)
         return model
-    if uses_peft(name):
+    if family == "peft":
         return add_peft(model, config)
     model.requires_grad_(False)
-    if name == PROBE:  # the frozen encoder under a linear layer that a logistic regression fills (bertpeft.probe)
+    if family == "probe":  # the frozen encoder under a linear layer that a logistic regression fills (bertpeft.probe)
         return mean_pooled_probe(model)
-    if name == "none":
+    if family == "none":
         return model
     train_task_head(model)
-    if name == "bitfit":  # BitFit: every bias term (attention, feed-forward, LayerNorm) trains, with the head
+    if family == "bias":  # BitFit: every bias term (attention, feed-forward, LayerNorm) trains, with the head
         biases = [p for n, p in base_encoder(model).named_parameters() if n.endswith(".bias")]
         if not biases:
             raise ConfigError(
@@ -348,10 +355,18 @@ def mean_pooled_probe(model, num_labels: int | None = None):
 @contextmanager
 def peft_without_upstream_warning():
     """PEFT 0.21 reads `model.is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning on
-    every PeftModel it builds; the warning says nothing a bertpeft user can act on. Only that one is silenced."""
+    every PeftModel it builds; and LayerNorm tuning makes PEFT look for a Linear's widths on each LayerNorm it
+    copies ("Unsupported layer type ... LayerNorm"), which LayerNorm tuning never uses. The warnings say nothing a
+    bertpeft user can act on: only those two are silenced (and ShiRA's, below)."""
+    import torch
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="Unsupported layer type .*LayerNorm", category=UserWarning)
         yield
+    # ShiRA's sparse update warns at every first forward pass that torch's sparse invariant checks are off unless
+    # told: saying so explicitly keeps torch's default (off) and silences it
+    torch.sparse.check_sparse_tensor_invariants.disable()
 
 
 # Query and value projections of encoders PEFT's own table of LoRA targets
@@ -425,88 +440,55 @@ def add_peft(model, config: RunConfig):
     return wrapped
 
 
-# What each PEFT method wraps, and its sizes. LoRA's rank and alpha come from the settings (and the LoRA variants
-# share them); the others use the sizes their papers use for base-size encoders. Targets: the attention's query
-# and value projections (LoRA's, `lora_targets`) for the low-rank and spectral methods; PEFT's own choice for IA3
-# (key, value and the feed-forward output in BERT). The prompt methods learn VIRTUAL_TOKENS vectors.
-VERA_RANK = 256  # VeRA's shared frozen random matrices are this wide; two scaling vectors per matrix train
-FOURIER_FREQUENCIES = 1000  # FourierFT's trained spectral coefficients per wrapped matrix
-VIRTUAL_TOKENS = 20  # prefix and prompt tuning
+def peft_inputs(model, config: RunConfig, name: str) -> PeftInputs:
+    """What the registry's builder of `name`'s peft config reads, resolved for `model` (see PeftInputs). LoRA's
+    rank and alpha come from the settings (`lora-rN` sets the rank, with alpha scaled along so that alpha / r stays
+    the settings'); the targets are LoRA's (`lora_targets`), checked against the model only for the methods that
+    wrap them."""
+    import torch
+
+    known = entry(name)
+    rank = known.rank or config.lora_r
+    model_type = model.config.model_type
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as PEFT_IA3
+
+    ia3 = None if model_type in PEFT_IA3 else IA3_TARGETS_BEYOND_PEFT.get(model_type)
+    # by their names in the encoder, not their suffixes: ModernBERT's first layer has an Identity where the others
+    # have `attn_norm`
+    norms = [n for n, m in base_encoder(model).named_modules() if isinstance(m, torch.nn.LayerNorm)]
+    return PeftInputs(
+        model=model,
+        targets=[] if known.own_targets else checked_targets(model, config),
+        rank=rank,
+        alpha=config.lora_alpha * rank / config.lora_r,
+        dropout=config.lora_dropout,
+        steps=training_steps(config),
+        layer_norms=norms,
+        ia3_targets=ia3,
+        seed=config.seed,
+    )
 
 
 def peft_config(model, config: RunConfig):
-    """The PEFT config of `config.configuration` for `model` (see the table above)."""
+    """The peft config of `config.configuration` for `model`: the registry entry's class, built from its
+    arguments (bertpeft.configurations), with the task type and the head saved beside the adapter."""
     import peft
     from peft import TaskType
 
-    name = config.configuration
-    common = {"task_type": TaskType.SEQ_CLS, "modules_to_save": list(task_head(model))}
-    if name in ("prefix", "prompt"):
-        sizes = {  # read through the config's own names (DistilBERT's `dim`, `n_layers`, `n_heads`)
-            "num_layers": model.config.num_hidden_layers,
-            "num_attention_heads": model.config.num_attention_heads,
-            "num_transformer_submodules": 1,
-        }
-        if name == "prefix":  # keys and values of the attention: its width
-            check_prefix_support(model)
-            return peft.PrefixTuningConfig(
-                num_virtual_tokens=VIRTUAL_TOKENS, token_dim=model.config.hidden_size, **sizes, **common
-            )
-        # prompt embeddings sit beside the word embeddings: their width (ELECTRA's is narrower than its layers)
-        width = model.get_input_embeddings().embedding_dim
-        return peft.PromptTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, token_dim=width, **sizes, **common)
-    if name == "ia3":
-        from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as PEFT_IA3
-
-        model_type = model.config.model_type
-        if model_type in PEFT_IA3 or model_type not in IA3_TARGETS_BEYOND_PEFT:
-            return peft.IA3Config(**common)  # PEFT's choice (or its own error naming what to set)
-        targets, feedforward = IA3_TARGETS_BEYOND_PEFT[model_type]
-        return peft.IA3Config(target_modules=targets, feedforward_modules=feedforward, **common)
-    targets = checked_targets(model, config)
-    rank = lora_rank(name) or config.lora_r
-    alpha = config.lora_alpha * rank / config.lora_r  # alpha / r as the settings have it
-    if name in ("lora", "dora", "rslora") or lora_rank(name):
-        return peft.LoraConfig(
-            r=rank,
-            lora_alpha=alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=targets,
-            use_dora=name == "dora",  # DoRA: the update split into a direction (LoRA's) and a trained magnitude
-            use_rslora=name == "rslora",  # rsLoRA: scaled by alpha / sqrt(r) instead of alpha / r
-            bias="none",
-            **common,
-        )
-    if name == "adalora":  # starts at 1.5x the rank, prunes to the rank by importance during training
-        steps = training_steps(config)
-        return peft.AdaLoraConfig(
-            init_r=max(rank + 1, round(1.5 * rank)),
-            target_r=rank,
-            lora_alpha=alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=targets,
-            total_step=steps,
-            tinit=steps // 10,
-            tfinal=steps // 5,
-            deltaT=max(1, steps // 20),
-            **common,
-        )
-    if name == "loha":
-        return peft.LoHaConfig(r=rank, alpha=alpha, target_modules=targets, **common)
-    if name == "lokr":
-        return peft.LoKrConfig(r=rank, alpha=alpha, target_modules=targets, **common)
-    if name == "vera":
-        return peft.VeraConfig(r=VERA_RANK, vera_dropout=config.lora_dropout, target_modules=targets, **common)
-    if name == "fourierft":
-        smallest = min(m.weight.numel() for n, m in model.named_modules() if n.split(".")[-1] in targets)
-        return peft.FourierFTConfig(n_frequency=min(FOURIER_FREQUENCIES, smallest), target_modules=targets, **common)
-    raise ConfigError(f"{name} is not a PEFT method")
+    known = entry(config.configuration)
+    if known is None or not known.uses_peft:
+        raise ConfigError(f"{config.configuration} is not a PEFT method")
+    if known.past_key_values:
+        check_prefix_support(model)
+    settings = known.build(peft_inputs(model, config, known.name))
+    return getattr(peft, known.peft)(task_type=TaskType.SEQ_CLS, modules_to_save=list(task_head(model)), **settings)
 
 
 def check_virtual_tokens(config: RunConfig) -> None:
     """Prefix and prompt tuning add VIRTUAL_TOKENS positions beside each review: refused in one line when the
     position embeddings of `config.model` cannot hold them beside `max_length` tokens (checked before any work)."""
-    if config.configuration not in ("prefix", "prompt"):
+    known = entry(config.configuration)
+    if known is None or not known.virtual_tokens:
         return
     settings = model_config(config.model)
     positions = getattr(settings, "max_position_embeddings", None)
@@ -606,7 +588,8 @@ def configuration_table(
     rows = []
     for name in configurations or CONFIGURATIONS:
         config = base.replace(configuration=name, model=model)
-        report = parameter_report(model_skeleton(model, num_labels), config, prepare_model or apply_configuration)
+        skeleton = model_skeleton(model, num_labels, name)
+        report = parameter_report(skeleton, config, prepare_model or apply_configuration)
         report.pop("model")
         rows.append(report)
     return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CONFIGURATIONS, PEFT_METHODS, PROBE, ConfigError, RunConfig, lora_rank, unfrozen_layers
+from .config import CONFIGURATIONS, PEFT_METHODS, PROBE, ConfigError, RunConfig, entry, unfrozen_layers
 from .layout import RunDir, read_results
 from .manifest import write
 from .metrics import METRICS
@@ -51,18 +51,21 @@ SPREAD = (*METRICS, "train_seconds", "train_samples_per_second")
 
 
 def configuration_rank(name: str) -> tuple[int, int]:
-    """Sort key: none, embeddings+logreg, head, head+1, head+2, ..., bitfit, lora-rN and lora by rank, the other PEFT methods, full
-    (increasing complexity, as in Experiment A; the methods in the order `PEFT_METHODS` lists them)."""
-    if name.startswith("head+"):
-        return CONFIGURATIONS.index("head"), unfrozen_layers(name)
-    if name == PROBE:  # no network trains: beside none
-        return CONFIGURATIONS.index("none"), 1
+    """Sort key: none, embeddings+logreg, head, head+1, head+2, ..., bitfit, lora-rN and lora by rank, the other PEFT
+    methods, full (increasing complexity, as in Experiment A; the methods in the registry's order), by the family
+    of each configuration's registry entry."""
+    known = entry(name)
+    family = known.family if known else None
     lora = CONFIGURATIONS.index("lora")
-    if name == "bitfit":
+    if family == "layers":
+        return CONFIGURATIONS.index("head"), unfrozen_layers(name)
+    if family == "probe":  # no network trains: beside none
+        return CONFIGURATIONS.index("none"), 1
+    if family == "bias":
         return lora, -1
-    if name == "lora" or lora_rank(name) is not None:
-        return lora, lora_rank(name) or RunConfig.lora_r  # `lora` at the setting's default rank
-    if name in PEFT_METHODS:
+    if name == "lora" or known is not None and known.rank:
+        return lora, (known.rank or RunConfig.lora_r)  # `lora` at the setting's default rank
+    if family == "peft":
         return lora, 1000 + PEFT_METHODS.index(name)
     return (CONFIGURATIONS.index(name), 0) if name in CONFIGURATIONS else (len(CONFIGURATIONS), 0)
 

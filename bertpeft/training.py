@@ -492,7 +492,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
 
     # A configuration the model cannot take (head+N deeper than the model, LoRA on modules it lacks) fails here,
     # before any data is prepared: a weightless skeleton of the model is enough to know.
-    apply_configuration(model_skeleton(config.model), config)
+    apply_configuration(model_skeleton(config.model, configuration=config.configuration), config)
     check_virtual_tokens(config)
     trains = config.configuration != "none"
     device = accelerator()

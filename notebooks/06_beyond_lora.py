@@ -20,6 +20,15 @@
 # | `vera` | two scaling vectors per matrix around frozen random matrices shared by all layers |
 # | `fourierft` | 1,000 spectral coefficients per matrix, turned into the update by an inverse Fourier transform |
 # | `ia3` | vectors that rescale the keys, the values and the feed-forward activations |
+# | `pissa`, `olora` | LoRA started from the weights themselves instead of B = 0: their top singular vectors (PiSSA) or their QR decomposition (OLoRA); the base keeps the remainder, so the export turns the adapter into a plain LoRA of twice the rank |
+# | `delora` | a rank-4 update, normalised, with a trained bound on its size |
+# | `shira` | a sparse update: as many trained weights per matrix as rank-4 LoRA, at random positions |
+# | `vblora` | LoRA's factors assembled from a small bank of trained vectors shared by every matrix |
+# | `randlora` | frozen random bases shared by all layers, their scalings trained |
+# | `miss` | one trained shard of rows per matrix, repeated across it |
+# | `oft`, `hra` | the weights rotated instead of added to: a block-diagonal orthogonal matrix (OFT) or a chain of 8 Householder reflections (HRA) |
+# | `waveft` | 1,000 wavelet coefficients per matrix |
+# | `ln_tuning` | a trained copy of every LayerNorm's scale and shift |
 # | `prefix` | 20 trained key and value vectors in every attention layer |
 # | `prompt` | 20 trained input embeddings placed before each review |
 # | `full` | every weight (Experiment A's upper end) |

@@ -7,6 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "bertpeft"
 # Each module imports only from its own layer or those above it in this list (lowest first).
 LAYERS = (
+    ("configurations",),
     ("config",),
     ("layout", "device", "fixtures", "hub", "metrics", "stats"),
     ("manifest", "data", "models", "tracking", "launch"),

@@ -41,6 +41,21 @@ BY_HAND = {
     "prefix": LAYERS * 2 * H * 20,  # a key and a value vector per virtual token in each layer
     "prompt": H * 20,  # 20 virtual token embeddings
     "embeddings+logreg": 0,  # only a linear layer on the mean-pooled embeddings: the head's shape, no pooler
+    # LoRA started from the weights: LoRA's own shapes
+    "pissa": TARGETS * 2 * H * R,
+    "olora": TARGETS * 2 * H * R,
+    "delora": TARGETS * (2 * H * R + 1),  # LoRA's factors and one trained bound (lambda) per matrix
+    "shira": TARGETS * 2 * H * R,  # sparse: as many trained entries per matrix as a rank-4 LoRA has
+    # a shared bank of 256 vectors of length 256, and per matrix the top-k logits of each of A's (r x 768/256) and
+    # B's (768/256 x r) pieces over the bank
+    "vblora": 256 * 256 + TARGETS * 2 * (R * (H // 256) * 256),
+    # 768 / 32 = 24 random bases of rank 32 per matrix, each with a trained scaling per rank and per output feature
+    "randlora": TARGETS * (H // 32) * (32 + H),
+    "miss": TARGETS * 64 * H,  # one shard of 64 rows per matrix
+    "oft": TARGETS * (H // 32) * (32 * 31 // 2),  # 24 blocks of 32 x 32, each a skew-symmetric matrix's upper half
+    "hra": TARGETS * 8 * H,  # 8 Householder vectors per matrix
+    "waveft": TARGETS * 1000,  # 1000 wavelet coefficients per matrix
+    "ln_tuning": (1 + 2 * LAYERS) * 2 * H,  # a trained copy of each LayerNorm's scale and shift
 }
 
 
@@ -91,6 +106,17 @@ def built_directly(name: str):
         "ia3": peft.IA3Config(**common),
         "prefix": peft.PrefixTuningConfig(num_virtual_tokens=20, **common),
         "prompt": peft.PromptTuningConfig(num_virtual_tokens=20, **common),
+        "pissa": peft.LoraConfig(r=4, lora_alpha=8, target_modules=qv, init_lora_weights="pissa", **common),
+        "olora": peft.LoraConfig(r=4, lora_alpha=8, target_modules=qv, init_lora_weights="olora", **common),
+        "delora": peft.DeloraConfig(r=4, target_modules=qv, **common),
+        "shira": peft.ShiraConfig(r=4, target_modules=qv, **common),
+        "vblora": peft.VBLoRAConfig(r=4, vector_length=32, target_modules=qv, **common),  # 32: the tiny width
+        "randlora": peft.RandLoraConfig(target_modules=qv, **common),
+        "miss": peft.MissConfig(r=32, target_modules=qv, **common),
+        "oft": peft.OFTConfig(r=0, oft_block_size=32, target_modules=qv, **common),
+        "hra": peft.HRAConfig(r=8, target_modules=qv, **common),
+        "waveft": peft.WaveFTConfig(n_frequency=1000, target_modules=qv, **common),
+        "ln_tuning": peft.LNTuningConfig(target_modules=["LayerNorm"], **common),
     }
     model = tiny_bert()
     if name == "bitfit":
@@ -100,6 +126,7 @@ def built_directly(name: str):
         return model
     with warnings.catch_warnings():  # peft 0.21 on transformers 5: a deprecation notice that is theirs
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message="Unsupported layer type .*LayerNorm")  # LayerNorm tuning's
         return peft.get_peft_model(model, configs[name])
 
 
@@ -291,3 +318,34 @@ def test_takeaways_name_the_configurations_level_with_the_best_and_set_apart_one
     assert "The smallest of them, `lora-r16`, trains 100,000 parameters, 10.0x fewer." in found
     assert "`prompt` (0.770) overlaps it only through its own wide interval (0.600 to 0.940" in found
     assert "`lora`" not in found.split("cannot be told apart")[1].split("\n")[0]
+
+
+def test_every_method_the_registry_claims_is_in_the_installed_peft():
+    """Each PEFT configuration names its peft config class and PEFT type; an upgrade of peft that drops or renames
+    one fails here, not in a user's run."""
+    import peft
+
+    from bertpeft.configurations import ENTRIES
+
+    claimed = [c for c in ENTRIES if c.uses_peft]
+    assert len(claimed) >= 21  # LoRA and 20 other methods or initialisations
+    for c in claimed:
+        assert c.peft_type in peft.PeftType.__members__, c.name
+        assert peft.PEFT_TYPE_TO_CONFIG_MAPPING[peft.PeftType[c.peft_type]] is getattr(peft, c.peft, None), c.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pissa", "olora"])
+def test_an_adapter_that_changed_the_base_weights_is_exported_as_a_plain_lora_on_the_untouched_base(methods_run, name):
+    """PiSSA and OLoRA train on a base they changed (W - B0 A0): the exported adapter is a plain LoRA of twice the
+    rank, with the trained head, that gives the trained logits on the base model as published."""
+    from peft import PeftConfig
+
+    run_dir, _ = methods_run
+    strengthen(run_dir, name)
+    v = export_adapter(run_dir, name, n_reviews=16)
+    assert v["passed"] and v["max_abs_diff"]["adapter_vs_trained"] <= 1e-4, v
+    saved = PeftConfig.from_pretrained(v["adapter_dir"])
+    assert saved.init_lora_weights is True and saved.r == 2 * 4 and saved.base_model_name_or_path == "tiny-random-bert"
+    weights = load_file(str(Path(v["adapter_dir"]) / "adapter_model.safetensors"))
+    assert any("classifier" in k for k in weights) and "plain LoRA of rank 8" in v["method"]
