@@ -157,7 +157,7 @@ class RunConfig:
     frozen_dropout: bool = setting(
         False,
         "dropout in the embeddings and encoder layers that train no weight; false (the default) runs them in eval "
-        "mode: a cheaper step for head and head+N, at the same accuracy in the comparison the README shows; true is "
+        "mode: a cheaper step for head and head+N, at the same accuracy in the comparison docs/findings.md shows; true is "
         "the Trainer's way (every module in train mode)",
         result=True,
     )

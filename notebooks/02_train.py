@@ -126,7 +126,7 @@ print("task head:", task_head(model))  # {"classifier": ...} in BERT
 # in what the trained layers above see, and it costs time in every step. The Trainer switches the whole model to train
 # mode before every step, so `train_configuration` (section 5) adds a hook, `keep_frozen_parts_in_eval(model)`, that
 # switches the wholly frozen embeddings and layers back to eval mode before each forward pass: `head` and `head+N`
-# then step faster at the same accuracy (the README compares both ways over three seeds). `frozen_dropout=True` keeps
+# then step faster at the same accuracy (docs/findings.md compares both ways over three seeds). `frozen_dropout=True` keeps
 # the Trainer's way.
 
 # %%

@@ -1,4 +1,4 @@
-"""Print the README's method-comparison table for a finished `methods` run folder, in Markdown.
+"""Print the method-comparison table of docs/findings.md for a finished `methods` run folder, in Markdown.
 
     python scripts/methods_table.py runs/methods-reference
 

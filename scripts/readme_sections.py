@@ -1,10 +1,11 @@
-"""Write the README's generated sections from the committed benchmark JSON, so that no measured figure in them is
-typed by hand:
+"""Write the generated sections of the README and of docs/findings.md from the committed reference results
+(figures/quick_results.csv) and benchmark JSON, so that no measured figure in them is typed by hand:
 
     python scripts/readme_sections.py            # rewrite every section between its markers
-    python scripts/readme_sections.py --check    # exit 1 naming each section that differs from its JSON
+    python scripts/readme_sections.py --check    # exit 1 naming each section that differs from its source
 
 A section sits between `<!-- generated: NAME -->` and `<!-- /generated: NAME -->`; SECTIONS says what writes it.
+Each section is in one of the documents, and each of them is in some document.
 """
 
 import argparse
@@ -115,38 +116,113 @@ def recipe_section(results: Path) -> str:
     return head + "\n\n" + "\n".join(lines)
 
 
+def headline_section(results: Path) -> str:
+    """The reference run's results, from its results table (`figures/quick_results.csv`, one row per configuration
+    and seed, as `bertpeft run` wrote it): the mean over seeds with the lowest and highest seed, the median training
+    loop and step time relative to full fine-tuning's, the rate chosen on the validation reviews."""
+    import pandas as pd
+
+    from bertpeft.report import step_time_relative
+
+    path = REFERENCE
+    if not path.is_file():
+        return f"(`figures/{path.name}` is not in this checkout.)"
+    table = pd.read_csv(path)
+    steps = step_time_relative(table).set_index("config")["ratio"]
+    lines = [
+        "| configuration | trainable params | accuracy: mean of the seeds (lowest, highest) | F1 | training loop, s "
+        "| step / full's | learning rate |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, group in table.groupby("config", sort=False):
+        a = group["accuracy"]
+        rate = group["learning_rate"].dropna()
+        lines.append(
+            f"| {name} | {int(group['trainable_params'].iloc[0]):,} | {a.mean():.3f} ({a.min():.3f}, {a.max():.3f}) "
+            f"| {group['f1'].mean():.3f} | {group['train_seconds'].median():.0f} | "
+            + (f"{steps[name]:.2f}x" if name in steps.index else "-")
+            + f" | {f'{rate.iloc[0]:g}' if len(rate) else '-'} |"
+        )
+    first = table.iloc[0]
+    model = HUB_IDS.get(first["model"], first["model"])
+    return (
+        f"The `{first['profile']}` profile's reference run ({model}, {first['device']}, {first['numeric_precision']}; "
+        f"{table['seed'].nunique()} seeds per configuration, each rate chosen on the validation reviews; "
+        f"`figures/{path.name}`):\n\n" + "\n".join(lines)
+    )
+
+
+def minutes_section(results: Path) -> str:
+    """How long the quick series took, from the series profiles: one line for the README's first screen."""
+    import json
+
+    found = []
+    for name, kind in (("series_profile-quick.json", "without native bf16"), (SERIES_BF16, "with native bf16")):
+        path = results / name
+        if path.is_file():
+            r = json.loads(path.read_text(encoding="utf-8"))
+            precision = r.get("precision", "fp32")
+            found.append(f"{r['wall_seconds'] / 60:.0f} minutes in {precision} on a CPU {kind}")
+    if not found:
+        return "(no `benchmarks/results/series_profile-quick*.json` in this checkout.)"
+    return (
+        f"On 2 CPU cores the `quick` series (one seed, default rates) took {' and '.join(found)} "
+        "(`benchmarks/results/series_profile-quick*.json`)."
+    )
+
+
 SERIES_BF16 = "series_profile-quick-bf16.json"
-SECTIONS = {"precision": precision_section, "series_bf16": series_section, "recipe_end_to_end": recipe_section}
+REFERENCE = ROOT / "figures" / "quick_results.csv"  # the reference run's results table (--reference)
+SECTIONS = {
+    "headline": headline_section,
+    "minutes": minutes_section,
+    "precision": precision_section,
+    "series_bf16": series_section,
+    "recipe_end_to_end": recipe_section,
+}
+DOCUMENTS = (ROOT / "README.md", ROOT / "docs" / "findings.md")
 
 
-def generated(readme: str, results: Path) -> tuple[str, list[str]]:
-    """The README with every section rewritten, and the names of those that changed."""
-    changed = []
+def generated(document: str, results: Path) -> tuple[str, list[str], list[str]]:
+    """The document with each section it holds rewritten; the names of those it holds and of those that changed."""
+    held, changed = [], []
     for name, write in SECTIONS.items():
         pattern = re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(\n<!-- /generated: {name} -->)", re.S)
-        match = pattern.search(readme)
+        match = pattern.search(document)
         if match is None:
-            raise SystemExit(f"readme_sections: README has no section {name!r} (<!-- generated: {name} --> markers)")
+            continue
+        held.append(name)
         text = write(results)
         if match.group(2) != text:
             changed.append(name)
-            readme = readme[: match.start(2)] + text + readme[match.end(2) :]
-    return readme, changed
+            document = document[: match.start(2)] + text + document[match.end(2) :]
+    return document, held, changed
 
 
 def main(argv=None) -> int:
+    global REFERENCE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a section is stale")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--documents", type=Path, nargs="+", default=list(DOCUMENTS))
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--reference", type=Path, default=REFERENCE, help="the reference run's results table")
     args = parser.parse_args(argv)
-    text, changed = generated(args.readme.read_text(encoding="utf-8"), args.results)
+    REFERENCE = args.reference
+    found, stale = [], []
+    for path in args.documents:
+        text, held, changed = generated(path.read_text(encoding="utf-8"), args.results)
+        found += held
+        stale += [f"{path.name} section {name!r}" for name in changed]
+        if changed and not args.check:
+            path.write_text(text, encoding="utf-8")
+    missing = [name for name in SECTIONS if name not in found]
+    if missing:
+        raise SystemExit(f"readme_sections: no document holds {missing} (<!-- generated: NAME --> markers)")
     if args.check:
-        for name in changed:
-            print(f"README section {name!r} differs from its JSON: run python scripts/readme_sections.py")
-        return 1 if changed else 0
-    args.readme.write_text(text, encoding="utf-8")
-    print(f"rewrote {', '.join(changed) or 'nothing'}")
+        for where in stale:
+            print(f"{where} differs from its source: run python scripts/readme_sections.py")
+        return 1 if stale else 0
+    print(f"rewrote {', '.join(stale) or 'nothing'}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Print the README's results table and wall times for a finished run folder, in Markdown.
+"""Print the results table of docs/findings.md and wall times for a finished run folder, in Markdown.
 
     python scripts/reference_table.py runs/quick-reference
 
