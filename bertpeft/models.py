@@ -571,25 +571,22 @@ def count_report(trained, total: int, configuration: str) -> dict[str, Any]:
     }
 
 
-def parameter_report(model, config: RunConfig, prepare_model=apply_configuration) -> dict[str, Any]:
-    """`count_report` of `model` prepared for `config.configuration` by `prepare_model`; the prepared model is
-    returned under "model"."""
+def parameter_report(model, config: RunConfig) -> dict[str, Any]:
+    """`count_report` of `model` prepared for `config.configuration` (`apply_configuration`); the prepared model
+    is returned under "model"."""
     total = count_parameters(model)
-    trained = prepare_model(model, config)
+    trained = apply_configuration(model, config)
     return {**count_report(trained, total, config.configuration), "model": trained}
 
 
-def configuration_table(
-    model: str, num_labels: int = 2, configurations=None, base: RunConfig | None = None, prepare_model=None
-):
-    """Trainable/total counts of each configuration, on weightless skeletons (no download of weights), prepared by
-    `prepare_model` (default: the library's `apply_configuration`)."""
+def configuration_table(model: str, num_labels: int = 2, configurations=None, base: RunConfig | None = None):
+    """Trainable/total counts of each configuration, on weightless skeletons (no download of weights)."""
     base = base or RunConfig(profile="paper", model=model)
     rows = []
     for name in configurations or CONFIGURATIONS:
         config = base.replace(configuration=name, model=model)
         skeleton = model_skeleton(model, num_labels, name)
-        report = parameter_report(skeleton, config, prepare_model or apply_configuration)
+        report = parameter_report(skeleton, config)
         report.pop("model")
         rows.append(report)
     return rows

@@ -204,3 +204,38 @@ def run_story(config: RunConfig) -> str:
         )
     story = STORIES.get(config.profile, f"profile {config.profile}")
     return f"These outputs come from {story}; model {config.model}, data {published_data_name(config.data)}."
+
+
+def show_source(*functions):
+    """The source of `functions` as a Python listing, where a notebook then calls them: the code that runs, shown
+    rather than copied beside it."""
+    import inspect
+
+    from IPython.display import Markdown
+
+    listing = "\n\n".join(inspect.getsource(f).rstrip() for f in functions)
+    return Markdown(f"```python\n{listing}\n```")
+
+
+def constructor_call(settings, always=()) -> str:
+    """A peft config (or any dataclass) as the call that builds it: its class and the fields that differ from the
+    class's defaults or are named in `always`, e.g. `LoraConfig(task_type='SEQ_CLS', r=4, lora_alpha=8, ...)`.
+    peft's own bookkeeping (`peft_type`, `peft_version`, which the class fills in) is left out."""
+    import dataclasses
+
+    given = []
+    for field in dataclasses.fields(settings):
+        if not field.init or field.name in ("peft_type", "peft_version"):
+            continue
+        value = getattr(settings, field.name)
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            default = dataclasses.MISSING
+        if value != default or field.name in always:
+            value = sorted(value) if isinstance(value, set) else value  # peft keeps target_modules as a set
+            value = getattr(value, "value", value)  # an enum (TaskType.SEQ_CLS) as the string it stands for
+            given.append(f"{field.name}={value!r}")
+    return f"{type(settings).__name__}({', '.join(given)})"

@@ -7,7 +7,6 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .benchmark import benchmark_result
-from .config import PROBE, RESULT_SETTINGS, ConfigError, RunConfig
+from .config import RESULT_SETTINGS, ConfigError, RunConfig, entry
 from .data import id2label_of, length_order, load_prepared
 from .device import PeakMemory, accelerator, device_description, resolve_precision
 from .layout import (
@@ -190,8 +189,7 @@ def step_statistics(step_seconds: list[float], warmup: int = 2) -> dict[str, flo
 class Runtime:
     """What a Trainer takes from where it runs rather than from the experiment: the `TrainingArguments` for the
     checkpoint folder, run name, precision, device, W&B and progress display (`arguments`), the metrics function,
-    and the padding multiple that suits the precision. `make_trainer` (and notebook 02's copy of it) adds the
-    experiment's own arguments."""
+    and the padding multiple that suits the precision. `training_arguments` adds the experiment's own arguments."""
 
     arguments: dict[str, Any]
     compute_metrics: Any
@@ -223,21 +221,21 @@ def runtime_for(config: RunConfig, precision: str, report_to: list[str], num_lab
 
 def training_arguments(config: RunConfig, runtime: Runtime):
     """The `TrainingArguments` of one training: the experiment's settings from `config`, the rest from `runtime`.
-    Notebook 02 spells the same call out; a test checks that both train alike."""
+    Notebook 02 shows this function as it runs."""
     from transformers import TrainingArguments
 
     return TrainingArguments(
-        learning_rate=config.learning_rate_for,
+        learning_rate=config.learning_rate_for,  # this configuration's rate (frozen layers tolerate larger ones)
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation,
+        gradient_accumulation_steps=config.gradient_accumulation,  # >1 on an Apple GPU: same batch, less memory
         per_device_eval_batch_size=config.eval_batch_size,
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps in transformers 5
         weight_decay=config.weight_decay,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        eval_strategy="steps",
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",  # less padding
+        eval_strategy="steps",  # the validation reviews every eval_steps steps
         eval_steps=config.eval_steps,
-        save_strategy="steps",
+        save_strategy="steps",  # a checkpoint at each evaluation: an interrupted training resumes from it
         save_steps=config.eval_steps,
         save_total_limit=1,
         logging_steps=config.logging_steps,
@@ -248,8 +246,8 @@ def training_arguments(config: RunConfig, runtime: Runtime):
 
 
 def make_trainer(model, config: RunConfig, data, tokenizer, runtime: Runtime):
-    """The Trainer for `model` (already prepared for its configuration): `bertpeft train`'s, and what notebook 02
-    shows as code."""
+    """The Trainer for `model` (already prepared for its configuration): the one every training uses (notebook 02
+    shows it)."""
     from transformers import DataCollatorWithPadding, Trainer
 
     return Trainer(
@@ -258,7 +256,7 @@ def make_trainer(model, config: RunConfig, data, tokenizer, runtime: Runtime):
         train_dataset=data["train"],
         eval_dataset=data["validation"],
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=runtime.pad_to_multiple_of),
-        compute_metrics=runtime.compute_metrics,
+        compute_metrics=runtime.compute_metrics,  # accuracy, precision, recall and F1 (make_compute_metrics)
         processing_class=tokenizer,
     )
 
@@ -350,16 +348,6 @@ class Fitted:
     rate: float | None
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How a configuration becomes a trained model: `prepare_model(model, config)` freezes what does not train (or
-    wraps the model with LoRA) and returns the model to train; `make_trainer(model, config, data, tokenizer,
-    runtime)` returns its Trainer. The defaults are the library's; notebook 02 passes its own, spelled out."""
-
-    prepare_model: Callable[..., Any] = apply_configuration
-    make_trainer: Callable[..., Any] = make_trainer
-
-
 def with_validation(data):
     """`data` as the Trainer gets it: the validation split for evaluations during training, or the test split
     when the run has none (n_validation 0)."""
@@ -368,82 +356,90 @@ def with_validation(data):
     return {**data, "validation": data["test"]}
 
 
-def fit(
-    config: RunConfig,
-    data,
-    tokenizer,
-    meta,
-    runtime: Runtime,
-    resume: bool = True,
-    recipe: Recipe | None = None,
-) -> Fitted:
-    """Load a fresh base model, prepare it for `config.configuration` and train it with its Trainer (only build it,
-    for `none`). With `resume`, an interrupted training continues from its last complete checkpoint."""
-    from transformers import PrinterCallback, set_seed
+def add_bookkeeping(trainer, config: RunConfig):
+    """The callbacks beside the Trainer's own: progress as plain lines where asked (one per 10% instead of a print
+    of every log), the loop timer (returned), the epoch order of length-grouped batches and, for AdaLoRA, its
+    rank budget."""
+    from transformers import PrinterCallback
 
-    recipe = recipe or Recipe()
-    started = time.perf_counter()
-    set_seed(config.seed)  # the new head's initial weights
-    base = load_base_model(config.model, meta["num_labels"], id2label_of(meta))
-    total = count_parameters(base)
-    model = recipe.prepare_model(base, config)
-    report = count_report(model, total, config.configuration)
-    trainer = recipe.make_trainer(model, config, with_validation(data), tokenizer, runtime)
-    trains = report["trainable_params"] > 0
-    if progress_mode(config.progress) == "lines":  # one line per 10% replaces the Trainer's print of every log
+    if progress_mode(config.progress) == "lines":
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(line_progress_callback())
     timer = loop_timer_callback()
     trainer.add_callback(timer)
     trainer.add_callback(epoch_order_callback(config.data_seed))
-    if config.configuration == "adalora":
+    if entry(config.configuration).peft == "AdaLoraConfig":
         trainer.add_callback(adalora_callback())
-    timings: dict[str, Any] = {"setup_seconds": time.perf_counter() - started}
-    timings.update({"train_seconds": 0.0, "train_samples_per_second": None, "train_steps": 0})
-    if config.configuration == PROBE:  # no gradient step: a logistic regression on the frozen encoder's embeddings
+    return timer
+
+
+def checkpoint_to_resume(trainer, config: RunConfig, timer, resume: bool = True) -> str | None:
+    """The last complete checkpoint of this training (its settings checked against `config` first, and its folder
+    recorded as bertpeft's), with the step times it recorded given back to `timer`; None for a training that starts
+    afresh (or with `resume` False)."""
+    # One process checks and records the checkpoints' settings; the others look for a checkpoint after it.
+    with trainer.args.main_process_first(desc="checking checkpoints"):
+        if trainer.is_world_process_zero():
+            claim_checkpoints(Path(trainer.args.output_dir), config)
+    checkpoint = last_checkpoint(Path(trainer.args.output_dir)) if resume else None
+    if checkpoint:
+        print(f"resuming {config.configuration} from {checkpoint}")
+    timer.step_seconds = steps_before(checkpoint)
+    return checkpoint
+
+
+def loop_timings(trainer, timer, train, output, checkpoint: str | None) -> dict[str, Any]:
+    """What the loop timer measured: `train_seconds` is the optimizer steps alone (see LoopTimer); the Trainer's
+    own `train_runtime` also holds the evaluations and saves in between, and is kept apart for comparison."""
+    seconds = sum(timer.step_seconds)
+    epochs = trainer.args.num_train_epochs
+    tokens = sum(len(ids) for ids in train["input_ids"]) * epochs
+    return {
+        "train_seconds": seconds,
+        "train_samples_per_second": len(train) * epochs / max(seconds, 1e-9),
+        "train_tokens_per_second": tokens / max(seconds, 1e-9),
+        "train_steps": trainer.state.global_step,
+        "timed_steps": len(timer.step_seconds),
+        **step_statistics(timer.step_seconds),
+        "trainer_runtime_seconds": output.metrics["train_runtime"],
+        "resumed_from": checkpoint,
+    }
+
+
+def fit(config: RunConfig, data, tokenizer, meta, runtime: Runtime, resume: bool = True) -> Fitted:
+    """Load a fresh base model, prepare it for `config.configuration` and train it with its Trainer (only build it,
+    for `none`). With `resume`, an interrupted training continues from its last complete checkpoint."""
+    from transformers import set_seed
+
+    started = time.perf_counter()
+    set_seed(config.seed)  # the new head's initial weights
+    base = load_base_model(config.model, meta["num_labels"], id2label_of(meta))
+    total = count_parameters(base)
+    model = apply_configuration(base, config)  # freeze what does not train, or wrap with a PEFT method
+    report = count_report(model, total, config.configuration)
+    trainer = make_trainer(model, config, with_validation(data), tokenizer, runtime)
+    timer = add_bookkeeping(trainer, config)
+    timings = {"setup_seconds": time.perf_counter() - started, "train_seconds": 0.0, "train_steps": 0}
+    timings["train_samples_per_second"] = None
+    probe = entry(config.configuration).family == "probe"
+    trains = report["trainable_params"] > 0 and not probe
+    if probe:  # no gradient step: a logistic regression on the frozen encoder's embeddings
         bar = progress_mode(config.progress) == "bar"
         timings.update(fit_probe(trainer.model, data, tokenizer, config.eval_batch_size, meta["num_labels"], bar))
     elif trains:
         if not config.frozen_dropout:  # the Trainer puts every module in train mode: the frozen ones go back to eval
             keep_frozen_parts_in_eval(model)
-        # One process checks and records the checkpoints' settings; the others look for a checkpoint after it.
-        with trainer.args.main_process_first(desc="checking checkpoints"):
-            if trainer.is_world_process_zero():
-                claim_checkpoints(Path(trainer.args.output_dir), config)
-        checkpoint = last_checkpoint(Path(trainer.args.output_dir)) if resume else None
-        if checkpoint:
-            print(f"resuming {config.configuration} from {checkpoint}")
-        timer.step_seconds = steps_before(checkpoint)
+        checkpoint = checkpoint_to_resume(trainer, config, timer, resume)
         output = trainer.train(resume_from_checkpoint=checkpoint)
-        # train_seconds: the optimizer steps alone (see LoopTimer); the Trainer's train_runtime also holds the
-        # evaluations and saves in between, and is kept apart for comparison.
-        seconds = sum(timer.step_seconds)
-        epochs = trainer.args.num_train_epochs
-        samples = len(data["train"]) * epochs
-        tokens = sum(len(ids) for ids in data["train"]["input_ids"]) * epochs
-        timings.update(
-            {
-                "train_seconds": seconds,
-                "train_samples_per_second": samples / max(seconds, 1e-9),
-                "train_tokens_per_second": tokens / max(seconds, 1e-9),
-                "train_steps": trainer.state.global_step,
-                "timed_steps": len(timer.step_seconds),
-                **step_statistics(timer.step_seconds),
-                "trainer_runtime_seconds": output.metrics["train_runtime"],
-                "resumed_from": checkpoint,
-            }
-        )
+        timings.update(loop_timings(trainer, timer, data["train"], output, checkpoint))
     # With group_by_length the eval sampler would reorder rows too: predictions in row order from here on, so
     # predictions[i] belongs to row i.
     if trainer.args.train_sampling_strategy == "group_by_length":
         trainer.args.train_sampling_strategy = "random"
-    rate = trainer.args.learning_rate if trains and config.configuration != PROBE else None
-    return Fitted(trainer, report, timings, rate)
+    return Fitted(trainer, report, timings, trainer.args.learning_rate if trains else None)
 
 
-def tune_learning_rate(
-    config: RunConfig, data, tokenizer, meta, precision: str, recipe: Recipe | None = None
-) -> tuple[Fitted, list[dict]]:
+def tune_learning_rate(config: RunConfig, data, tokenizer, meta, precision: str) -> tuple[Fitted, list[dict]]:
     """Train at each of `config.lr_factors` times the configuration's default rate and keep the training with the
     best validation accuracy (the first on a tie). Only the validation split is read; the kept training is the
     final one, so the chosen rate costs no retraining."""
@@ -456,7 +452,7 @@ def tune_learning_rate(
         trial = config.replace(learning_rate=rate)
         print(f"{config.configuration}: trying learning rate {rate:g} ({factor:.3g}x the default)", flush=True)
         runtime = runtime_for(trial, precision, [], meta["num_labels"])
-        fitted = fit(trial, data, tokenizer, meta, runtime, resume=False, recipe=recipe)
+        fitted = fit(trial, data, tokenizer, meta, runtime, resume=False)
         accuracy = fitted.trainer.evaluate(data["validation"], metric_key_prefix="validation")["validation_accuracy"]
         grid.append({"learning_rate": rate, "factor": factor, "validation_accuracy": accuracy, **fitted.timings})
         print(f"  validation accuracy {accuracy:.4f}", flush=True)
@@ -481,12 +477,12 @@ def rate_tuned_earlier(config: RunConfig) -> dict[str, Any] | None:
     return None
 
 
-def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchmark: bool = True) -> dict[str, Any]:
+def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, Any]:
     """Train `config.configuration` (or only evaluate, for `none`), evaluate the test split once, write the result
-    JSON. `recipe` holds the code that prepares the model and builds its Trainer (default: the library's; notebook
-    02 passes its own). With `config.tune_lr` the learning rate is first chosen on the validation split (see
-    `tune_learning_rate`; once per configuration: another seed's choice in the run folder is reused, see
-    `rate_tuned_earlier`); the test split is read only after that. Resumes an interrupted training from its last
+    JSON: the one training path of `bertpeft train`, `bertpeft run` and notebook 02, which shows the code it runs
+    (`apply_configuration`, `make_trainer`, `fit`, `predict_by_length`). With `config.tune_lr` the learning rate is
+    first chosen on the validation split (see `tune_learning_rate`; once per configuration: another seed's choice in
+    the run folder is reused, see `rate_tuned_earlier`); the test split is read only after that. Resumes an interrupted training from its last
     checkpoint (not a rate search, which starts over)."""
     import torch
 
@@ -494,7 +490,8 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
     # before any data is prepared: a weightless skeleton of the model is enough to know.
     apply_configuration(model_skeleton(config.model, configuration=config.configuration), config)
     check_virtual_tokens(config)
-    trains = config.configuration != "none"
+    family = entry(config.configuration).family
+    trains = family != "none"
     device = accelerator()
     precision = resolve_precision(config.precision, device)
     report_to = setup_wandb(config.report_to, config.run_dir)
@@ -504,7 +501,7 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
         tokenizer = load_tokenizer(config.model)
         data, meta = load_prepared(config, tokenizer)
     num_labels = meta["num_labels"]
-    tunes = trains and config.tune_lr and config.configuration != PROBE  # the probe chooses its own C instead
+    tunes = trains and config.tune_lr and family != "probe"  # the probe chooses its own C instead
     grid, earlier = None, (rate_tuned_earlier(config) if tunes else None)
     with PeakMemory(device) as memory:  # on an Apple GPU a sampled peak: MPS keeps none
         try:
@@ -515,14 +512,12 @@ def train_configuration(config: RunConfig, recipe: Recipe | None = None, benchma
                     flush=True,
                 )
                 trial = config.replace(learning_rate=earlier["learning_rate"])
-                fitted = fit(
-                    trial, data, tokenizer, meta, runtime_for(trial, precision, report_to, num_labels), recipe=recipe
-                )
+                fitted = fit(trial, data, tokenizer, meta, runtime_for(trial, precision, report_to, num_labels))
             elif tunes:
-                fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision, recipe)
+                fitted, grid = tune_learning_rate(config, data, tokenizer, meta, precision)
             else:
                 runtime = runtime_for(config, precision, report_to, num_labels)
-                fitted = fit(config, data, tokenizer, meta, runtime, recipe=recipe)
+                fitted = fit(config, data, tokenizer, meta, runtime)
             trainer, report, timings = fitted.trainer, fitted.report, fitted.timings
             # The one evaluation of the test split (the Trainer's own after the last step is cancelled by LoopTimer).
             start = time.perf_counter()

@@ -118,60 +118,35 @@ print("task head:", task_head(model))  # {"classifier": ...} in BERT
 # %% [markdown]
 # ## 3. The configurations as code
 # Freezing is `requires_grad_(False)`: the optimizer then never touches those weights and backpropagation skips
-# what it does not need. LoRA is two calls to PEFT: `LoraConfig` says where and how large, `get_peft_model` freezes
-# the base model and adds A and B beside each target; `modules_to_save` keeps the task head trainable beside them
-# and saves it with the adapter.
-#
-# Frozen layers can also skip their dropout: in a layer that trains nothing it regularises only indirectly, as noise
-# in what the trained layers above see, and it costs time in every step. The Trainer switches the whole model to train
-# mode before every step, so `train_configuration` (section 5) adds a hook, `keep_frozen_parts_in_eval(model)`, that
-# switches the wholly frozen embeddings and layers back to eval mode before each forward pass: `head` and `head+N`
-# then step faster at the same accuracy (docs/findings.md compares both ways over three seeds). `frozen_dropout=True` keeps
-# the Trainer's way.
+# what it does not need. Below is the function that prepares a model for each configuration, exactly as
+# `bertpeft train`, `bertpeft run` and this notebook run it (`bertpeft.models.apply_configuration`). Each
+# configuration's family comes from one registry (`bertpeft.configurations`): `head+2` is family `layers`, LoRA
+# and the methods of notebook 06 are family `peft`.
 
 # %%
-from peft import LoraConfig, TaskType, get_peft_model
+from bertpeft.models import add_peft, apply_configuration, peft_config
+from bertpeft.notebook import constructor_call, show_source
 
-from bertpeft.models import apply_configuration, lora_targets, peft_without_upstream_warning
+show_source(apply_configuration)
 
+# %% [markdown]
+# LoRA is two calls to PEFT: a `LoraConfig` says where and how large, `get_peft_model` freezes the base model and
+# adds A and B beside each target. `modules_to_save` keeps the task head trainable beside them and saves it with the
+# adapter. `add_peft` makes both calls for every PEFT method; `peft_config` builds the method's config from the
+# run's settings:
 
-def prepare_model(model, config):
-    """Freeze what does not train in `config.configuration` (or wrap with LoRA); return the model to train."""
-    name = config.configuration
-    if name == "full":
-        return model  # every weight trains: nothing to freeze
-    head = task_head(model)  # the new modules on top of the encoder: {"classifier": ...} in BERT
-    if name == "lora":
-        lora_config = LoraConfig(
-            task_type=TaskType.SEQ_CLS,
-            r=config.lora_r,  # the rank: 4 here
-            lora_alpha=config.lora_alpha,  # the update is scaled by lora_alpha / r
-            lora_dropout=config.lora_dropout,
-            # ["query", "value"] in BERT (names from print(model)): the setting, or with "auto" the model type's
-            target_modules=lora_targets(config, model.config.model_type),
-            modules_to_save=list(head),  # the head trains beside the adapter and is saved with it
-        )
-        with peft_without_upstream_warning():  # peft 0.21 trips a transformers 5 deprecation: theirs, not ours
-            return get_peft_model(model, lora_config)
-    if name not in ("none", "head") and not name.startswith("head+"):
-        # bitfit, lora-rN and the PEFT methods beyond LoRA (ia3, dora, vera, ...): the library builds each
-        # method's PEFT config the way LoraConfig is built above (bertpeft.models.peft_config); embeddings+logreg
-        # puts a linear layer on the frozen encoder's mean-pooled output, filled by a logistic regression
-        # (bertpeft.probe)
-        return apply_configuration(model, config)
-    model.requires_grad_(False)  # none: nothing trains
-    if name.startswith("head"):
-        for module in head.values():
-            module.requires_grad_(True)
-        top = int(name.partition("+")[2] or 0)  # head+2 -> the 2 layers nearest the head
-        if top:
-            layers = encoder_layers(model)  # model.bert.encoder.layer in BERT
-            for layer in layers[len(layers) - top :]:
-                layer.requires_grad_(True)
-    return model
+# %%
+show_source(add_peft)
 
+# %% [markdown]
+# For LoRA on this model the config `add_peft` passes to `get_peft_model` is the call below (the settings that
+# differ from PEFT's defaults): copy it to build the same adapter by hand.
 
-lora_model = prepare_model(model, config.replace(configuration="lora"))
+# %%
+lora = config.replace(configuration="lora")
+lora_config = peft_config(model, lora)
+print(constructor_call(lora_config, always=["r", "lora_alpha"]))
+lora_model = apply_configuration(model, lora)
 lora_model.print_trainable_parameters()
 
 # %% [markdown]
@@ -189,12 +164,19 @@ import pandas as pd
 
 from bertpeft.models import configuration_table
 
-counts = pd.DataFrame(configuration_table(config.model, base=config, prepare_model=prepare_model))
+counts = pd.DataFrame(configuration_table(config.model, base=config))
 counts[["config", "trainable_params", "total_params", "trainable_percent"]].style.format(
     {"trainable_params": "{:,}", "total_params": "{:,}", "trainable_percent": "{:.4f}"}
 ).hide(axis="index")
 
 # %% [markdown]
+# Frozen layers can also skip their dropout: in a layer that trains nothing it regularises only indirectly, as noise
+# in what the trained layers above see, and it costs time in every step. The Trainer switches the whole model to train
+# mode before every step, so training adds a hook, `keep_frozen_parts_in_eval(model)`, that switches the wholly
+# frozen embeddings and layers back to eval mode before each forward pass: `head` and `head+N` then step faster at
+# the same accuracy (docs/findings.md compares both ways over three seeds). `frozen_dropout=True` keeps the
+# Trainer's way.
+#
 # ## 4. The Trainer
 # `TrainingArguments` holds the recipe; `Trainer` runs it. The arguments that depend on where it runs rather than
 # on the experiment (the checkpoint folder, fp16 on a GPU, W&B or not, how progress shows) come from
@@ -202,56 +184,36 @@ counts[["config", "trainable_params", "total_params", "trainable_percent"]].styl
 # During training the Trainer evaluates the **validation** reviews every `eval_steps` steps; the test reviews are
 # read once, after training. (transformers 5 would also evaluate and save a checkpoint after the last step; the
 # library cancels both: the final evaluation runs once, explicitly, and a finished run needs no checkpoint.)
+# `compute_metrics` turns the model's scores on a split into the four metrics.
 
 # %%
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+from bertpeft.metrics import make_compute_metrics
+from bertpeft.training import make_trainer, training_arguments
 
-
-def make_trainer(model, config, data, tokenizer, runtime):
-    args = TrainingArguments(
-        learning_rate=config.learning_rate_for,  # this configuration's rate (frozen layers tolerate larger ones)
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation,  # >1 on an Apple GPU: same batch, less memory
-        per_device_eval_batch_size=config.eval_batch_size,
-        warmup_steps=config.warmup_ratio,  # below 1: that fraction of the steps
-        weight_decay=config.weight_decay,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",  # less padding
-        eval_strategy="steps",
-        eval_steps=config.eval_steps,
-        save_strategy="steps",  # a checkpoint at each evaluation: an interrupted training resumes from it
-        save_steps=config.eval_steps,
-        save_total_limit=1,
-        logging_steps=config.logging_steps,
-        seed=config.seed,
-        data_seed=config.data_seed,
-        **runtime.arguments,
-    )
-    return Trainer(
-        model=model,
-        args=args,
-        train_dataset=data["train"],
-        eval_dataset=data["validation"],
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=runtime.pad_to_multiple_of),
-        compute_metrics=runtime.compute_metrics,  # accuracy, precision, recall and F1
-        processing_class=tokenizer,
-    )
-
+show_source(training_arguments, make_trainer, make_compute_metrics)
 
 # %% [markdown]
 # ## 5. Train and evaluate
-# `train_configuration` runs the two functions above for each configuration: it loads a fresh base model, calls
-# `prepare_model` and `make_trainer`, then `trainer.train()` and `trainer.predict(test)`, and writes one JSON into
-# the run folder's `results/`. Around them it keeps the plumbing: `train_seconds` times the optimizer steps alone
-# (evaluations, saves and loading are timed apart), an interrupted training resumes from its last checkpoint, an
-# independent inference loop re-checks the metrics (`benchmark_accuracy`), and with `tune_lr` each rate of a small
-# grid is tried and the best on the validation reviews kept, before the test reviews are read (once per
-# configuration: its other seeds train at the rate its first seed chose).
+# `fit` loads a fresh base model, prepares it with `apply_configuration`, builds its Trainer with `make_trainer` and
+# calls `trainer.train()`; `predict_by_length` then reads the test reviews once with `trainer.predict`, in batches of
+# similar length (less padding, the same predictions). Beside them `fit` keeps the plumbing:
+# `add_bookkeeping` times the optimizer steps alone (evaluations, saves and loading are timed apart) and
+# `checkpoint_to_resume` lets an interrupted training resume from its last checkpoint.
 
 # %%
-from bertpeft.training import Recipe, finished_result, summary, train_configuration
+from bertpeft.training import fit, predict_by_length
 
-recipe = Recipe(prepare_model, make_trainer)
+show_source(fit, predict_by_length)
+
+# %% [markdown]
+# `train_configuration` runs them for one configuration and seed and writes one JSON into the run folder's
+# `results/`; it also re-checks the metrics with an independent inference loop (`benchmark_accuracy`) and, with
+# `tune_lr`, tries each rate of a small grid and keeps the best on the validation reviews before the test reviews
+# are read (once per configuration: its other seeds train at the rate its first seed chose).
+
+# %%
+from bertpeft.training import finished_result, summary, train_configuration
+
 results = []
 for name in configurations:
     for each_seed in seeds:
@@ -259,7 +221,7 @@ for name in configurations:
         # By hand, a configuration the run folder already holds is not trained again (delete its JSON to retrain)
         result = finished_result(run) if configuration is None else None
         if result is None:
-            result = train_configuration(run, recipe)
+            result = train_configuration(run)
         print(summary(result))
         results.append(result)
 

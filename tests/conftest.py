@@ -128,13 +128,18 @@ DEBRIS = re.compile(r"warning|traceback|deprecat|\[INFO\]|wandb:|USDT|LOAD REPOR
 
 def notebook_debris(notebook) -> list[str]:
     """What a reader should not find in an executed notebook: errors, anything written to stderr (warnings,
-    banners), ANSI escape codes, and progress bars frozen at their first frame. One line per finding."""
+    banners), ANSI escape codes, and progress bars frozen at their first frame. One line per finding. A listing of
+    the library's source (`show_source`: Markdown holding one Python block) is code, not output: its words
+    (`peft_without_upstream_warning`) are not debris."""
     found = []
     for index, cell in enumerate(notebook["cells"]):
         for output in cell.get("outputs", []):
             kind = output.get("output_type")
             if kind == "error":
                 found.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}")
+                continue
+            markdown = "".join((output.get("data") or {}).get("text/markdown", ""))
+            if markdown.startswith("```python\n") and markdown.rstrip().endswith("```") and markdown.count("```") == 2:
                 continue
             texts = [output.get("text", "")] if kind == "stream" else list((output.get("data") or {}).values())
             text = "".join("".join(t) if isinstance(t, list) else str(t) for t in texts)

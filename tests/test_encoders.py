@@ -3,7 +3,6 @@ ModernBERT, each saved as a pretrained encoder without a classification head (wh
 profile's WordPiece tokenizer. What the expected values rest on is written here, per architecture, independently of
 bertpeft: the encoder's layer list, the LoRA targets, and what `from_pretrained` reports as newly initialised."""
 
-import ast
 import csv
 import json
 from pathlib import Path
@@ -299,24 +298,3 @@ def test_lora_on_a_model_type_without_default_targets(albert):
     named = profile_config("smoke", configuration="lora", lora_target_modules="query,value")
     names = trainable_names(apply_configuration(model_skeleton(str(albert)), named))
     assert any(".query.lora_A." in n for n in names) and any(".value.lora_B." in n for n in names)
-
-
-def notebook_prepare_model():
-    """notebooks/02_train.py's `prepare_model`, with the imports of the notebook it uses."""
-    tree = ast.parse((ROOT / "notebooks" / "02_train.py").read_text(encoding="utf-8"))
-    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "prepare_model")
-    used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
-    imports = [n for n in tree.body if isinstance(n, ast.ImportFrom) and {a.asname or a.name for a in n.names} & used]
-    namespace = {}
-    exec(compile(ast.Module([*imports, function], []), "02_train.py", "exec"), namespace)
-    return namespace["prepare_model"]
-
-
-@pytest.mark.parametrize("model_type", ENCODERS)
-def test_the_notebooks_prepare_model_trains_what_the_library_trains(encoders, model_type):
-    prepare_model = notebook_prepare_model()
-    for name in CONFIGURATIONS:
-        config = profile_config("smoke", configuration=name)
-        notebook = prepare_model(model_skeleton(str(encoders[model_type])), config)
-        library = apply_configuration(model_skeleton(str(encoders[model_type])), config)
-        assert trainable_names(notebook) == trainable_names(library), (model_type, name)

@@ -30,13 +30,14 @@ RESULT_KEYS = {
 def trained(tmp_path_factory):
     """All six configurations trained into one run folder, with each model's weights before and after training.
 
-    A recipe whose `prepare_model` wraps the library's lets the test keep that model and a copy of its weights as
-    the Trainer received them.
+    `apply_configuration`, wrapped where training calls it, lets the test keep that model and a copy of its weights
+    as the Trainer received them.
     """
     import torch
 
+    import bertpeft.training
     from bertpeft.models import apply_configuration
-    from bertpeft.training import Recipe, train_configuration
+    from bertpeft.training import train_configuration
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 32-wide model gains nothing from threads, and loses much on a busy CPU
@@ -50,17 +51,20 @@ def trained(tmp_path_factory):
         return prepared
 
     runs = {}
+    patch = pytest.MonkeyPatch()
+    patch.setattr(bertpeft.training, "apply_configuration", keep_model)
     try:
         for name in CONFIGURATIONS:
             # 48 reviews at batch 16: 3 steps, with the periodic evaluation at step 3
             config = profile_config("smoke", configuration=name, n_train=48, output=str(run), progress="lines")
-            result = train_configuration(config, Recipe(prepare_model=keep_model))
+            result = train_configuration(config)
             model, before = seen[name]
             after = model.state_dict()
             changed = {k for k in before if not before[k].equal(after[k])}
             params = {n for n, _ in model.named_parameters()}
             runs[name] = {"config": config, "result": result, "changed": changed, "params": params, "model": model}
     finally:
+        patch.undo()
         torch.set_num_threads(threads)
     return runs
 
