@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a chec
 
 from bertpeft.cli import add_overrides, add_profile  # noqa: E402
 from bertpeft.config import CLI_SETTINGS, ConfigError, check_configuration, profile_config  # noqa: E402
+from bertpeft.configurations import trains  # noqa: E402
 from bertpeft.device import default_profile  # noqa: E402
 
 FACTORS = (1 / 3, 1.0, 3.0)
@@ -66,8 +67,8 @@ def main(argv=None) -> int:
         configurations = [c.strip() for c in args.configs.split(",") if c.strip()]
         for name in configurations:
             check_configuration(name)
-            if name == "none":
-                raise ConfigError("configuration 'none' trains nothing: it has no learning rate to check")
+            if not trains(name):
+                raise ConfigError(f"configuration {name!r} trains nothing: it has no learning rate to check")
     except ConfigError as err:
         print(f"learning_rates: error: {err}", file=sys.stderr)
         return 2

@@ -7,22 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import entry
+from .config import ADAPTER, entry
 from .data import hub_data_id, published_data_name
 from .layout import TrainedRun
 from .models import hub_id_of, published_model_name
 
-ADAPTER, MERGED = "lora-adapter", "lora-merged"
+ADAPTER_FOLDER, MERGED_FOLDER = "lora-adapter", "lora-merged"
 
 
-def adapter_folder(configuration: str = "lora") -> str:
+def adapter_folder(configuration: str = ADAPTER) -> str:
     """The export's adapter folder of `configuration` (`lora-adapter`, `dora-adapter`, ...)."""
-    return ADAPTER if configuration == "lora" else f"{configuration}-adapter"
+    return ADAPTER_FOLDER if configuration == ADAPTER else f"{configuration}-adapter"
 
 
-def merged_folder(configuration: str = "lora") -> str:
+def merged_folder(configuration: str = ADAPTER) -> str:
     """The export's merged-model folder of `configuration` (`lora-merged`, `dora-merged`, ...)."""
-    return MERGED if configuration == "lora" else f"{configuration}-merged"
+    return MERGED_FOLDER if configuration == ADAPTER else f"{configuration}-merged"
 
 
 def method_name(configuration: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import (
+    ADAPTER,
     CLI_SETTINGS,
     CONFIGURATION_CHOICES,
     PEFT_METHODS,
@@ -269,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="run folder holding the trained configuration")
     p.add_argument(
         "--config",
-        default="lora",
+        default=ADAPTER,
         help=f"which PEFT configuration: lora (default), lora-rN, {', '.join(PEFT_METHODS)} (prefix and prompt "
         "cannot be merged: adapter only)",
     )

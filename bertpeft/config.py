@@ -11,13 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from .configurations import (  # noqa: F401  (the registry's lists, re-exported where they were always read)
+    ADAPTER,
     CONFIGURATIONS,
+    HEAD,
     LORA_VARIANTS,
     METHOD_COMPARISON,
     METHODS,
     PEFT_METHODS,
     PROBE,
+    REFERENCE,
+    UNTRAINED,
+    choices,
     entry,
+    is_lora_rank,
 )
 
 # lora_target_modules = (AUTO,): the modules PEFT (or bertpeft, for encoders PEFT has no entry for) wraps by
@@ -44,7 +50,7 @@ class ConfigError(OneLineError):
 
 
 # The configurations in words, for help texts and messages (the one list of what --config and --configs take).
-CONFIGURATION_CHOICES = f"none, head, head+N (N >= 1), lora, lora-rN (rank N), full, {', '.join(METHODS)}, {PROBE}"
+CONFIGURATION_CHOICES = choices()
 # Fewer tokens than this leave a review almost nothing besides the model's [CLS] and [SEP] tokens.
 MIN_MAX_LENGTH = 8
 
@@ -61,7 +67,8 @@ def check_configuration(name: str) -> str:
 
 def lora_rank(name: str) -> int | None:
     """N for `lora-rN`, None for the other configurations."""
-    return int(name[len("lora-r") :]) if name.startswith("lora-r") else None
+    known = entry(name)
+    return known.rank if known else None
 
 
 def uses_peft(name: str) -> bool:
@@ -72,7 +79,8 @@ def uses_peft(name: str) -> bool:
 
 def unfrozen_layers(name: str) -> int:
     """Number of encoder layers (nearest the head) that `head+N` trains; 0 for the others."""
-    return int(name.split("+")[1]) if name.startswith("head+") else 0
+    known = entry(name)
+    return (known.layers or 0) if known else 0
 
 
 # What a setting's metadata says about it (one home for each fact: the CLI flags, the keys that decide whether a
@@ -126,9 +134,7 @@ class RunConfig:
     max_length: int = setting(512, "tokens kept per review", result=True, prepared=True)
     seed: int = setting(42, "training seed (head initialisation, batch order)")
     data_seed: int = setting(42, "seed of the random sample of reviews", result=True, prepared=True)
-    configuration: str = setting(
-        "full", "none, head, head+N, lora, lora-rN, full, or a method: bitfit, ia3, ...", cli=False
-    )
+    configuration: str = setting(REFERENCE, f"one of {CONFIGURATION_CHOICES}", cli=False)
     configurations: tuple[str, ...] = setting(CONFIGURATIONS, "configurations a series trains", cli=False)
     seeds: tuple[int, ...] = setting((42,), "seeds a series trains each configuration with", cli=False)
     lora_r: int = setting(4, "LoRA rank", result=True)
@@ -326,7 +332,7 @@ class RunConfig:
 MAX_SEED = 2**32 - 1
 # The list settings, with an example of each for the messages that refuse a bad one.
 LIST_EXAMPLES = {
-    "configurations": "head,lora,full",
+    "configurations": f"{HEAD},{ADAPTER},{REFERENCE}",
     "seeds": "1,2,3",
     "lora_target_modules": "query,value",
     "lr_factors": "0.333,1,3,10",
@@ -446,8 +452,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         max_length=512,
         seed=42,
         seeds=(42,),
-        configurations=("none", "lora"),
-        configuration="lora",
+        configurations=(UNTRAINED, ADAPTER),
+        configuration=ADAPTER,
         lora_r=16,
         lora_alpha=32,
         lora_dropout=0.05,

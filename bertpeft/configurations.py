@@ -62,6 +62,7 @@ class Configuration:
     low_rank: bool = False  # a low-rank update of LoRA's targets, sized by lora_r and lora_alpha
     compared: bool = True  # in the methods comparison (notebook 06)
     rank: int | None = None  # lora-rN: N
+    layers: int | None = None  # head+N: N, the encoder layers nearest the head that train beside it
 
     @property
     def uses_peft(self) -> bool:
@@ -342,16 +343,21 @@ REGISTRY = {c.name: c for c in ENTRIES}
 HEAD_PLUS_N = Configuration("head+N", "layers", "Head + top N layers", learning_rate=2e-4)
 
 PROBE = "embeddings+logreg"
+# The configurations with a part of their own in the tutorial: the untrained floor, the classifier head, the
+# adapter notebook 03 exports (and the speed study weighs), and the reference every comparison is made against.
+UNTRAINED, HEAD, ADAPTER, REFERENCE = "none", "head", "lora", "full"
 # Experiment A's six configurations
-CONFIGURATIONS = ("none", "head", "head+1", "head+2", "lora", "full")
-PEFT_METHODS = tuple(c.name for c in ENTRIES if c.uses_peft and c.name != "lora")
-LORA_VARIANTS = tuple(c.name for c in ENTRIES if c.low_rank and c.name != "lora")
+CONFIGURATIONS = (UNTRAINED, HEAD, "head+1", "head+2", ADAPTER, REFERENCE)
+# The families in the order results are shown (increasing complexity, as in Experiment A): see `display_order`
+FAMILIES = ("none", "probe", "head", "layers", "bias", "peft", "full")
+PEFT_METHODS = tuple(c.name for c in ENTRIES if c.uses_peft and c.name != ADAPTER)
+LORA_VARIANTS = tuple(c.name for c in ENTRIES if c.low_rank and c.name != ADAPTER)
 METHODS = ("bitfit", *PEFT_METHODS)
 # What the `methods` profile (and notebook 06) compares: the baseline, every method, LoRA at ranks 1 to 64, and
 # Experiment A's head and full fine-tuning as the two ends.
 METHOD_COMPARISON = (
-    PROBE, "head", "bitfit", "lora-r1", "lora", "lora-r16", "lora-r64",
-    *(m for m in PEFT_METHODS if REGISTRY[m].compared), "full",
+    PROBE, HEAD, "bitfit", "lora-r1", ADAPTER, "lora-r16", "lora-r64",
+    *(m for m in PEFT_METHODS if REGISTRY[m].compared), REFERENCE,
 )  # fmt: skip
 
 _PATTERN = re.compile(r"^(head\+(?P<layers>[1-9][0-9]*)|lora-r(?P<rank>[1-9][0-9]*))$")
@@ -366,6 +372,48 @@ def entry(name: str) -> Configuration | None:
     if match is None:
         return None
     if match["layers"]:
-        return replace(HEAD_PLUS_N, name=name, label=f"Head + top {match['layers']} layer(s)")
+        layers = int(match["layers"])
+        return replace(HEAD_PLUS_N, name=name, label=f"Head + top {layers} layer(s)", layers=layers)
     rank = int(match["rank"])
-    return replace(REGISTRY["lora"], name=name, label=f"LoRA r={rank}", rank=rank)
+    return replace(REGISTRY[ADAPTER], name=name, label=f"LoRA r={rank}", rank=rank)
+
+
+def choices() -> str:
+    """Every configuration name, for help and errors: the registry's entries, with `head+N` and `lora-rN` beside
+    the entries they are built from."""
+    names = []
+    for known in ENTRIES:
+        names.append(known.name)
+        if known.name == HEAD:
+            names.append("head+N (N >= 1)")
+        if known.name == ADAPTER:
+            names.append("lora-rN (rank N)")
+    return ", ".join(names)
+
+
+def trains(name: str) -> bool:
+    """Whether configuration `name` trains anything (every family but `none`; a name that is no configuration
+    counts as training, so it is shown rather than hidden)."""
+    known = entry(name)
+    return known is None or known.family != "none"
+
+
+def is_lora_rank(name: str) -> bool:
+    """Whether `name` is LoRA at some rank: the adapter itself or `lora-rN` (the rank sweep)."""
+    known = entry(name)
+    return known is not None and (known.name == ADAPTER or known.rank is not None)
+
+
+def display_order(name: str, default_rank: int) -> tuple[int, int, int]:
+    """Sort key of results, tables and figures: by family (`FAMILIES`), `head+N` by N, LoRA and `lora-rN` by rank
+    (`lora` at `default_rank`, the setting's) before the other PEFT methods and BitFit's neighbours in registry
+    order; a name that is no configuration last."""
+    known = entry(name)
+    if known is None:
+        return len(FAMILIES), 0, 0
+    family = FAMILIES.index(known.family)
+    if known.layers:
+        return family, known.layers, 0
+    if is_lora_rank(name):
+        return family, 0, known.rank or default_rank
+    return family, 1, ENTRIES.index(REGISTRY[name]) if name in REGISTRY else 0

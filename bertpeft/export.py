@@ -34,7 +34,17 @@ import numpy as np
 
 from .benchmark import benchmark_row
 from .cards import adapter_card, adapter_folder, merged_folder, method_summary, model_card
-from .config import PEFT_METHODS, ConfigError, RunConfig, check_configuration, entry, first_line, uses_peft
+from .config import (
+    ADAPTER,
+    PEFT_METHODS,
+    REFERENCE,
+    ConfigError,
+    RunConfig,
+    check_configuration,
+    entry,
+    first_line,
+    uses_peft,
+)
 from .configurations import ENTRIES
 from .data import load_prepared
 from .layout import (
@@ -75,8 +85,8 @@ def export_dir(run_dir: str | Path) -> Path:
     return RunDir(run_dir).export
 
 
-def verification_name(configuration: str = "lora") -> str:
-    return VERIFICATION if configuration == "lora" else f"verification-{configuration}.json"
+def verification_name(configuration: str = ADAPTER) -> str:
+    return VERIFICATION if configuration == ADAPTER else f"verification-{configuration}.json"
 
 
 def check_exportable(configuration: str) -> str:
@@ -95,7 +105,7 @@ def check_exportable(configuration: str) -> str:
     )
 
 
-def find_trained(run: str | Path | RunConfig, configuration: str = "lora", seed: int | None = None) -> TrainedRun:
+def find_trained(run: str | Path | RunConfig, configuration: str = ADAPTER, seed: int | None = None) -> TrainedRun:
     """The run's trained `configuration` (the given seed, else the first one); a clear refusal otherwise."""
     runs = [r for r in trained_runs(run, configuration) if seed is None or r.result["seed"] == seed]
     if runs:
@@ -112,7 +122,7 @@ def find_trained(run: str | Path | RunConfig, configuration: str = "lora", seed:
 
 def find_lora_run(run: str | Path | RunConfig, seed: int | None = None) -> TrainedRun:
     """The run's trained `lora` configuration (the given seed, else the first one); a clear refusal otherwise."""
-    return find_trained(run, "lora", seed)
+    return find_trained(run, ADAPTER, seed)
 
 
 def _profile_of(run: str | Path | RunConfig) -> str:
@@ -296,7 +306,7 @@ def folder_mb(folder: Path) -> float:
 
 
 def export_adapter(
-    run: str | Path | RunConfig, configuration: str = "lora", seed: int | None = None, n_reviews: int = 32
+    run: str | Path | RunConfig, configuration: str = ADAPTER, seed: int | None = None, n_reviews: int = 32
 ) -> dict[str, Any]:
     """Export the run's trained PEFT `configuration` as an adapter and, where the method can merge, as a merged
     model; verify both on `n_reviews` real test reviews, write `<run>/export/verification[-M].json` and return it.
@@ -348,7 +358,7 @@ def export_adapter(
 def export_lora(run: str | Path | RunConfig, seed: int | None = None, n_reviews: int = 32) -> dict[str, Any]:
     """`export_adapter` of the run's trained LoRA configuration: `<run>/export/lora-adapter`, `lora-merged` and
     `verification.json`."""
-    return export_adapter(run, "lora", seed, n_reviews)
+    return export_adapter(run, ADAPTER, seed, n_reviews)
 
 
 def _with_folders(verification: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -410,10 +420,10 @@ def _verification(trained: TrainedRun, logits: dict[str, np.ndarray], adapter_di
     }
 
 
-def read_verification(run: str | Path | RunConfig, configuration: str = "lora") -> dict[str, Any]:
+def read_verification(run: str | Path | RunConfig, configuration: str = ADAPTER) -> dict[str, Any]:
     path = export_dir(RunDir(run).root) / verification_name(configuration)
     if not path.exists():
-        flag = "" if configuration == "lora" else f" --config {configuration}"
+        flag = "" if configuration == ADAPTER else f" --config {configuration}"
         raise ExportError(f"{path} not found: export the run first (bertpeft export{flag} --output {RunDir(run).root})")
     return _with_folders(json.loads(path.read_text(encoding="utf-8")), path.parent)
 
@@ -437,7 +447,7 @@ def disk_sizes(run: str | Path | RunConfig) -> list[dict[str, Any]]:
     the run folder; the base model by the name the exports give it)."""
     v = read_verification(run)
     run_dir = RunDir(run).root
-    exported = [r for r in trained_runs(run_dir, "lora") if r.result["name"] == v["configuration"]]
+    exported = [r for r in trained_runs(run_dir, ADAPTER) if r.result["name"] == v["configuration"]]
     model = exported[0].config.model if exported else None
     return [
         {
@@ -487,7 +497,7 @@ def benchmark_exports(run: str | Path | RunConfig, seed: int | None = None) -> l
         ),
         ("merged", trained, lambda: load_merged(v["merged_dir"])[0]),
     ]
-    full = trained_runs(trained.run_dir, "full")
+    full = trained_runs(trained.run_dir, REFERENCE)
     full = [r for r in full if r.result["seed"] == trained.result["seed"]] or full  # same seed when there is one
     if full:
         candidates.append(("full fine-tuning", full[0], lambda: load_run_model(full[0])))

@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from .config import METHODS, PROBE, lora_rank, uses_peft
+from .config import HEAD, METHODS, PROBE, is_lora_rank, lora_rank, uses_peft
 from .export import (
     UNMERGEABLE,
     base_model_source,
@@ -235,7 +235,7 @@ def methods_takeaways(summary, exports=None) -> str:
             f"{slowest['step_vs_full']:.2f}x (`{slowest['config']}`)."
         )
     lines += probe_takeaway(trained)
-    ranks = trained[trained["config"].map(lambda c: c == "lora" or lora_rank(c) is not None)]
+    ranks = trained[trained["config"].map(is_lora_rank)]
     if len(ranks) > 1:
         lines.append(
             "- LoRA's rank: "
@@ -270,9 +270,9 @@ def probe_takeaway(trained) -> list[str]:
     """The embeddings + logistic regression baseline against the head trained by gradient descent, in one line
     (none without both in the table)."""
     rows = trained.set_index("config")
-    if PROBE not in rows.index or "head" not in rows.index:
+    if PROBE not in rows.index or HEAD not in rows.index:
         return []
-    probe, head = rows.loc[PROBE], rows.loc["head"]
+    probe, head = rows.loc[PROBE], rows.loc[HEAD]
     than = (
         "above" if probe["accuracy"] > head["accuracy"] else "below" if probe["accuracy"] < head["accuracy"] else "at"
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import (
+    ADAPTER,
     AUTO,
     CONFIGURATIONS,
     ConfigError,
@@ -423,7 +424,7 @@ def linear_layer_names(model) -> list[str]:
 
 def add_lora(model, config: RunConfig):
     """PEFT LoRA on `lora_targets`: `add_peft` for configuration `lora`."""
-    return add_peft(model, config.replace(configuration="lora"))
+    return add_peft(model, config.replace(configuration=ADAPTER))
 
 
 def add_peft(model, config: RunConfig):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .config import CONFIGURATIONS, REFERENCE, entry
+from .configurations import trains
 from .layout import atomic_write_bytes
 from .manifest import manifest_path, write
 from .report import accuracy_with_interval, configuration_rank, step_time_relative
@@ -84,27 +86,29 @@ def plot_configurations(layers: int = 12):
 
     plt = _plt()
     rows = ["embeddings", "layer 1", "⋮", f"layer {layers - 1}", f"layer {layers}", "pooler", "classifier"]
-    trains = {
-        "none": set(),
-        "head": {"classifier"},
-        "head+1": {"classifier", f"layer {layers}"},
-        "head+2": {"classifier", f"layer {layers}", f"layer {layers - 1}"},
-        "lora": {"classifier"},
-        "full": set(rows),
-    }
+    numbered = [f"layer {layers - i}" for i in range(2)]  # the two layers nearest the head, top first
+
+    def trainable(name: str) -> set[str]:  # the parts `name` trains, by the family of its registry entry
+        known = entry(name)
+        if known.family == "full":
+            return set(rows)
+        if known.family == "none":
+            return set()
+        return {"classifier", *numbered[: known.layers or 0]}
+
     frozen, trained = "#C9D3E0", "#DD8452"
     fig, ax = plt.subplots(figsize=(11, 4.2))
-    for column, (name, trainable) in enumerate(trains.items()):
+    for column, name in enumerate(CONFIGURATIONS):
         x = column * 1.8
         for row, part in enumerate(rows):
             y = row * 0.6
             if part == "⋮":
                 ax.text(x + 0.55, y + 0.22, "⋮", ha="center", va="center", fontsize=14)
                 continue
-            colour = trained if part in trainable else frozen
+            colour = trained if part in trainable(name) else frozen
             ax.add_patch(FancyBboxPatch((x, y), 1.1, 0.45, boxstyle="round,pad=0.02", color=colour))
             ax.text(x + 0.55, y + 0.22, part, ha="center", va="center", fontsize=8)
-            if name == "lora" and part.startswith("layer"):
+            if entry(name).low_rank and part.startswith("layer"):  # LoRA: B·A beside each frozen layer
                 ax.add_patch(FancyBboxPatch((x + 1.18, y + 0.05), 0.32, 0.35, boxstyle="round,pad=0.02", color=trained))
                 ax.text(x + 1.34, y + 0.22, "B·A", ha="center", va="center", fontsize=7)
         ax.text(x + 0.55, len(rows) * 0.6 + 0.05, name, ha="center", va="bottom", fontsize=11, weight="bold")
@@ -112,7 +116,7 @@ def plot_configurations(layers: int = 12):
     ax.text(0.4, -0.6, "trains", va="center", fontsize=9)
     ax.add_patch(FancyBboxPatch((1.5, -0.75), 0.3, 0.3, boxstyle="round,pad=0.02", color=frozen))
     ax.text(1.9, -0.6, "frozen (pretrained weights kept as they are)", va="center", fontsize=9)
-    ax.set_xlim(-0.1, 6 * 1.8)
+    ax.set_xlim(-0.1, len(CONFIGURATIONS) * 1.8)
     ax.set_ylim(-0.9, len(rows) * 0.6 + 0.5)
     ax.axis("off")
     ax.set_title("What trains in each configuration (bottom: input side; top: the classifier head)", fontsize=10)
@@ -235,7 +239,7 @@ def plot_training_time(table):
     return fig
 
 
-def plot_step_time_relative(table, reference: str = "full"):
+def plot_step_time_relative(table, reference: str = REFERENCE):
     """Time per training step relative to `reference` (1.0, dotted): a bar at the median over seeds, one dot per
     seed, and a whisker from the 10th to the 90th percentile of the configuration's steps (batches of different
     lengths take different times). See `report.step_time_relative`."""
@@ -322,7 +326,7 @@ def plot_accuracy_vs_training_time(table):
     """What Experiment A weighed: test accuracy (95% interval) against training time (the optimizer steps alone;
     spread over seeds when there are several), one point per trained configuration."""
     plt = _plt()
-    trained = table[table["config"] != "none"]
+    trained = table[table["config"].map(trains)]
     names, accuracy, interval = accuracy_bars(trained)
     _, seconds, spread = _per_configuration(trained, "train_seconds")
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CONFIGURATIONS, PEFT_METHODS, PROBE, ConfigError, RunConfig, entry, unfrozen_layers
+from .config import ADAPTER, PROBE, REFERENCE, ConfigError, RunConfig, entry
+from .configurations import display_order, trains
 from .layout import RunDir, read_results
 from .manifest import write
 from .metrics import METRICS
@@ -50,24 +51,11 @@ SHOWN = (
 SPREAD = (*METRICS, "train_seconds", "train_samples_per_second")
 
 
-def configuration_rank(name: str) -> tuple[int, int]:
+def configuration_rank(name: str) -> tuple[int, int, int]:
     """Sort key: none, embeddings+logreg, head, head+1, head+2, ..., bitfit, lora-rN and lora by rank, the other PEFT
-    methods, full (increasing complexity, as in Experiment A; the methods in the registry's order), by the family
-    of each configuration's registry entry."""
-    known = entry(name)
-    family = known.family if known else None
-    lora = CONFIGURATIONS.index("lora")
-    if family == "layers":
-        return CONFIGURATIONS.index("head"), unfrozen_layers(name)
-    if family == "probe":  # no network trains: beside none
-        return CONFIGURATIONS.index("none"), 1
-    if family == "bias":
-        return lora, -1
-    if name == "lora" or known is not None and known.rank:
-        return lora, (known.rank or RunConfig.lora_r)  # `lora` at the setting's default rank
-    if family == "peft":
-        return lora, 1000 + PEFT_METHODS.index(name)
-    return (CONFIGURATIONS.index(name), 0) if name in CONFIGURATIONS else (len(CONFIGURATIONS), 0)
+    methods, full (increasing complexity, as in Experiment A): the registry's `display_order`, `lora` at the
+    setting's default rank."""
+    return display_order(name, RunConfig.lora_r)
 
 
 def device_text(device: dict | None) -> str | None:
@@ -132,7 +120,7 @@ def summary_over_seeds(table, formatted: bool = False):
     return shown
 
 
-def paired_tests(results: list[dict], reference: str = "full", alpha: float = 0.05):
+def paired_tests(results: list[dict], reference: str = REFERENCE, alpha: float = 0.05):
     """Each configuration against `reference` on the same test reviews and seed: McNemar's exact test on the
     saved predictions (which reviews only one of the two gets right). `differs` is p < alpha."""
     import pandas as pd
@@ -161,7 +149,7 @@ def paired_tests(results: list[dict], reference: str = "full", alpha: float = 0.
     return pd.DataFrame(rows)
 
 
-def step_time_relative(table, reference: str = "full"):
+def step_time_relative(table, reference: str = REFERENCE):
     """Per trained configuration: its median time per training step divided by `reference`'s, seed by seed (the
     same seed orders the batches alike). `ratio` is the median over seeds, `ratio_min`/`ratio_max` their range,
     `p10`/`p90` the spread of its steps (10th and 90th percentile, median over seeds) on the same scale. Empty
@@ -172,7 +160,7 @@ def step_time_relative(table, reference: str = "full"):
     timed = table.dropna(subset=["step_seconds_median"])
     base = timed[timed["config"] == reference].set_index("seed")["step_seconds_median"]
     rows = []
-    for config, group in timed[timed["config"] != "none"].groupby("config", sort=False):
+    for config, group in timed[timed["config"].map(trains)].groupby("config", sort=False):
         paired = group[group["seed"].isin(base.index)]
         if paired.empty:
             continue
@@ -322,9 +310,9 @@ def results_takeaways(table, pairs=None) -> str:
                 f"(p ≥ 0.05 in {'every seed' if several else 'the paired test'})"
             )
         lines.append("- Paired against full fine-tuning: " + "; ".join(words) + ".")
-    if "lora" in summary and "full" in summary:
-        lora, full = summary["lora"], summary["full"]
-        neighbours = [n for n in ("head", "head+1", "head+2") if n in summary]
+    if ADAPTER in summary and REFERENCE in summary:
+        lora, full = summary[ADAPTER], summary[REFERENCE]
+        neighbours = [n for n in summary if entry(n) and entry(n).family in ("head", "layers")]
 
         def overlap(a, b) -> bool:  # both 95% intervals known and overlapping: the ranking is not settled
             known = all(x is not None and pd.notna(x) for x in (a["low"], a["high"], b["low"], b["high"]))
@@ -343,7 +331,7 @@ def results_takeaways(table, pairs=None) -> str:
             + (f", level with {', '.join(level)}" if level else "")
             + (f", not to be told apart from {', '.join(within)} (the 95% intervals overlap)" if within else "")
             + f"; its training loop took {lora['seconds'] / max(full['seconds'], 1e-9):.2f}x full's time"
-            + (step_words(table, "lora") or "")
+            + (step_words(table, ADAPTER) or "")
             + "."
         )
     if len(trained) > 1:

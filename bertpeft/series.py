@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig
+from .config import ADAPTER, ConfigError, RunConfig
 from .data import check_data, check_max_length, prepared_is_current
 from .device import precision_words, resolve_precision
 from .export import ExportError, read_verification
@@ -356,7 +356,7 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     series = Series(config, folder, force)
     common = {"output": str(run_dir)}
     quotes = {"quote_reviews": plan.quote_reviews}
-    n_steps = 2 + len(config.configurations) * len(config.seeds) + ("lora" in config.configurations)
+    n_steps = 2 + len(config.configurations) * len(config.seeds) + (ADAPTER in config.configurations)
     n_steps += compared_here(config.configurations)
     print(
         f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
@@ -391,13 +391,13 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
                 retrained.add(name)
 
     write_results_csv(run_dir)
-    if "lora" in config.configurations:
+    if ADAPTER in config.configurations:
         seed = config.seeds[0]
         export = series.step(EXPORT, EXPORT, {**common, **quotes, "seed": seed})
-        if not layout.result("lora", seed).is_file():
-            series.skip(export, f"no trained LoRA model ({result_name('lora', seed)} did not finish)")
+        if not layout.result(ADAPTER, seed).is_file():
+            series.skip(export, f"no trained LoRA model ({result_name(ADAPTER, seed)} did not finish)")
         elif (
-            not (force or prep.status == "ok" or result_name("lora", seed) in retrained)
+            not (force or prep.status == "ok" or result_name(ADAPTER, seed) in retrained)
             and executed_ok(export.output)
             and export_verified(run_dir)
             and series.intact(export)

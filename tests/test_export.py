@@ -13,7 +13,8 @@ from conftest import tiny_classifier
 from safetensors.torch import load_file, save_file
 
 from bertpeft import profile_config
-from bertpeft.cards import ADAPTER, MERGED
+from bertpeft.cards import ADAPTER_FOLDER as ADAPTER
+from bertpeft.cards import MERGED_FOLDER as MERGED
 from bertpeft.cli import main
 from bertpeft.export import (
     VERIFICATION,

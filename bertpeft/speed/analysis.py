@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig, unfrozen_layers
+from ..config import ADAPTER, HEAD, REFERENCE, UNTRAINED, RunConfig, unfrozen_layers
 from ..device import device_description
 from ..layout import atomic_write_json, git_state, package_versions
 from ..models import model_skeleton
@@ -43,14 +43,14 @@ def theory_table(bench: SpeedBench, section: dict[str, Any] | None = None):
     import pandas as pd
 
     layers = len([m for m in bench.base.modules() if type(m).__name__ == "BertLayer"]) or 1
-    theory = {"none": 2 / 6, "head": 2 / 6, "lora": 4 / 6, "full": 1.0}
+    theory = {UNTRAINED: 2 / 6, HEAD: 2 / 6, ADAPTER: 4 / 6, REFERENCE: 1.0}
     features = bench.features("dynamic")
     median = int(np.median([len(f["input_ids"]) for f in features]))
     rows = []
     for name in bench.config.configurations:
         if name not in bench.counts:
             model = configure_model(bench.base, bench.config, Setup(name, name))
-            bench.counts[name] = counts_by_width(model, bench.config.train_batch_size, name != "none")
+            bench.counts[name] = counts_by_width(model, bench.config.train_batch_size, name != UNTRAINED)
         counts = bench.counts[name]
         k = unfrozen_layers(name)
         rows.append(
@@ -63,7 +63,7 @@ def theory_table(bench: SpeedBench, section: dict[str, Any] | None = None):
         )
     table = pd.DataFrame(rows).set_index("configuration")
     for column in ("median", "max_length"):
-        table[column] = table[column] / table.loc["full", column]
+        table[column] = table[column] / table.loc[REFERENCE, column]
     table = table.rename(
         columns={
             "theory": "theory (2N/4N/6N)",
@@ -103,7 +103,7 @@ def memory_table(model: str, config: RunConfig, batch_size: int | None = None, w
         meta = configure_model(model_shape(model), config, Setup(name, name))
         trainable = sum(p.numel() for p in meta.parameters() if p.requires_grad)
         weights = sum(p.numel() * p.element_size() for p in meta.parameters())
-        saved = counted_step(meta, batch_size, width, name != "none")["saved_bytes"]
+        saved = counted_step(meta, batch_size, width, name != UNTRAINED)["saved_bytes"]
         rows.append(
             {
                 "configuration": name,
@@ -260,7 +260,7 @@ def precision_parity_words(result: dict[str, Any]) -> list[str]:
     trained = [s for s in summary.values() if s["train_time_ratio"]]
     if trained:
         ratios = sorted(s["train_time_ratio"] for s in trained)
-        full = summary.get("full")
+        full = summary.get(REFERENCE)
         lead = (
             f"full fine-tuning's training loop ran {1 / full['train_time_ratio']:.2f}x faster in bf16 autocast than in "
             f"fp32 ({full['train_seconds_fp32']:.0f} s against {full['train_seconds_bf16']:.0f} s, median of {seeds} "
@@ -300,22 +300,22 @@ def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
     """The measured answers, one sentence each, worded from this notebook's own numbers."""
     lines = []
     conf = sections.get("configurations", {}).get("setups", {})
-    if "lora" in conf and "full" in conf:
-        ratio = conf["lora"]["relative_step_time"]
-        flops = conf["lora"]["flops_per_step"] / conf["full"]["flops_per_step"]
+    if ADAPTER in conf and REFERENCE in conf:
+        ratio = conf[ADAPTER]["relative_step_time"]
+        flops = conf[ADAPTER]["flops_per_step"] / conf[REFERENCE]["flops_per_step"]
         lines.append(
             f"A LoRA step took {ratio:.2f}x a full fine-tuning step (its matrix-product FLOPs are "
             f"{flops:.2f}x): here LoRA is {'cheaper' if ratio < 1 else 'not cheaper'} per step."
         )
-    if "head" in conf:
-        none = conf.get("none", {}).get("relative_step_time")
+    if HEAD in conf:
+        none = conf.get(UNTRAINED, {}).get("relative_step_time")
         lines.append(
             f"A head-only step took {conf['head']['relative_step_time']:.2f}x a full step"
             + (f"; a forward pass alone (configuration 'none', eval mode) took {none:.2f}x." if none else ".")
         )
     drop = sections.get("lora_dropout", {}).get("setups", {})
     if len(drop) == 2:
-        label = [k for k in drop if k != "lora dropout 0"][0]
+        label = [k for k in drop if k != f"{ADAPTER} dropout 0"][0]
         lines.append(
             f"LoRA dropout {label.split()[-1]} changed the step time by "
             f"{drop[label]['relative_step_time'] - 1:+.0%} against no dropout."
@@ -333,8 +333,8 @@ def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
             f"{top[0]} took {a:.2f}x a full step, {bottom[0]} {b:.2f}x"
             + (": backpropagation runs through every layer above the lowest trainable one." if b > a else ".")
         )
-    head_eval = freezing.get("head, frozen layers without dropout")
-    head_dropout = freezing.get("head, frozen layers with dropout") or freezing.get("head")  # "head": older JSON
+    head_eval = freezing.get(f"{HEAD}, frozen layers without dropout")
+    head_dropout = freezing.get(f"{HEAD}, frozen layers with dropout") or freezing.get(HEAD)  # "head": older JSON
     if head_eval and head_dropout:
         lines.append(
             f"Without dropout in the frozen layers (bertpeft's default) a head-only step took "
@@ -342,10 +342,13 @@ def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
             f"{head_dropout['relative_step_time']:.2f}x)."
         )
     nodrop = sections.get("dropout", {}).get("setups", {})
-    if {"lora", "lora, no dropout", "full, no dropout"} <= set(nodrop):
-        a = nodrop["lora"]["relative_step_time"]
-        b = nodrop["lora, no dropout"]["relative_step_time"] / nodrop["full, no dropout"]["relative_step_time"]
-        flops = nodrop["lora"]["flops_per_step"] / nodrop["full"]["flops_per_step"]
+    if {ADAPTER, f"{ADAPTER}, no dropout", f"{REFERENCE}, no dropout"} <= set(nodrop):
+        a = nodrop[ADAPTER]["relative_step_time"]
+        b = (
+            nodrop[f"{ADAPTER}, no dropout"]["relative_step_time"]
+            / nodrop[f"{REFERENCE}, no dropout"]["relative_step_time"]
+        )
+        flops = nodrop[ADAPTER]["flops_per_step"] / nodrop[REFERENCE]["flops_per_step"]
         share = f": dropout accounts for {(a - b) / (a - flops):.0%} of the gap" if a > flops else ""
         lines.append(
             f"With every dropout at 0 in both, a LoRA step took {b:.2f}x a full step, against {a:.2f}x with "
@@ -360,7 +363,7 @@ def verdict(sections: dict[str, dict[str, Any]]) -> list[str]:
             f"as long as our dynamic, length-grouped batches ({tokens:.1f}x the tokens)."
         )
     inference = sections.get("inference", {}).get("setups", {})
-    if "lora unmerged" in inference:
+    if f"{ADAPTER} unmerged" in inference:
         lines.append(
             f"Inference: unmerged LoRA took {inference['lora unmerged']['relative_step_time']:.2f}x the "
             f"base model's time, merged {inference['lora merged']['relative_step_time']:.2f}x."

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, RunConfig
+from ..config import ADAPTER, HEAD, ConfigError, RunConfig
 from ..device import device_description
 from ..layout import atomic_write_json, git_state, package_versions
 from .setups import DEFAULT_SECTIONS, SECTIONS
@@ -86,7 +86,7 @@ def check_targets(result: dict[str, Any]) -> dict[str, Any]:
             "relative_samples_per_second"
         ]
     configurations = sections.get("configurations", {}).get("setups", {})
-    for name in ("lora", "head"):
+    for name in (ADAPTER, HEAD):
         if name in configurations:
             values[f"{name}_over_full_step_time"] = configurations[name]["relative_step_time"]
     out = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import ConfigError, RunConfig
+from ..config import ADAPTER, HEAD, REFERENCE, UNTRAINED, ConfigError, RunConfig
 from ..device import resolve_precision
 from ..models import resolve_model_source
 
@@ -49,7 +49,7 @@ class Setup:
     """One timed variant: a configuration, trained (or run forward only) with a recipe."""
 
     label: str
-    configuration: str = "full"
+    configuration: str = REFERENCE
     recipe: str = OURS
     precision: str | None = None  # overrides the recipe's
     batch_size: int | None = None  # overrides config.train_batch_size
@@ -64,7 +64,7 @@ class Setup:
 
     @property
     def trains(self) -> bool:
-        return self.training and self.configuration != "none"
+        return self.training and self.configuration != UNTRAINED
 
     def frozen_layers_in_eval(self, config: RunConfig) -> bool:
         """Whether the wholly frozen embeddings and encoder layers run without dropout in this setup."""
@@ -73,63 +73,65 @@ class Setup:
 
 def section_setups(name: str, config: RunConfig, device: str) -> tuple[list[Setup], str]:
     """The setups a named section compares, and the label the others are relative to."""
-    base = config.configuration if config.configuration != "none" else "full"
+    base = config.configuration if config.configuration != UNTRAINED else REFERENCE
     if name == "recipes":
         return [Setup("write-ups' recipe", base, recipe=SEEDS), Setup("ours", base, recipe=OURS)], "write-ups' recipe"
     if name in ("configurations", "seeds_configurations"):
         recipe = SEEDS if name.startswith("seeds") else OURS
         setups = [Setup(c, c, recipe=recipe) for c in config.configurations]
-        if "full" not in config.configurations:
-            setups.append(Setup("full", "full", recipe=recipe))
-        return setups, "full"
+        if REFERENCE not in config.configurations:
+            setups.append(Setup(REFERENCE, REFERENCE, recipe=recipe))
+        return setups, REFERENCE
     if name == "precision":
         others = {"cuda": ("fp16", "bf16"), "mps": ("fp16",)}.get(device, ("bf16",))
         return [Setup(f"{base} {p}", base, precision=p) for p in ("fp32", *others)], f"{base} fp32"
     if name == "seeds_precision":  # could precision alone make LoRA slower than full fine-tuning?
         low = "bf16" if device == "cpu" else "fp16"
         return [
-            Setup(f"{c} {p}", c, recipe=SEEDS, precision=p) for c in ("full", "lora") for p in ("fp32", low)
-        ], "full fp32"
+            Setup(f"{c} {p}", c, recipe=SEEDS, precision=p) for c in (REFERENCE, ADAPTER) for p in ("fp32", low)
+        ], f"{REFERENCE} fp32"
     if name == "lora_dropout":
         rate = config.lora_dropout or 0.05
         return [
-            Setup("lora dropout 0", "lora", lora_dropout=0.0),
-            Setup(f"lora dropout {rate:g}", "lora", lora_dropout=rate),
-        ], "lora dropout 0"
+            Setup(f"{ADAPTER} dropout 0", ADAPTER, lora_dropout=0.0),
+            Setup(f"{ADAPTER} dropout {rate:g}", ADAPTER, lora_dropout=rate),
+        ], f"{ADAPTER} dropout 0"
     if name == "freezing":
         n = min(2, _layer_count(config))
         return [
             Setup(f"head+{n} (top layers)", f"head+{n}"),
             Setup(f"head+{n} (bottom layers)", f"head+{n}", layers="bottom"),
-            Setup("head, frozen layers with dropout", "head", frozen_in_eval=False),
-            Setup("head, frozen layers without dropout", "head", frozen_in_eval=True),
-            Setup("full", "full"),
-        ], "full"
+            Setup(f"{HEAD}, frozen layers with dropout", HEAD, frozen_in_eval=False),
+            Setup(f"{HEAD}, frozen layers without dropout", HEAD, frozen_in_eval=True),
+            Setup(REFERENCE, REFERENCE),
+        ], REFERENCE
     if name == "dropout":  # how much of the LoRA/full gap is dropout, which both pay in every layer
         return [
-            Setup("full", "full"),
-            Setup("lora", "lora"),
-            Setup("full, no dropout", "full", dropout=False),
-            Setup("lora, no dropout", "lora", dropout=False),
-        ], "full"
+            Setup(REFERENCE, REFERENCE),
+            Setup(ADAPTER, ADAPTER),
+            Setup(f"{REFERENCE}, no dropout", REFERENCE, dropout=False),
+            Setup(f"{ADAPTER}, no dropout", ADAPTER, dropout=False),
+        ], REFERENCE
     if name == "lora_rank":
-        return [Setup(f"lora r={r}", "lora", lora_r=r) for r in (4, 16, 64)] + [Setup("full", "full")], "lora r=4"
+        return [Setup(f"{ADAPTER} r={r}", ADAPTER, lora_r=r) for r in (4, 16, 64)] + [
+            Setup(REFERENCE, REFERENCE)
+        ], f"{ADAPTER} r=4"
     if name == "batch_size":
         return [Setup(f"{base} batch {b}", base, batch_size=b) for b in (8, 16, 32)], f"{base} batch 16"
     if name == "lora_batch":  # LoRA keeps less for backward: does a larger batch buy samples/s over full?
         b = config.train_batch_size
-        return [Setup(f"full batch {b}", "full")] + [
-            Setup(f"lora batch {k * b}", "lora", batch_size=k * b) for k in (1, 2, 4)
-        ], f"full batch {b}"
+        return [Setup(f"{REFERENCE} batch {b}", REFERENCE)] + [
+            Setup(f"{ADAPTER} batch {k * b}", ADAPTER, batch_size=k * b) for k in (1, 2, 4)
+        ], f"{REFERENCE} batch {b}"
     if name == "padding":
         return [
             Setup(f"{base} {r}", base, recipe=r, precision="fp32") for r in (SEEDS, DYNAMIC, OURS)
         ], f"{base} {SEEDS}"
     if name == "inference":
         return [
-            Setup("base model", "full", training=False),
-            Setup("lora unmerged", "lora", training=False),
-            Setup("lora merged", "lora", training=False, merged=True),
+            Setup("base model", REFERENCE, training=False),
+            Setup(f"{ADAPTER} unmerged", ADAPTER, training=False),
+            Setup(f"{ADAPTER} merged", ADAPTER, training=False, merged=True),
         ], "base model"
     raise ConfigError(f"unknown section {name!r}: use {', '.join(SECTIONS)}")
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from ..config import ConfigError
+from ..config import ADAPTER, ConfigError
 from ..device import synchronize
 from ..training import progress_mode
 from .setups import Setup, section_setups
@@ -83,7 +83,7 @@ def _summarize(trainee: Trainee, records: list[dict]) -> dict[str, Any]:
     median_step = statistics.median(step)
     flops = statistics.fmean(trainee.counts[p]["flops"] for p in batches.timed)
     real, padded = zip(*(batches.tokens(p) for p in batches.timed))
-    lora = setup.configuration == "lora"
+    lora = setup.configuration == ADAPTER
     return {
         **{k: v for k, v in asdict(setup).items() if k != "label"},
         "lora_r": (setup.lora_r or trainee.config.lora_r) if lora else None,
