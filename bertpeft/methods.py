@@ -235,7 +235,7 @@ def methods_takeaways(summary, exports=None) -> str:
             f"{slowest['step_vs_full']:.2f}x (`{slowest['config']}`)."
         )
     lines += probe_takeaway(trained)
-    ranks = trained[trained["config"].map(is_lora_rank)]
+    ranks = trained[trained["config"].map(is_lora_rank).astype(bool)]
     if len(ranks) > 1:
         lines.append(
             "- LoRA's rank: "

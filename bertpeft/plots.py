@@ -326,7 +326,7 @@ def plot_accuracy_vs_training_time(table):
     """What Experiment A weighed: test accuracy (95% interval) against training time (the optimizer steps alone;
     spread over seeds when there are several), one point per trained configuration."""
     plt = _plt()
-    trained = table[table["config"].map(trains)]
+    trained = table[table["config"].map(trains).astype(bool)]
     names, accuracy, interval = accuracy_bars(trained)
     _, seconds, spread = _per_configuration(trained, "train_seconds")
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -160,7 +160,7 @@ def step_time_relative(table, reference: str = REFERENCE):
     timed = table.dropna(subset=["step_seconds_median"])
     base = timed[timed["config"] == reference].set_index("seed")["step_seconds_median"]
     rows = []
-    for config, group in timed[timed["config"].map(trains)].groupby("config", sort=False):
+    for config, group in timed[timed["config"].map(trains).astype(bool)].groupby("config", sort=False):
         paired = group[group["seed"].isin(base.index)]
         if paired.empty:
             continue

@@ -62,6 +62,15 @@ raw = load_reviews(config)
 print(", ".join(f"{split}: {len(rows):,} reviews" for split, rows in raw.items()))
 
 # %% [markdown]
+# `load_reviews` is where `datasets.load_dataset` runs: on a Hub id as it is, on a local folder once per file with the
+# file's format (`csv`, `json` or `parquet`); the checks follow.
+
+# %%
+from bertpeft.notebook import show_source
+
+show_source(load_reviews)
+
+# %% [markdown]
 # ### Your own reviews
 # Your data need not be in that schema. A folder with `train` and `test` files in CSV, TSV, JSON Lines or Parquet
 # will do, with the text in a column named `text`, `sentence`, `review`, `review_text`, `content` or `body` and the
@@ -181,11 +190,15 @@ print(
 
 # %% [markdown]
 # ## 5. Tokenize and save into the run folder
-# Truncation at `max_length`, no padding here: the training collator pads per batch.
+# Truncation at `max_length`, no padding here: the training collator pads per batch. `prepare_reviews` samples the
+# splits as above and tokenizes each with `tokenize_reviews`, one `.map` over the dataset in batches:
 
 # %%
-from bertpeft.data import prepare_reviews
+from bertpeft.data import prepare_reviews, tokenize_reviews
 
+show_source(tokenize_reviews)
+
+# %%
 prepared, meta = prepare_reviews(config, tokenizer)
 rows = ", ".join(f"{split} {n:,}" for split, n in meta["rows"].items())
 labels = ", ".join(f"{k} = {v}" for k, v in meta["id2label"].items())

@@ -107,6 +107,16 @@ verification = export_lora(run_dir, seed=seed, n_reviews=n_reviews)
 pd.Series(verification["max_abs_diff"], name=f"max |logit difference| on {verification['reviews']} reviews")
 
 # %% [markdown]
+# The two functions that wrote the exports, as `export_lora` ran them: `save_pretrained` on the PEFT model for the
+# adapter, `merge_and_unload()` then `save_pretrained` for the merged model.
+
+# %%
+from bertpeft.export import save_adapter, save_merged
+from bertpeft.notebook import show_source
+
+show_source(save_adapter, save_merged)
+
+# %% [markdown]
 # ## 4. Sizes on disk
 # The adapter is the only thing a task adds on top of the shared base model: a few MB against the whole model for
 # the merged export (which, like full fine-tuning, is a complete copy per task).
