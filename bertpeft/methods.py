@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from .config import HEAD, METHODS, PROBE, is_lora_rank, lora_rank, uses_peft
+from .config import ADAPTER, HEAD, METHODS, PROBE, is_lora_rank, lora_rank, uses_peft
 from .export import (
     UNMERGEABLE,
     base_model_source,
@@ -21,7 +21,7 @@ from .export import (
     review_logits,
 )
 from .plots import _plt
-from .report import accuracy_with_interval, step_time_relative
+from .report import accuracy_with_interval, paired_words, step_time_relative
 
 
 def is_method(name: str) -> bool:
@@ -37,7 +37,7 @@ def compared_here(configurations) -> bool:
 
 def method_summary_table(table):
     """One row per configuration: seeds, trainable parameters (and the share of the model), mean accuracy with its
-    95% interval (over seeds with several, else over the test reviews), the median time per training step relative
+    95% interval (over seeds and the test reviews with several seeds, else over the test reviews), the median time per training step relative
     to full fine-tuning's with the same seed (None without a timed `full`), the median peak memory and the median
     training seconds (the optimizer steps; for the embeddings baseline, embedding the reviews and fitting)."""
     import pandas as pd
@@ -179,8 +179,9 @@ def size_text(mb: float) -> str:
     return f"{mb:.2f} MB" if mb >= 1 else f"{mb * 1024:,.0f} KB"
 
 
-def methods_takeaways(summary, exports=None) -> str:
-    """What notebook 06 found, in Markdown, worded from the method table and the exports."""
+def methods_takeaways(summary, exports=None, pairs=None) -> str:
+    """What notebook 06 found, in Markdown, worded from the method table, the exports and the paired tests against
+    LoRA (`report.paired_tests(..., reference=ADAPTER)`)."""
     import pandas as pd
 
     if summary.empty:
@@ -263,6 +264,8 @@ def methods_takeaways(summary, exports=None) -> str:
             f"- Adapters on disk (with the trained head): from {size_text(smallest['adapter_mb'])} "
             f"(`{smallest['config']}`) to {size_text(largest['adapter_mb'])} (`{largest['config']}`)."
         )
+    if pairs is not None and len(pairs):
+        lines.append(paired_words(pairs, ADAPTER, "LoRA"))
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from .configurations import display_order, trains
 from .layout import RunDir, read_results
 from .manifest import write
 from .metrics import METRICS
-from .stats import mcnemar_test, mean_and_interval
+from .stats import holm, mean_and_interval, paired_difference, pooled_accuracy
 
 COLUMNS = (
     "config",
@@ -74,12 +74,32 @@ def results_table(run_dir: str | Path):
     return table_of(read_results(Path(run_dir)))
 
 
+# Per row of a results table: 1 or 0 for each test review, in order (whether the run got it right); what the
+# intervals over seeds and reviews resample. Not written to results.csv (the result JSONs hold the predictions).
+CORRECT = "test_correct"
+
+
+def correct_of(result: dict) -> tuple[int, ...] | None:
+    """1 where `result`'s saved test prediction equals the review's label, 0 where not; None without them."""
+    predictions, labels = result.get("test_predictions"), result.get("test_labels")
+    if predictions is None or labels is None or len(predictions) != len(labels):
+        return None
+    return tuple(int(p == y) for p, y in zip(predictions, labels, strict=True))
+
+
 def table_of(results: list[dict]):
     """The results table of `results` (dicts as the result JSONs hold them), in order of complexity."""
     import pandas as pd
 
-    rows = [{**{c: result.get(c) for c in COLUMNS}, "device": device_text(result.get("device"))} for result in results]
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    rows = [
+        {
+            **{c: result.get(c) for c in COLUMNS},
+            "device": device_text(result.get("device")),
+            CORRECT: correct_of(result),
+        }
+        for result in results
+    ]
+    table = pd.DataFrame(rows, columns=[*COLUMNS, CORRECT])
     if table.empty:
         return table
     order = sorted(range(len(table)), key=lambda i: (configuration_rank(table.at[i, "config"]), table.at[i, "seed"]))
@@ -89,7 +109,7 @@ def table_of(results: list[dict]):
 def write_results_csv(run_dir: str | Path):
     """`results_table` written (atomically) to `<run_dir>/results.csv`; returns the table."""
     table = results_table(run_dir)
-    write(RunDir(run_dir).root, RunDir(run_dir).results_csv, table.to_csv(index=False))
+    write(RunDir(run_dir).root, RunDir(run_dir).results_csv, table.drop(columns=[CORRECT]).to_csv(index=False))
     return table
 
 
@@ -121,32 +141,47 @@ def summary_over_seeds(table, formatted: bool = False):
 
 
 def paired_tests(results: list[dict], reference: str = REFERENCE, alpha: float = 0.05):
-    """Each configuration against `reference` on the same test reviews and seed: McNemar's exact test on the
-    saved predictions (which reviews only one of the two gets right). `differs` is p < alpha."""
+    """Each configuration against `reference` on the same test reviews, pooled over the seeds both trained with:
+    the accuracy difference with a 95% two-level bootstrap interval (seeds, then reviews) and p-value
+    (`stats.paired_difference`), and Holm's correction over every configuration compared (`p_holm`); `differs`
+    is p_holm < alpha. One row per configuration."""
+    import numpy as np
     import pandas as pd
 
     by_key = {(r["config"], r["seed"]): r for r in results}
     rows = []
-    for result in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):
-        other = by_key.get((reference, result["seed"]))
-        if result["config"] == reference or other is None or "test_labels" not in result:
-            continue
-        if result["test_labels"] != other.get("test_labels"):
+    for config in sorted({r["config"] for r in results} - {reference}, key=configuration_rank):
+        seeds = sorted(s for c, s in by_key if c == config and (reference, s) in by_key)
+        pairs = [(correct_of(by_key[config, s]), correct_of(by_key[reference, s])) for s in seeds]
+        same_reviews = [
+            (a, b)
+            for s, (a, b) in zip(seeds, pairs, strict=True)
+            if a is not None
+            and b is not None
+            and by_key[config, s]["test_labels"] == by_key[reference, s]["test_labels"]
+        ]
+        if not same_reviews or len({len(a) for a, _ in same_reviews}) > 1:
             continue  # not the same test reviews: no paired test
-        test = mcnemar_test(result["test_predictions"], other["test_predictions"], result["test_labels"])
+        a, b = (np.array(side) for side in zip(*same_reviews, strict=True))
+        d = paired_difference(a, b)
         rows.append(
             {
-                "config": result["config"],
-                "seed": result["seed"],
-                "accuracy": result["accuracy"],
-                f"{reference}_accuracy": other["accuracy"],
-                "only_this_right": test["a_only_right"],
-                f"only_{reference}_right": test["b_only_right"],
-                "p_value": test["p_value"],
-                "differs": test["p_value"] < alpha,
+                "config": config,
+                "seeds": d["runs"],
+                "reviews": d["reviews"],
+                "accuracy": float(a.mean()),
+                f"{reference}_accuracy": float(b.mean()),
+                "difference": d["difference"],
+                "low": d["low"],
+                "high": d["high"],
+                "p_value": d["p_value"],
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["p_holm"] = holm(table["p_value"])
+        table["differs"] = table["p_holm"] < alpha
+    return table
 
 
 def step_time_relative(table, reference: str = REFERENCE):
@@ -226,6 +261,33 @@ def training_takeaways(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def paired_words(pairs, reference: str, words: str) -> str:
+    """The paired tests (`paired_tests`) in one Markdown line: which configurations differ from `reference` after
+    Holm's correction, by how much, where there is no evidence of a difference, and the smallest difference this
+    design resolves (the median half-width of the intervals)."""
+    import numpy as np
+
+    def shown(row) -> str:
+        return f"`{row['config']}` {row['difference']:+.3f} ({row['low']:+.3f} to {row['high']:+.3f})"
+
+    ordered = pairs.iloc[sorted(range(len(pairs)), key=lambda i: configuration_rank(pairs["config"].iloc[i]))]
+    differ = [shown(r) for _, r in ordered.iterrows() if r["differs"]]
+    unresolved = [f"`{r['config']}`" for _, r in ordered.iterrows() if not r["differs"]]
+    seeds, reviews = int(pairs["seeds"].max()), int(pairs["reviews"].max())
+    half = float(np.median((pairs["high"] - pairs["low"]) / 2))
+    parts = []
+    if differ:
+        parts.append(f"differ from `{reference}` by " + ", ".join(differ) + " in accuracy")
+    if unresolved:
+        parts.append(f"no evidence of a difference from `{reference}` at this size for " + ", ".join(unresolved))
+    return (
+        f"- Paired against {words} on the same {reviews:,} test reviews, pooled over {seeds} seed(s) (95% intervals "
+        f"resampling seeds and reviews; Holm's correction over the {len(pairs)} comparisons, adjusted p < 0.05): "
+        + "; ".join(parts)
+        + f". Differences smaller than about {half:.3f} are beyond what this design resolves."
+    )
+
+
 def require_results(run_dir: str | Path) -> None:
     """Stop with one line when the run folder holds no result yet, saying what to run first."""
     if not read_results(Path(run_dir)):
@@ -236,8 +298,14 @@ def require_results(run_dir: str | Path) -> None:
 
 
 def accuracy_with_interval(group) -> tuple[float, float | None, float | None, str]:
-    """Mean accuracy of a configuration's rows and a 95% interval: the t-interval of the mean over seeds with
-    several, else the Wilson interval over the test reviews (None when the rows have none); and what it is over."""
+    """Mean accuracy of a configuration's rows and a 95% interval, and what it is over: with several seeds scored on
+    the same test reviews, the two-level bootstrap over seeds and reviews (`stats.pooled_accuracy`); with one, the
+    Wilson interval over the test reviews; the t-interval over seeds where the predictions are missing (None when
+    there is nothing to resample)."""
+    correct = group[CORRECT].tolist() if CORRECT in group else []
+    if len(correct) > 1 and all(c is not None for c in correct) and len({len(c) for c in correct}) == 1:
+        pooled = pooled_accuracy(correct)
+        return pooled["accuracy"], pooled["low"], pooled["high"], f"over {len(correct)} seeds and the test reviews"
     stats = mean_and_interval(group["accuracy"].tolist())
     if stats["low"] is not None:
         return stats["mean"], stats["low"], stats["high"], f"over {stats['n']} seeds"
@@ -286,30 +354,7 @@ def results_takeaways(table, pairs=None) -> str:
         + f". The intervals are 95% intervals {ranked[0][1]['over']}."
     ]
     if pairs is not None and len(pairs):
-        # per configuration: in how many seeds the paired test finds a difference from full, out of how many
-        counts = pairs.groupby("config")["differs"].agg(["sum", "count"])
-        order = sorted(counts.index, key=configuration_rank)
-        always = [c for c in order if counts.loc[c, "sum"] == counts.loc[c, "count"]]
-        never = [c for c in order if counts.loc[c, "sum"] == 0]
-        mixed = [c for c in order if c not in always and c not in never]
-        several = pairs["seed"].nunique() > 1
-        words = []
-        if always:
-            words.append(
-                f"{', '.join(f'`{c}`' for c in always)} differ from `full` (McNemar p < 0.05"
-                + (" in every seed)" if several else ")")
-            )
-        if mixed:
-            words.append(
-                ", ".join(f"`{c}` ({counts.loc[c, 'sum']} of {counts.loc[c, 'count']} seeds)" for c in mixed)
-                + " differ from `full` in some seeds and not in others: no settled difference"
-            )
-        if never:
-            words.append(
-                f"{', '.join(f'`{c}`' for c in never)} cannot be told apart from `full` on these test reviews "
-                f"(p ≥ 0.05 in {'every seed' if several else 'the paired test'})"
-            )
-        lines.append("- Paired against full fine-tuning: " + "; ".join(words) + ".")
+        lines.append(paired_words(pairs, REFERENCE, "full fine-tuning"))
     if ADAPTER in summary and REFERENCE in summary:
         lora, full = summary[ADAPTER], summary[REFERENCE]
         neighbours = [n for n in summary if entry(n) and entry(n).family in ("head", "layers")]

@@ -8,12 +8,16 @@ that say whether a difference between configurations is larger than noise:
 - `bootstrap_interval` / `metric_intervals`: intervals for F1 (or any metric of `bertpeft.metrics`), resampling rows.
 - `mcnemar_test`: exact paired test of two configurations' predictions on the same rows.
 - `mean_and_interval`: mean and t-interval of one metric over training seeds.
+- `pooled_accuracy`: accuracy over several seeds with an interval that resamples seeds and test reviews.
+- `paired_difference` / `holm`: two configurations compared on the same reviews, pooled over seeds, and the
+  multiple-comparison correction over every comparison a notebook reports.
 
 Only numpy is imported here; scipy is imported by the functions that need it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -243,6 +247,26 @@ def paired_difference(
         "runs": int(runs),
         "reviews": int(reviews),
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _pooled(correct: bytes, shape: tuple[int, int], confidence: float) -> tuple[float, float, float]:
+    a = np.frombuffer(correct, dtype=np.int8).reshape(shape)
+    d = paired_difference(a, np.zeros_like(a), confidence=confidence)
+    return d["difference"], d["low"], d["high"]
+
+
+def pooled_accuracy(correct: ArrayLike, confidence: float = 0.95) -> dict:
+    """Accuracy of one configuration over several runs (training seeds) scored on the same test reviews, with a
+    two-level bootstrap interval: resample the runs, then the reviews (see `paired_difference`, of which this is
+    the one-sided case), so the interval holds both the seed-to-seed variation and the sample of test reviews.
+    `correct`: runs x reviews, 1 where the run got the review right. Returns {"accuracy", "low", "high", "runs",
+    "reviews"}. Cached: a notebook asks for the same interval in its table, its figures and its findings."""
+    a = np.asarray(correct, dtype=np.int8)
+    if a.ndim == 1:
+        a = a[None, :]
+    accuracy, low, high = _pooled(a.tobytes(), a.shape, confidence)
+    return {"accuracy": accuracy, "low": low, "high": high, "runs": a.shape[0], "reviews": a.shape[1]}
 
 
 def holm(p_values: ArrayLike) -> list[float]:

@@ -125,9 +125,12 @@ shown_table(relative) if len(relative) else print("no timed full fine-tuning in 
 # %% [markdown]
 # ## 5. Accuracy against training time, and is a difference real?
 # What Experiment A weighed: how much accuracy each configuration buys for its training time. The error bars are
-# 95% intervals: over seeds when the run has several, else over the test reviews (Wilson). Intervals that
-# overlap do not settle a ranking; the paired test below does, on the same test reviews: McNemar's exact test
-# counts the reviews that only one of two configurations gets right.
+# 95% intervals that hold both sources of variation: with several seeds a two-level bootstrap draws seeds, then
+# test reviews, with replacement (with one seed, the Wilson interval over the reviews). Intervals that overlap do
+# not settle a ranking. The paired test below does: each configuration against full fine-tuning on the same test
+# reviews, the accuracy difference pooled over the seeds both trained with, its interval and p-value from the same
+# two-level bootstrap, and Holm's correction over all the comparisons, so that a "differs" is not one chance
+# finding among many. A difference without evidence is reported as such, not as equality.
 
 # %%
 from bertpeft.layout import read_results

@@ -4,7 +4,7 @@
 
 Every number comes from the run folder's result JSONs and run_status.json (the same functions notebook 04 uses):
 accuracy as the mean over seeds with its 95% interval, F1 and training seconds as mean ± sd, the step time
-relative to full fine-tuning, the paired test against full per seed, the chosen learning rate, and how long each
+relative to full fine-tuning, the paired test against full (pooled over seeds, Holm-corrected), the chosen learning rate, and how long each
 part of the series took (summed over every invocation that ran it, when the run was resumed).
 """
 
@@ -31,7 +31,7 @@ def table(run_dir: Path) -> str:
     pairs = paired_tests(read_results(run_dir))
     rows = [
         "| configuration | trainable params | accuracy (95% interval) | F1 | benchmark agrees | train s | step / full's "
-        "| differs from full (McNemar, seeds) | learning rate |",
+        "| differs from full (paired, Holm) | learning rate |",
         "|---|---:|---:|---:|:---:|---:|---:|:---:|---:|",
     ]
     for name, group in results.groupby("config", sort=False):
@@ -41,7 +41,9 @@ def table(run_dir: Path) -> str:
         trained = group["trainable_params"].iloc[0] > 0
         step = f"{relative.loc[name, 'ratio']:.2f}x" if name in relative.index else "-"
         mine = pairs[pairs["config"] == name] if len(pairs) else pairs
-        differs = f"{int(mine['differs'].sum())} of {len(mine)}" if len(mine) else "-"
+        differs = (
+            "-" if not len(mine) else f"{'yes' if mine['differs'].iloc[0] else 'no'} (p {mine['p_holm'].iloc[0]:.2g})"
+        )
         rates = sorted({f"{r:.2g}" for r in group["learning_rate"].dropna()})
         rows.append(
             f"| {name} | {int(group['trainable_params'].iloc[0]):,} | {interval} | {mean_sd(group['f1'], 3)} | {agrees} "

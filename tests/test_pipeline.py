@@ -294,6 +294,7 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
     from bertpeft import plots
     from bertpeft.layout import atomic_write_json, read_results
     from bertpeft.report import (
+        CORRECT,
         results_table,
         results_takeaways,
         step_time_relative,
@@ -308,7 +309,8 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
             )
     table = write_results_csv(tmp_path)
     assert table["config"].tolist() == ["none", "none", "head+1", "head+1", "lora", "lora", "full", "full"]
-    assert pd.read_csv(tmp_path / "results.csv").shape == table.shape
+    written = pd.read_csv(tmp_path / "results.csv")
+    assert list(written.columns) == [c for c in table.columns if c != CORRECT] and len(written) == len(table)
     assert table["device"].iloc[0] == "CPU (2 cores)"
     summary = summary_over_seeds(table)
     assert summary.set_index("config").loc["full", "accuracy_mean"] == pytest.approx(0.9)
@@ -336,27 +338,33 @@ def test_table_spread_and_figures_come_from_the_jsons_alone(tmp_path):
 
 
 def test_paired_tests_say_which_differences_from_full_are_real():
-    """McNemar on the saved predictions: 30 reviews only full gets right is a real difference, 2 is not."""
+    """Pooled over seeds on the same reviews: 30 of 200 reviews that only full gets right, in both seeds, is a real
+    difference; 2 and 1 is not, after Holm's correction over the comparisons; one row per configuration."""
     from bertpeft.report import paired_tests
-    from bertpeft.stats import mcnemar_test
+    from bertpeft.stats import holm, paired_difference
 
     labels = [1] * 150 + [0] * 50
 
-    def result(config, wrong):
+    def result(config, seed, wrong):
         predictions = [1 - y if i < wrong else y for i, y in enumerate(labels)]
         accuracy = 1 - wrong / len(labels)
-        return {**fake_result(config, 42, accuracy, 10), "test_predictions": predictions, "test_labels": labels}
+        return {**fake_result(config, seed, accuracy, 10), "test_predictions": predictions, "test_labels": labels}
 
-    pairs = paired_tests([result("full", 0), result("head", 30), result("lora", 2)]).set_index("config")
-    assert pairs.loc["head", "only_full_right"] == 30 and pairs.loc["head", "only_this_right"] == 0
-    assert pairs.loc["head", "p_value"] == pytest.approx(mcnemar_test([0] * 30, [1] * 30, [1] * 30)["p_value"])
-    assert bool(pairs.loc["head", "differs"]) and not bool(pairs.loc["lora", "differs"])
-    assert "full" not in pairs.index
+    wrong = {"full": (0, 0), "head": (30, 30), "head+1": (2, 1)}
+    pairs = paired_tests([result(c, seed, w[seed - 1]) for c, w in wrong.items() for seed in (1, 2)])
+    pairs = pairs.set_index("config")
+    assert list(pairs.index) == ["head", "head+1"] and (pairs["seeds"] == 2).all() and (pairs["reviews"] == 200).all()
+    assert pairs.loc["head", "difference"] == pytest.approx(-0.15) and pairs.loc["head+1", "difference"] == -0.0075
+    assert pairs.loc["head", "high"] < 0 <= pairs.loc["head+1", "high"]
+    correct = [[int(i >= k) for i in range(200)] for k in (2, 1)]
+    alone = paired_difference(correct, [[1] * 200] * 2)["p_value"]
+    assert pairs.loc["head+1", "p_value"] == alone and list(pairs["p_holm"]) == holm(pairs["p_value"])
+    assert bool(pairs.loc["head", "differs"]) and not bool(pairs.loc["head+1", "differs"])
 
 
-def test_takeaways_name_a_difference_from_full_only_when_every_seed_finds_it():
-    """head differs from full in both seeds, lora in one of two, head+1 in neither: three different sentences, and
-    no configuration is said both to differ and to be indistinguishable."""
+def test_takeaways_say_no_evidence_of_a_difference_where_the_paired_test_finds_none():
+    """head differs from full in the pooled test, head+1 does not: one is given with its difference and interval,
+    the other as no evidence of a difference at this size, never as equal; the resolvable size is stated."""
     from bertpeft.report import paired_tests, results_takeaways, table_of
 
     labels = [1] * 150 + [0] * 50
@@ -369,13 +377,39 @@ def test_takeaways_name_a_difference_from_full_only_when_every_seed_finds_it():
             "test_labels": labels,
         }
 
-    wrong = {"full": (0, 0), "head": (30, 30), "lora": (30, 2), "head+1": (2, 1)}
+    wrong = {"full": (0, 0), "head": (30, 30), "head+1": (2, 1)}
     results = [result(c, seed, w[seed - 1]) for c, w in wrong.items() for seed in (1, 2)]
-    found = results_takeaways(table_of(results), paired_tests(results))
+    pairs = paired_tests(results)
+    found = results_takeaways(table_of(results), pairs)
     paired = next(line for line in found.splitlines() if line.startswith("- Paired against full"))
-    assert "`head` differ from `full` (McNemar p < 0.05 in every seed)" in paired
-    assert "`lora` (1 of 2 seeds) differ from `full` in some seeds and not in others" in paired
-    assert "`head+1` cannot be told apart from `full` on these test reviews (p ≥ 0.05 in every seed)" in paired
+    head = pairs.set_index("config").loc["head"]
+    assert f"differ from `full` by `head` -0.150 ({head['low']:+.3f} to {head['high']:+.3f})" in paired
+    assert "no evidence of a difference from `full` at this size for `head+1`" in paired
+    assert "pooled over 2 seed(s)" in paired and "200 test reviews" in paired and "resolves" in paired
+    assert "equal" not in found
+
+
+def test_a_configurations_interval_over_several_seeds_resamples_seeds_and_reviews():
+    """Three seeds on the same 400 reviews: the table's interval is the two-level bootstrap of the pooled
+    accuracy, wider than one seed's Wilson interval over the reviews, and said to be over seeds and reviews."""
+    from bertpeft.report import accuracy_with_interval, table_of
+    from bertpeft.stats import paired_difference, wilson_interval
+
+    labels = [1] * 200 + [0] * 200
+    wrong = (20, 60, 100)  # seeds that disagree: much of the spread is the seeds'
+    results = []
+    for seed, k in enumerate(wrong, 1):
+        predictions = [1 - y if i % 400 < k else y for i, y in enumerate(labels)]
+        results.append(
+            {**fake_result("lora", seed, 1 - k / 400, 10), "test_predictions": predictions, "test_labels": labels}
+        )
+    mean, low, high, over = accuracy_with_interval(table_of(results))
+    correct = [[int(i >= k) for i in range(400)] for k in wrong]
+    expected = paired_difference(correct, [[0] * 400] * 3)
+    assert (mean, low, high) == pytest.approx((expected["difference"], expected["low"], expected["high"]))
+    assert over == "over 3 seeds and the test reviews"
+    one_low, one_high = wilson_interval(400 - wrong[1], 400)  # the middle seed alone, over its reviews
+    assert high - low > one_high - one_low
 
 
 @pytest.mark.slow
