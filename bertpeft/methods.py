@@ -57,12 +57,39 @@ def method_summary_table(table):
                 "accuracy_low": low,
                 "accuracy_high": high,
                 "interval": over,
+                "learning_rate": rate_text(group),
                 "step_vs_full": float(relative.at[name, "ratio"]) if name in relative.index else None,
                 "peak_memory_mb": float(group["peak_memory_mb"].median()) if "peak_memory_mb" in group else None,
                 "train_seconds": float(group["train_seconds"].median()) if "train_seconds" in group else None,
             }
         )
     return pd.DataFrame(rows)
+
+
+def rate_text(group) -> str | None:
+    """The rate a configuration trained at, and where it came from: "1e-03 (validation)" when a search chose it on
+    the validation reviews, "1e-03 (default)" when it is the registry's; None for no rate (`none`, the
+    embeddings baseline)."""
+    rates = sorted({float(r) for r in group["learning_rate"].dropna()}) if "learning_rate" in group else []
+    if not rates:
+        return None
+    tuned = "learning_rate_tuned_with_seed" in group and group["learning_rate_tuned_with_seed"].notna().any()
+    return f"{', '.join(f'{r:.0e}' for r in rates)} ({'validation' if tuned else 'default'})"
+
+
+def budget_line(table) -> str | None:
+    """How many trainings the comparison took and their training loops' time, rate searches included."""
+    if "trainings" not in table or not table["trainings"].sum():
+        return None
+    searched = int(table["learning_rate_tuned_with_seed"].notna().groupby(table["config"]).any().sum())
+    minutes = table["search_train_seconds"].fillna(0).sum() / 60
+    chosen = f", the rates of {searched} chosen on the validation reviews before the test reviews were read"
+    return (
+        f"- Budget: {int(table['trainings'].sum())} trainings for {table['config'].nunique()} configurations over "
+        f"{table['seed'].nunique()} seed(s)"
+        + (chosen if searched else "")
+        + f"; {minutes:.1f} min of training loops in all (on {table['device'].iloc[0]})."
+    )
 
 
 def pareto_front(summary, cost: str) -> list[str]:
@@ -179,9 +206,9 @@ def size_text(mb: float) -> str:
     return f"{mb:.2f} MB" if mb >= 1 else f"{mb * 1024:,.0f} KB"
 
 
-def methods_takeaways(summary, exports=None, pairs=None) -> str:
+def methods_takeaways(summary, exports=None, pairs=None, table=None) -> str:
     """What notebook 06 found, in Markdown, worded from the method table, the exports and the paired tests against
-    LoRA (`report.paired_tests(..., reference=ADAPTER)`)."""
+    LoRA (`report.paired_tests(..., reference=ADAPTER)`), and from the results `table` what the comparison cost."""
     import pandas as pd
 
     if summary.empty:
@@ -266,6 +293,9 @@ def methods_takeaways(summary, exports=None, pairs=None) -> str:
         )
     if pairs is not None and len(pairs):
         lines.append(paired_words(pairs, ADAPTER, "LoRA"))
+    budget = budget_line(table) if table is not None else None
+    if budget:
+        lines.append(budget)
     return "\n".join(lines)
 
 

@@ -32,6 +32,9 @@ COLUMNS = (
     "setup_seconds",
     "peak_memory_mb",
     "learning_rate",
+    "learning_rate_tuned_with_seed",
+    "trainings",
+    "search_train_seconds",
     "numeric_precision",
     "model",
     "profile",
@@ -79,6 +82,15 @@ def results_table(run_dir: str | Path):
 CORRECT = "test_correct"
 
 
+def search_costs(result: dict) -> dict:
+    """What a result cost beyond its own training: `trainings` (the trials of its rate search, or 1; 0 for `none`)
+    and `search_train_seconds` (their training loops together; its own `train_seconds` without a search)."""
+    grid = result.get("learning_rate_grid") or []
+    if grid:
+        return {"trainings": len(grid), "search_train_seconds": sum(g.get("train_seconds") or 0.0 for g in grid)}
+    return {"trainings": int(trains(result.get("config"))), "search_train_seconds": result.get("train_seconds")}
+
+
 def correct_of(result: dict) -> tuple[int, ...] | None:
     """1 where `result`'s saved test prediction equals the review's label, 0 where not; None without them."""
     predictions, labels = result.get("test_predictions"), result.get("test_labels")
@@ -94,6 +106,7 @@ def table_of(results: list[dict]):
     rows = [
         {
             **{c: result.get(c) for c in COLUMNS},
+            **search_costs(result),
             "device": device_text(result.get("device")),
             CORRECT: correct_of(result),
         }

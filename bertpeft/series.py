@@ -38,6 +38,7 @@ from .manifest import CHANGED, FOREIGN, MISSING, claim_results, damaged, set_asi
 from .methods import compared_here
 from .models import check_virtual_tokens, configuration_table, load_tokenizer, model_positions, same_lora_targets
 from .report import write_results_csv
+from .training import trainings_needed
 
 NOTEBOOKS_ENV = "BERTPEFT_NOTEBOOKS"
 PREP, TRAIN, EXPORT, RESULTS = "01_data_prep", "02_train", "03_lora_merge_export", "04_results"
@@ -356,11 +357,13 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
     series = Series(config, folder, force)
     common = {"output": str(run_dir)}
     quotes = {"quote_reviews": plan.quote_reviews}
+    tuned = " with rates chosen on the validation reviews" if config.tune_lr else ""
     n_steps = 2 + len(config.configurations) * len(config.seeds) + (ADAPTER in config.configurations)
     n_steps += compared_here(config.configurations)
     print(
         f"bertpeft run: {n_steps} notebooks into {run_dir} (profile {config.profile}, model {config.model}, "
-        f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))}; "
+        f"configurations {', '.join(config.configurations)}, seeds {', '.join(map(str, config.seeds))}, "
+        f"{trainings_needed(config)} trainings{tuned}; "
         f"{precision_words(config.precision)})",
         flush=True,
     )

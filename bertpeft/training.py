@@ -463,6 +463,20 @@ def tune_learning_rate(config: RunConfig, data, tokenizer, meta, precision: str)
     return chosen, grid
 
 
+def trainings_needed(config: RunConfig) -> int:
+    """How many trainings a series of `config` costs: per configuration that trains, one per seed, and with
+    `tune_lr` one per rate of the grid instead of one on its first seed (the search keeps its best training; the
+    other seeds reuse the rate, see `rate_tuned_earlier`). The embeddings baseline fits once per seed."""
+    total = 0
+    for name in config.configurations:
+        family = entry(name).family
+        if family == "none":
+            continue
+        searched = config.tune_lr and family != "probe"
+        total += (len(config.lr_factors) if searched else 1) + len(config.seeds) - 1
+    return total
+
+
 def rate_tuned_earlier(config: RunConfig) -> dict[str, Any] | None:
     """The rate a search already chose for `config.configuration` in this run folder, with another seed and the same
     result settings: `{"learning_rate", "seed"}`, or None. A rate is chosen once per configuration (on its first

@@ -83,8 +83,11 @@ print(f"{table['model'].iloc[0]} on {table['device'].iloc[0]}: {table['config'].
 # %% [markdown]
 # ## 1. What each method trains, and how well it does
 # Trainable parameters are counted exactly (`bertpeft params --configs ...` gives the same numbers without
-# training). Accuracy is on the test reviews, with a 95% interval: over the seeds (Student t) when the run has
-# several, else over the test reviews (Wilson). `step_vs_full` is the median time per training step divided by
+# training). Accuracy is on the test reviews, with a 95% interval: over the seeds and the test reviews (a two-level
+# bootstrap) when the run has several seeds, else over the test reviews (Wilson). `learning_rate` is the rate each
+# trained at: chosen on the validation reviews from a grid around its default (`tune_lr`, the `methods` profile's
+# way: the rate is searched on the first seed, the other seeds train at it, and the test reviews are read only
+# after the choice), or the registry's default. `step_vs_full` is the median time per training step divided by
 # full fine-tuning's with the same seed, so the same batches; `peak_memory_mb` the training's peak (process RSS on a
 # CPU, allocated memory on a GPU); `train_seconds` the median training time (the optimizer steps alone; for
 # `embeddings+logreg`, embedding the training and validation reviews and fitting the regressions).
@@ -165,4 +168,4 @@ from IPython.display import Markdown
 
 from bertpeft.methods import methods_takeaways
 
-Markdown(methods_takeaways(summary, exports, pairs))
+Markdown(methods_takeaways(summary, exports, pairs, table))

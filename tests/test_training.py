@@ -319,6 +319,38 @@ def test_a_rate_is_tuned_once_per_configuration_and_reused_by_its_other_seeds(tm
     assert len(other["learning_rate_grid"]) == 2 and other["learning_rate_tuned_with_seed"] == 7
 
 
+def test_the_budget_a_series_announces_is_the_trainings_its_results_record(tmp_path):
+    """`trainings_needed` (printed by bertpeft run) counts a search's grid on the first seed and one training per
+    other seed; the results table records the same trainings and their loops' seconds, and the method table
+    says the rate was chosen on the validation reviews."""
+    from bertpeft.methods import budget_line, method_summary_table
+    from bertpeft.report import table_of
+    from bertpeft.training import train_configuration, trainings_needed
+
+    config = profile_config(
+        "smoke", configurations=("none", "head"), seeds=(1, 2), configuration="head", n_validation=16, tune_lr=True,
+        lr_factors=(0.5, 2), output=str(tmp_path / "run"), progress="lines",
+    )  # fmt: skip
+    results = [
+        train_configuration(config.replace(configuration=c, seed=s), benchmark=False)
+        for c in ("none", "head")
+        for s in (1, 2)
+    ]
+    assert trainings_needed(config) == 2 + 1  # head: the grid's two on seed 1, one on seed 2; none trains nothing
+    table = table_of(results)
+    assert table["trainings"].sum() == trainings_needed(config)
+    head = table[table["config"] == "head"]
+    grid = results[2]["learning_rate_grid"]
+    assert head["search_train_seconds"].sum() == pytest.approx(
+        sum(g["train_seconds"] for g in grid) + results[3]["train_seconds"]
+    )
+    rate = method_summary_table(table).set_index("config").loc["head", "learning_rate"]
+    assert rate == f"{results[2]['learning_rate']:.0e} (validation)"
+    assert budget_line(table).startswith(
+        "- Budget: 3 trainings for 2 configurations over 2 seed(s), the rates of 1 chosen"
+    )
+
+
 def test_tuning_needs_a_validation_split():
     from bertpeft.config import ConfigError
 
