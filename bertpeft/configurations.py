@@ -63,6 +63,11 @@ class Configuration:
     compared: bool = True  # in the methods comparison (notebook 06)
     rank: int | None = None  # lora-rN: N
     layers: int | None = None  # head+N: N, the encoder layers nearest the head that train beside it
+    # How alpha follows the rank: "scaled" keeps alpha / r at the settings' (lora-rN), "fixed" keeps the settings'
+    # alpha at every rank (rslora-rN: rsLoRA's own answer, scaling by alpha / sqrt(r)); a number is alpha itself
+    # (lora-rN-aM). Only a rank sweep's entries set it.
+    alpha: str | float = "scaled"
+    base: str | None = None  # the entry a rank sweep's entry is built from (lora, rslora)
 
     @property
     def uses_peft(self) -> bool:
@@ -355,12 +360,17 @@ LORA_VARIANTS = tuple(c.name for c in ENTRIES if c.low_rank and c.name != ADAPTE
 METHODS = ("bitfit", *PEFT_METHODS)
 # What the `methods` profile (and notebook 06) compares: the baseline, every method, LoRA at ranks 1 to 64, and
 # Experiment A's head and full fine-tuning as the two ends.
+# The rank sweep three ways, so that rank and scale can be told apart: alpha scaled along (alpha / r fixed, so the
+# update's scale stays), alpha fixed at the default 8 (the update grows with r), and rsLoRA (alpha / sqrt(r)).
 METHOD_COMPARISON = (
     PROBE, HEAD, "bitfit", "lora-r1", ADAPTER, "lora-r16", "lora-r64",
+    "lora-r1-a8", "lora-r16-a8", "lora-r64-a8", "rslora-r1", "rslora-r16", "rslora-r64",
     *(m for m in PEFT_METHODS if REGISTRY[m].compared), REFERENCE,
 )  # fmt: skip
 
-_PATTERN = re.compile(r"^(head\+(?P<layers>[1-9][0-9]*)|lora-r(?P<rank>[1-9][0-9]*))$")
+_PATTERN = re.compile(
+    r"^(head\+(?P<layers>[1-9][0-9]*)|(?P<method>lora|rslora)-r(?P<rank>[1-9][0-9]*)(-a(?P<alpha>[1-9][0-9]*))?)$"
+)
 
 
 def entry(name: str) -> Configuration | None:
@@ -374,8 +384,10 @@ def entry(name: str) -> Configuration | None:
     if match["layers"]:
         layers = int(match["layers"])
         return replace(HEAD_PLUS_N, name=name, label=f"Head + top {layers} layer(s)", layers=layers)
-    rank = int(match["rank"])
-    return replace(REGISTRY[ADAPTER], name=name, label=f"LoRA r={rank}", rank=rank)
+    rank, base = int(match["rank"]), REGISTRY[match["method"]]
+    alpha = float(match["alpha"]) if match["alpha"] else ("fixed" if base.name == "rslora" else "scaled")
+    label = f"{base.label} r={rank}" + (f", alpha {alpha:g}" if match["alpha"] else "")
+    return replace(base, name=name, label=label, rank=rank, alpha=alpha, base=base.name)
 
 
 def choices() -> str:
@@ -387,7 +399,10 @@ def choices() -> str:
         if known.name == HEAD:
             names.append("head+N (N >= 1)")
         if known.name == ADAPTER:
-            names.append("lora-rN (rank N)")
+            names.append("lora-rN (rank N, alpha scaled along)")
+            names.append("lora-rN-aM (rank N, alpha M)")
+        if known.name == "rslora":
+            names.append("rslora-rN (rank N, alpha fixed)")
     return ", ".join(names)
 
 
@@ -399,21 +414,24 @@ def trains(name: str) -> bool:
 
 
 def is_lora_rank(name: str) -> bool:
-    """Whether `name` is LoRA at some rank: the adapter itself or `lora-rN` (the rank sweep)."""
+    """Whether `name` is LoRA at some rank: the adapter itself or the rank sweeps built from it or from rsLoRA
+    (`lora-rN`, `lora-rN-aM`, `rslora-rN`)."""
     known = entry(name)
-    return known is not None and (known.name == ADAPTER or known.rank is not None)
+    return known is not None and (known.name == ADAPTER or known.base is not None)
 
 
-def display_order(name: str, default_rank: int) -> tuple[int, int, int]:
-    """Sort key of results, tables and figures: by family (`FAMILIES`), `head+N` by N, LoRA and `lora-rN` by rank
-    (`lora` at `default_rank`, the setting's) before the other PEFT methods and BitFit's neighbours in registry
-    order; a name that is no configuration last."""
+def display_order(name: str, default_rank: int) -> tuple[int, float, int]:
+    """Sort key of results, tables and figures: by family (`FAMILIES`), `head+N` by N; the rank sweeps by rank
+    (`lora` at `default_rank`, the setting's): LoRA with alpha scaled along (`lora-rN`), with alpha fixed
+    (`lora-rN-aM`), rsLoRA (`rslora-rN`); then the other PEFT methods and BitFit's neighbours in registry order; a
+    name that is no configuration last."""
     known = entry(name)
     if known is None:
         return len(FAMILIES), 0, 0
     family = FAMILIES.index(known.family)
     if known.layers:
         return family, known.layers, 0
-    if is_lora_rank(name):
-        return family, 0, known.rank or default_rank
+    if is_lora_rank(name) or name == "rslora":
+        sweep = 0.6 if "rslora" in (known.name, known.base) else 0.3 if isinstance(known.alpha, float) else 0
+        return family, sweep, known.rank or default_rank
     return family, 1, ENTRIES.index(REGISTRY[name]) if name in REGISTRY else 0

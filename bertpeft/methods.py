@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from .config import ADAPTER, HEAD, METHODS, PROBE, is_lora_rank, lora_rank, uses_peft
+from .config import ADAPTER, HEAD, METHODS, PROBE, entry, lora_rank, uses_peft
 from .export import (
     UNMERGEABLE,
     base_model_source,
@@ -263,13 +263,7 @@ def methods_takeaways(summary, exports=None, pairs=None, table=None) -> str:
             f"{slowest['step_vs_full']:.2f}x (`{slowest['config']}`)."
         )
     lines += probe_takeaway(trained)
-    ranks = trained[trained["config"].map(is_lora_rank).astype(bool)]
-    if len(ranks) > 1:
-        lines.append(
-            "- LoRA's rank: "
-            + ", ".join(f"`{r['config']}` {r['accuracy']:.3f} ({r['trainable_params']:,})" for _, r in ranks.iterrows())
-            + " (accuracy, trainable parameters)."
-        )
+    lines += rank_lines(trained)
     if exports is not None and len(exports):
         merged = exports.dropna(subset=["merged_seconds"])
         if len(merged):
@@ -297,6 +291,30 @@ def methods_takeaways(summary, exports=None, pairs=None, table=None) -> str:
     if budget:
         lines.append(budget)
     return "\n".join(lines)
+
+
+def rank_lines(trained) -> list[str]:
+    """LoRA's rank, one line per way alpha follows it (scaled along, fixed, rsLoRA), each with its accuracies:
+    where the lines part, the scale of the update matters, not only its rank."""
+    sweeps = {
+        "alpha scaled along (alpha / r fixed)": lambda e: (
+            e.base == ADAPTER and e.alpha == "scaled" or e.name == ADAPTER
+        ),
+        "alpha fixed": lambda e: e.base == ADAPTER and isinstance(e.alpha, float),
+        "rsLoRA (alpha / sqrt(r))": lambda e: "rslora" in (e.name, e.base),
+    }
+    lines = []
+    for words, member in sweeps.items():
+        rows = trained[[entry(c) is not None and bool(member(entry(c))) for c in trained["config"]]]
+        if len(rows) > 1:
+            lines.append(
+                f"- LoRA's rank, {words}: "
+                + ", ".join(
+                    f"`{r['config']}` {r['accuracy']:.3f} ({r['trainable_params']:,})" for _, r in rows.iterrows()
+                )
+                + " (accuracy, trainable parameters)."
+            )
+    return lines
 
 
 def probe_takeaway(trained) -> list[str]:

@@ -441,10 +441,18 @@ def add_peft(model, config: RunConfig):
     return wrapped
 
 
+def lora_alpha(known, config: RunConfig, rank: int) -> float:
+    """Alpha of a low-rank entry at `rank` (see Configuration.alpha): scaled along with the rank from the settings'
+    alpha / r, the settings' alpha itself ("fixed"), or the entry's own number."""
+    if known.alpha == "scaled":
+        return config.lora_alpha * rank / config.lora_r
+    return float(config.lora_alpha if known.alpha == "fixed" else known.alpha)
+
+
 def peft_inputs(model, config: RunConfig, name: str) -> PeftInputs:
     """What the registry's builder of `name`'s peft config reads, resolved for `model` (see PeftInputs). LoRA's
     rank and alpha come from the settings (`lora-rN` sets the rank, with alpha scaled along so that alpha / r stays
-    the settings'); the targets are LoRA's (`lora_targets`), checked against the model only for the methods that
+    the settings'; `lora-rN-aM` sets alpha too; `rslora-rN` keeps the settings' alpha); the targets are LoRA's (`lora_targets`), checked against the model only for the methods that
     wrap them."""
     import torch
 
@@ -461,7 +469,7 @@ def peft_inputs(model, config: RunConfig, name: str) -> PeftInputs:
         model=model,
         targets=[] if known.own_targets else checked_targets(model, config),
         rank=rank,
-        alpha=config.lora_alpha * rank / config.lora_r,
+        alpha=lora_alpha(known, config, rank),
         dropout=config.lora_dropout,
         steps=training_steps(config),
         layer_norms=norms,

@@ -13,8 +13,10 @@
 # | `head` | nothing else: the encoder is frozen (Experiment A's baseline) |
 # | `bitfit` | every bias term of the encoder (no library needed) |
 # | `lora-r1`, `lora` (r=4), `lora-r16`, `lora-r64` | LoRA's B·A beside the attention's query and value projections, at rank 1 to 64 |
+# | `lora-r1-a8`, `lora-r16-a8`, `lora-r64-a8` | the same ranks with alpha kept at 8, so the update's scale alpha/r falls as the rank grows |
+# | `rslora-r1`, `rslora-r16`, `rslora-r64` | the same ranks under rsLoRA's alpha/√r, alpha kept at 8 |
 # | `dora` | LoRA, with the update split into a direction and a trained magnitude per output feature |
-# | `rslora` | LoRA scaled by alpha/√r instead of alpha/r |
+# | `rslora` | LoRA scaled by alpha/√r instead of alpha/r (r=4) |
 # | `adalora` | LoRA in SVD form, starting at rank 6 and pruning to an average of 4 by importance |
 # | `loha`, `lokr` | the update as a Hadamard or a Kronecker product of low-rank factors |
 # | `vera` | two scaling vectors per matrix around frozen random matrices shared by all layers |
@@ -32,6 +34,11 @@
 # | `prefix` | 20 trained key and value vectors in every attention layer |
 # | `prompt` | 20 trained input embeddings placed before each review |
 # | `full` | every weight (Experiment A's upper end) |
+#
+# The rank is swept three ways because rank and scale are two knobs: `lora-rN` scales alpha along (alpha = 2r), so
+# every rank adds an update of the same size and only its capacity changes; `lora-rN-a8` keeps alpha, so a larger
+# rank also means a smaller update per direction; rsLoRA's alpha/√r sits between them. Where the three lines part,
+# the scale matters, not only the rank.
 #
 # `embeddings+logreg` is the baseline people ask about first, because it takes seconds on a CPU: every review becomes
 # the mean of the encoder's last-layer token vectors (how sentence-embedding checkpoints such as all-MiniLM-L6-v2

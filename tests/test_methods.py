@@ -26,6 +26,8 @@ BY_HAND = {
     "lora-r1": TARGETS * 2 * H * 1,
     "lora-r16": TARGETS * 2 * H * 16,
     "lora-r64": TARGETS * 2 * H * 64,
+    "lora-r16-a8": TARGETS * 2 * H * 16,  # the same weights as lora-r16, at another scale
+    "rslora-r16": TARGETS * 2 * H * 16,
     "rslora": TARGETS * 2 * H * R,  # the same weights, another scaling
     "dora": TARGETS * (2 * H * R + H),  # plus a magnitude per output feature
     "adalora": TARGETS * (2 * H * 6 + 6),  # starts at rank 6 (1.5 x 4): A, B and the singular values E
@@ -87,6 +89,22 @@ def tiny_bert():
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "scale"),
+    [("lora", 8 / 4), ("lora-r16", 32 / 16), ("lora-r64", 128 / 64), ("lora-r16-a8", 8 / 16), ("lora-r64-a8", 8 / 64)]
+    + [("rslora", 8 / 4**0.5), ("rslora-r16", 8 / 16**0.5), ("rslora-r64", 8 / 64**0.5)],
+)
+def test_the_rank_sweeps_scale_the_update_three_ways(name, scale):
+    """Rank and scale apart: `lora-rN` keeps alpha / r (the update's scale) as the settings' (8 / 4), `lora-rN-aM`
+    keeps alpha at M so the scale falls as 1 / r, and `rslora-rN` keeps alpha at the settings' 8 under rsLoRA's
+    alpha / sqrt(r). Read from the LoRA layers peft built, the scaling each applies to B·A."""
+    from bertpeft.models import apply_configuration
+
+    model = apply_configuration(tiny_bert(), profile_config("smoke", configuration=name))
+    scalings = [m.scaling["default"] for n, m in model.named_modules() if n.endswith((".query", ".value"))]
+    assert len(scalings) == 4 and scalings == pytest.approx([scale] * 4)  # 2 layers x query, value
+
+
 def built_directly(name: str):
     """The method as a PEFT user writes it, without bertpeft, on the same tiny BERT."""
     import peft
@@ -98,6 +116,8 @@ def built_directly(name: str):
         "dora": peft.LoraConfig(r=4, lora_alpha=8, target_modules=qv, use_dora=True, **common),
         "rslora": peft.LoraConfig(r=4, lora_alpha=8, target_modules=qv, use_rslora=True, **common),
         "lora-r16": peft.LoraConfig(r=16, lora_alpha=32, target_modules=qv, **common),
+        "lora-r16-a8": peft.LoraConfig(r=16, lora_alpha=8, target_modules=qv, **common),
+        "rslora-r16": peft.LoraConfig(r=16, lora_alpha=8, target_modules=qv, use_rslora=True, **common),
         "adalora": peft.AdaLoraConfig(init_r=6, target_r=4, target_modules=qv, total_step=6, **common),
         "loha": peft.LoHaConfig(r=4, alpha=8, target_modules=qv, **common),
         "lokr": peft.LoKrConfig(r=4, alpha=8, target_modules=qv, **common),
@@ -130,7 +150,7 @@ def built_directly(name: str):
         return peft.get_peft_model(model, configs[name])
 
 
-@pytest.mark.parametrize("name", [m for m in METHODS] + ["lora-r16"])
+@pytest.mark.parametrize("name", [m for m in METHODS] + ["lora-r16", "lora-r16-a8", "rslora-r16"])
 def test_each_method_trains_what_peft_built_directly_trains(name):
     from bertpeft.models import apply_configuration, trainable_parameters
 
