@@ -415,7 +415,7 @@ def shown_table(table):
             formats[column] = "{:,.1f}"
         elif column.endswith("seconds"):
             formats[column] = "{:.1f}"
-        elif column in ("learning_rate",):
+        elif column == "learning_rate" and table[column].dtype.kind == "f":  # 06 shows it as text, with its source
             formats[column] = "{:.2g}"
         elif table[column].dtype.kind == "f":
             formats[column] = "{:.3f}"
