@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig
+from .configurations import trains
 from .data import quote_review
 from .layout import RunDir, labels_by_id, read_results
 from .models import load_tokenizer, load_trained_model
@@ -172,6 +173,41 @@ def misclassified_summary(run_dir: str | Path, shown: int = 2, quote: bool = Tru
     top = wrong.assign(errors=errors).groupby("config", sort=False).head(shown)
     top = top.assign(review=top["review"].map(lambda t: quote_review(t, quote, SHOWN_CHARS)))
     return top[["config", "errors", "row", "label", "prediction", "confidence", "review"]].reset_index(drop=True)
+
+
+def hard_reviews(run_dir: str | Path, quote: bool = True, shown: int = 10):
+    """The test reviews that every trained configuration gets wrong with every seed it trained with (`none`, which
+    learns nothing, left out): each with its position in the test split, true label, length in tokens, and the mean
+    confidence of the wrong predictions; the review shortened, or only its length when not `quote`. Returns the
+    number of such reviews and the `shown` most confidently mistaken."""
+    import numpy as np
+    import pandas as pd
+
+    results = [r for r in finished_results(run_dir, one_seed=False) if trains(r["config"])]
+    columns = ["row", "label", "tokens", "wrong_confidence", "review"]
+    if not results:
+        return 0, pd.DataFrame(columns=columns)
+    labels = np.asarray(results[0]["test_labels"])
+    wrong = np.ones(len(labels), dtype=bool)
+    confidence = np.zeros(len(labels))
+    for result in results:
+        wrong &= np.asarray(result["test_predictions"]) != labels
+        confidence += np.asarray(result["test_probabilities"])
+    rows = np.flatnonzero(wrong)
+    test = test_reviews(run_dir)
+    names = results[0]["id2label"]
+    frame = pd.DataFrame(
+        {
+            "row": rows,
+            "label": [names[str(labels[i])] for i in rows],
+            "tokens": [len(test[int(i)]["input_ids"]) for i in rows],
+            "wrong_confidence": np.round(confidence[rows] / len(results), 3),
+            "review": [quote_review(test[int(i)]["text"], quote, SHOWN_CHARS) for i in rows],
+        },
+        columns=columns,
+    )
+    frame = frame.sort_values("wrong_confidence", ascending=False).reset_index(drop=True)
+    return len(rows), frame.head(shown)
 
 
 def prediction_explorer(run_dir: str | Path, interactive: bool = True, quote: bool = True):

@@ -9,7 +9,7 @@ from .config import CONFIGURATIONS, REFERENCE, entry
 from .configurations import trains
 from .layout import atomic_write_bytes
 from .manifest import manifest_path, write
-from .report import accuracy_with_interval, configuration_rank, step_time_relative
+from .report import accuracy_with_interval, configuration_rank, confusion_counts, step_time_relative
 
 
 def _plt():
@@ -304,6 +304,42 @@ def plot_loss_curves(results: list[dict]):
         ax.legend(fontsize="small")
     else:
         ax.text(0.5, 0.5, "no trained configuration", ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+def plot_confusion_matrices(results: list[dict]):
+    """One confusion matrix per configuration, its seeds pooled: each row is a true label, each cell the share of
+    that label's test reviews predicted as the column's label (rows sum to 1), with the count of reviews."""
+    import numpy as np
+
+    plt = _plt()
+    by_config: dict[str, list[dict]] = {}
+    for result in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):
+        by_config.setdefault(result["config"], []).append(result)
+    n = max(len(by_config), 1)
+    columns = min(n, 3)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[len(by_config) :]:
+        ax.axis("off")
+    for ax, (name, group) in zip(axes.flat, by_config.items(), strict=False):
+        k = int(group[0]["num_labels"])
+        labels = [group[0]["id2label"][str(i)] for i in range(k)]
+        counts = confusion_counts(group)
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax.imshow(shares, vmin=0, vmax=1, cmap="Blues")
+        for i in range(k):
+            for j in range(k):
+                ax.text(
+                    j, i, f"{shares[i, j]:.2f}\n({counts[i, j]:,})", ha="center", va="center", fontsize="small",
+                    color="white" if shares[i, j] > 0.6 else "black",
+                )  # fmt: skip
+        seeds = f", {len(group)} seeds" if len(group) > 1 else ""
+        ax.set_xticks(range(k), labels, fontsize="small")
+        ax.set_yticks(range(k), labels, fontsize="small")
+        ax.set(title=f"{name}{seeds}", xlabel="predicted", ylabel="true label")
+    fig.suptitle("Confusion matrices on the test reviews (share of each true label)")
+    fig.tight_layout()
     return fig
 
 

@@ -119,6 +119,18 @@ def table_of(results: list[dict]):
     return table.iloc[order].reset_index(drop=True)
 
 
+def confusion_counts(results: list[dict]):
+    """The confusion matrix of `results` (the seeds of one configuration) pooled: counts[true, predicted] over
+    every seed's test reviews."""
+    import numpy as np
+
+    k = int(results[0]["num_labels"])
+    counts = np.zeros((k, k), dtype=int)
+    for result in results:
+        np.add.at(counts, (np.asarray(result["test_labels"]), np.asarray(result["test_predictions"])), 1)
+    return counts
+
+
 def write_results_csv(run_dir: str | Path):
     """`results_table` written (atomically) to `<run_dir>/results.csv`; returns the table."""
     table = results_table(run_dir)
@@ -401,7 +413,26 @@ def results_takeaways(table, pairs=None) -> str:
             f"time: every configuration still runs the whole model forward, and LoRA back-propagates through "
             f"every layer to reach its adapters (notebook 05 measures why)."
         )
+    hard = always_wrong(table)
+    if hard is not None:
+        lines.append(
+            f"- {hard:,} of the {table[CORRECT].dropna().map(len).iloc[0]:,} test reviews are wrong in every trained "
+            f"configuration and seed (section 9): beyond what more training of any of these configurations fixes."
+        )
     return "\n".join(lines)
+
+
+def always_wrong(table) -> int | None:
+    """How many test reviews every trained configuration gets wrong with every seed (None without any trained
+    configuration's per-review correctness)."""
+    import numpy as np
+
+    if CORRECT not in table:
+        return None
+    rows = table[table["config"].map(trains).astype(bool)][CORRECT].dropna()
+    if rows.empty or len({len(c) for c in rows}) != 1:
+        return None
+    return int((np.asarray(rows.tolist()) == 0).all(axis=0).sum())
 
 
 def shown_table(table):

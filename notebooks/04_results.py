@@ -179,6 +179,28 @@ from bertpeft.explore import misclassified_browser
 misclassified_browser(run_dir, interactive=interactive, quote=quote_reviews)
 
 # %% [markdown]
+# ## 9. Error analysis: how they go wrong, and the reviews none of them gets right
+# A confusion matrix per configuration (its seeds pooled) says whether the mistakes lean one way: a model that
+# calls too many reviews negative has a large upper-right cell. Below it, the test reviews that every trained
+# configuration gets wrong with every seed: no amount of training here fixes those, so they say more about the
+# reviews (mixed verdicts, sarcasm, a rating that disagrees with its text, a review cut at `max_length`) than about
+# any one configuration.
+
+# %%
+from bertpeft.explore import hard_reviews
+from bertpeft.plots import plot_confusion_matrices
+
+fig = plot_confusion_matrices(read_results(run_dir))
+saved = save_figure(fig, figures, "confusion_matrices")
+
+# %%
+count, hardest = hard_reviews(run_dir, quote=quote_reviews)
+print(
+    f"{count:,} of {config.n_test:,} test reviews are wrong in every trained configuration and seed; the most confident mistakes:"
+)
+hardest
+
+# %% [markdown]
 # ## What we found
 
 # %%

@@ -20,6 +20,7 @@ FIGURES = [
     "training_time_per_configuration",
     "step_time_relative_to_full",
     "loss_curves",
+    "confusion_matrices",
 ]
 HAS_EXPORT = (ROOT / "notebooks" / "03_lora_merge_export.ipynb").exists()
 
@@ -105,6 +106,31 @@ def test_executed_results_notebook_shows_the_static_exploration(smoke_run):
     assert "image/png" in text
     assert "brisket" in text  # the example reviews' predictions table
     assert "application/vnd.jupyter.widget-view+json" not in text  # no dead widgets in a papermill copy
+
+
+@pytest.mark.slow
+def test_error_analysis_counts_the_reviews_every_trained_configuration_gets_wrong(smoke_run):
+    import numpy as np
+
+    from bertpeft.explore import hard_reviews
+    from bertpeft.layout import read_results
+    from bertpeft.report import always_wrong, confusion_counts, results_table
+
+    run_dir, _ = smoke_run
+    results = read_results(run_dir)
+    trained = [r for r in results if r["config"] != "none"]
+    labels = np.asarray(trained[0]["test_labels"])
+    wrong = np.logical_and.reduce([np.asarray(r["test_predictions"]) != labels for r in trained])
+    count, shown = hard_reviews(run_dir, quote=False)
+    assert count == int(wrong.sum()) and set(shown["row"]) <= set(np.flatnonzero(wrong).tolist())
+    assert shown["review"].str.startswith("[review not quoted").all()
+    full = [r for r in results if r["config"] == "full"]
+    counts = confusion_counts(full)
+    assert counts.sum() == len(labels) and np.trace(counts) == round(full[0]["accuracy"] * len(labels))
+    text = (run_dir / "notebooks" / "04_results.ipynb").read_text(encoding="utf-8")
+    assert f"{count:,} of {len(labels):,} test reviews are wrong in every trained configuration" in text
+    assert always_wrong(results_table(run_dir)) == count  # the findings' count: the same reviews
+    assert f"{count:,} of the {len(labels):,} test reviews are wrong in every trained configuration and seed" in text
 
 
 @pytest.mark.slow
