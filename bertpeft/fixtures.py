@@ -30,7 +30,16 @@ def fixture_version() -> str:
     return hashlib.sha256(recipe).hexdigest()[:10]
 
 
+# The tiny BERT's shape: the smoke model's, and the one tests build models of (tiny_bert_config).
+TINY_SHAPE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 TINY_BERT_RECIPE = "hidden=32 layers=2 heads=2 intermediate=64 positions=128 vocab=fixture"
+
+
+def tiny_bert_config(**settings):
+    """A `BertConfig` of the tiny shape (TINY_SHAPE, 128 positions), `settings` overriding any of it."""
+    from transformers import BertConfig
+
+    return BertConfig(**{**TINY_SHAPE, "max_position_embeddings": 128, **settings})
 
 
 def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
@@ -41,20 +50,13 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     import tempfile
 
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertForSequenceClassification, BertTokenizerFast
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tiny-"))
     # transformers 5 silently ignores vocab_file= (every word then becomes [UNK]): the vocabulary goes in vocab=
     tokenizer = BertTokenizerFast(vocab=str(SMOKE_DATA / "vocab.txt"), do_lower_case=True, model_max_length=128)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
+    config = tiny_bert_config(vocab_size=tokenizer.vocab_size)
     torch.manual_seed(seed)
     with quiet_progress():
         BertForSequenceClassification(config).bert.save_pretrained(tmp)

@@ -1,5 +1,5 @@
 """Write the generated sections of the README and of docs/findings.md from the committed reference results
-(figures/quick_results.csv) and benchmark JSON, so that no measured figure in them is typed by hand:
+(reference/quick/) and benchmark JSON, so that no measured figure in them is typed by hand:
 
     python scripts/readme_sections.py            # rewrite every section between its markers
     python scripts/readme_sections.py --check    # exit 1 naming each section that differs from its source
@@ -23,6 +23,11 @@ from bertpeft.speed.analysis import (  # noqa: E402
     precision_parity_table,
     precision_parity_words,
 )
+
+
+def shown(path: Path) -> str:
+    """A path as the documents name it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def markdown_table(frame, formats: dict[str, str]) -> str:
@@ -117,7 +122,7 @@ def recipe_section(results: Path) -> str:
 
 
 def headline_section(results: Path) -> str:
-    """The reference run's results, from its results table (`figures/quick_results.csv`, one row per configuration
+    """The reference run's results, from its results table (`reference/quick/results.csv`, one row per configuration
     and seed, as `bertpeft run` wrote it): the mean over seeds with the lowest and highest seed, the median training
     loop and step time relative to full fine-tuning's, the rate chosen on the validation reviews."""
     import pandas as pd
@@ -126,7 +131,7 @@ def headline_section(results: Path) -> str:
 
     path = REFERENCE
     if not path.is_file():
-        return f"(`figures/{path.name}` is not in this checkout.)"
+        return f"(`{shown(path)}` is not in this checkout.)"
     table = pd.read_csv(path)
     steps = step_time_relative(table).set_index("config")["ratio"]
     lines = [
@@ -148,7 +153,51 @@ def headline_section(results: Path) -> str:
     return (
         f"The `{first['profile']}` profile's reference run ({model}, {first['device']}, {first['numeric_precision']}; "
         f"{table['seed'].nunique()} seeds per configuration, each rate chosen on the validation reviews; "
-        f"`figures/{path.name}`):\n\n" + "\n".join(lines)
+        f"`{shown(path)}`):\n\n" + "\n".join(lines)
+    )
+
+
+def reference_section(results: Path) -> str:
+    """The reference run in full, from its committed folder (`reference/<profile>/`): the command, the setting, the
+    results table with intervals and paired tests, notebook 04's findings worded from the same results, and how long
+    each part of the series took."""
+    import json
+
+    from reference_table import table, wall_times
+
+    from bertpeft.layout import read_results
+    from bertpeft.report import paired_tests, results_table, results_takeaways
+
+    folder = REFERENCE.parent
+    if not (folder / "results").is_dir():
+        return f"(`{shown(folder)}/results/` is not in this checkout.)"
+    status = json.loads((folder / "run_status.json").read_text(encoding="utf-8"))
+    run = json.loads((folder / "run_config.json").read_text(encoding="utf-8"))
+    where = shown(folder)
+    command = " ".join(["bertpeft", *status["argv"]])
+    model = HUB_IDS.get(run["model"], run["model"])
+    setting = (
+        f"`{command}` ({model}; {run['n_train']:,} training, {run['n_validation']:,} validation and "
+        f"{run['n_test']:,} test reviews; `max_length` {run['max_length']}; {run['epochs']:g} epoch(s) at batch size "
+        f"{run['train_batch_size']}; {len(run['seeds'])} seeds per configuration). Its results are in `{where}/`: one "
+        "JSON per configuration and seed with every test review's label, prediction and score (by position in the "
+        "test split), from which every interval and test below can be recomputed; `python scripts/reference_table.py "
+        f"{where}` prints this table."
+    )
+    findings = results_takeaways(results_table(folder), paired_tests(read_results(folder)))
+    times = wall_times(folder).splitlines()
+    return "\n\n".join(
+        [
+            setting,
+            table(folder),
+            "Accuracy: the mean over seeds with a 95% two-level bootstrap interval (the seeds resampled, then the "
+            "test reviews); F1 and `train s` (the training loop alone: no evaluation, saving or loading) are mean ± "
+            "sd over seeds; `step / full's` is the median time per training step divided by full fine-tuning's with "
+            "the same seed and batches; the paired test compares each configuration with full on the same test "
+            "reviews, pooled over seeds, Holm-corrected over all of them.",
+            findings,
+            f"Time ({times[0]}): " + "; ".join(line.removeprefix("- ") for line in times[1:]) + ".",
+        ]
     )
 
 
@@ -172,9 +221,10 @@ def minutes_section(results: Path) -> str:
 
 
 SERIES_BF16 = "series_profile-quick-bf16.json"
-REFERENCE = ROOT / "figures" / "quick_results.csv"  # the reference run's results table (--reference)
+REFERENCE = ROOT / "reference" / "quick" / "results.csv"  # the reference run's results table (--reference)
 SECTIONS = {
     "headline": headline_section,
+    "reference": reference_section,
     "minutes": minutes_section,
     "precision": precision_section,
     "series_bf16": series_section,

@@ -99,23 +99,14 @@ def tiny_classifier(folder, num_labels=2, id2label=None):
     clearly between reviews (the smoke profile's near-zero init predicts one class for everything, which would make
     any order or merge look right)."""
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers import AutoTokenizer, BertForSequenceClassification
 
+    from bertpeft.fixtures import tiny_bert_config
     from bertpeft.models import TINY_BERT, resolve_model_source
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(TINY_BERT))
     labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        initializer_range=0.5,
-        num_labels=num_labels,
-        **labels,
-    )
+    config = tiny_bert_config(vocab_size=len(tokenizer), initializer_range=0.5, num_labels=num_labels, **labels)
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -11,11 +11,11 @@ import pytest
 from conftest import run_bertpeft, torch_threads
 
 from bertpeft.config import CONFIGURATIONS, METHODS, ConfigError, profile_config
-from bertpeft.fixtures import SMOKE_DATA
+from bertpeft.fixtures import SMOKE_DATA, TINY_SHAPE
 from bertpeft.models import apply_configuration, load_base_model, model_skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
+SIZE = {**TINY_SHAPE, "intermediate_size": 37}  # the tiny shape, with an FFN width no other module has
 ENCODERS = {
     # model type: (extra config, where its layer list sits, the projections LoRA wraps by default)
     "bert": ({}, "bert.encoder.layer", ("query", "value")),

@@ -81,12 +81,12 @@ def test_params_counts_every_method_on_bert_base_as_counted_by_hand(bert_base_ca
 
 def tiny_bert():
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
+
+    from bertpeft.fixtures import tiny_bert_config
 
     torch.manual_seed(0)
-    return BertForSequenceClassification(
-        BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    )
+    return BertForSequenceClassification(tiny_bert_config(vocab_size=99, max_position_embeddings=512))
 
 
 @pytest.mark.parametrize(

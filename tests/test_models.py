@@ -31,18 +31,15 @@ def bert_base_cased_shape(tmp_path_factory):
 
 def tiny_model(layers=4, num_labels=2):
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
+
+    from bertpeft.fixtures import tiny_bert_config
 
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=99,
-        hidden_size=16,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
+    config = tiny_bert_config(
+        vocab_size=99, hidden_size=16, num_hidden_layers=layers, intermediate_size=32, max_position_embeddings=64,
         num_labels=num_labels,
-    )
+    )  # fmt: skip
     return BertForSequenceClassification(config)
 
 
@@ -146,14 +143,15 @@ def test_frozen_dropout_false_runs_the_frozen_layers_in_eval_mode(frozen_dropout
     frozen lower layer give the same output both times (no dropout) while the trained top layer still drops out;
     with True (the Trainer's way) every layer drops out."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
+    from bertpeft.fixtures import tiny_bert_config
     from bertpeft.models import apply_configuration, keep_frozen_parts_in_eval
 
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-        hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.5,
+    config = tiny_bert_config(
+        vocab_size=99, intermediate_size=37, max_position_embeddings=512, hidden_dropout_prob=0.5,
+        attention_probs_dropout_prob=0.5,
     )  # fmt: skip
     model = apply_configuration(BertForSequenceClassification(config), profile_config("smoke", configuration="head+1"))
     if not frozen_dropout:

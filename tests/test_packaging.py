@@ -191,7 +191,7 @@ def test_committed_files_quote_no_review_of_the_local_data(shared_data):
     # 40 characters: pandas cuts a long text cell to 50 in a notebook's plain-text output
     openings = {o[:40] for o in (" ".join(str(text).split()) for text in reviews) if len(o) >= 40}
     committed = subprocess.run(
-        ["git", "ls-files", "rendered", "figures", "benchmarks", "README.md", "docs"],
+        ["git", "ls-files", "rendered", "figures", "reference", "benchmarks", "README.md", "docs"],
         cwd=ROOT,
         capture_output=True,
         text=True,

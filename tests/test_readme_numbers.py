@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "readme_sections.py"
 
@@ -69,9 +71,37 @@ def test_a_changed_result_makes_the_check_fail_and_the_rewrite_quotes_it(tmp_pat
 def test_a_changed_reference_result_changes_the_readme_table(tmp_path):
     import pandas as pd
 
-    table = pd.read_csv(ROOT / "figures" / "quick_results.csv")
+    table = pd.read_csv(ROOT / "reference" / "quick" / "results.csv")
     table.loc[table["config"] == "lora", "accuracy"] = 0.5
-    reference = tmp_path / "quick_results.csv"
+    reference = tmp_path / "results.csv"
     table.to_csv(reference, index=False)
     done = check(DOCUMENTS, ROOT / "benchmarks" / "results", "--reference", str(reference))
     assert done.returncode == 1 and "README.md section 'headline'" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_committed_reference_results_recompute_from_their_per_review_predictions(tmp_path):
+    """Every accuracy of the committed reference run follows from the predictions it commits, results.csv says the
+    same, and an edited result JSON makes the findings' reference section stale."""
+    import pandas as pd
+
+    folder = ROOT / "reference" / "quick"
+    results = sorted((folder / "results").glob("*.json"))
+    table = pd.read_csv(folder / "results.csv").set_index(["config", "seed"])
+    assert len(results) == len(table) >= 18  # six configurations, three seeds
+    for path in results:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        predictions, labels = result["test_predictions"], result["test_labels"]
+        assert len(predictions) == len(labels) == len(result["test_probabilities"]) == result["run_config"]["n_test"]
+        accuracy = sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(labels)
+        assert accuracy == pytest.approx(result["accuracy"], abs=1e-12), path.name
+        assert table.loc[(result["config"], result["seed"]), "accuracy"] == pytest.approx(accuracy, abs=1e-12), (
+            path.name
+        )
+    copy = tmp_path / "quick"
+    shutil.copytree(folder, copy)
+    edited = copy / "results" / results[-1].name
+    result = json.loads(edited.read_text(encoding="utf-8"))
+    result["test_predictions"] = [1 - p for p in result["test_predictions"]]
+    edited.write_text(json.dumps(result), encoding="utf-8")
+    done = check(DOCUMENTS, ROOT / "benchmarks" / "results", "--reference", str(copy / "results.csv"))
+    assert done.returncode == 1 and "findings.md section 'reference'" in done.stdout, done.stdout + done.stderr

@@ -28,12 +28,10 @@ def write_csv(folder: Path, rows_train, rows_test=None) -> Path:
 
 @pytest.fixture
 def no_tokenizer_model(tmp_path):
-    from transformers import BertConfig
+    from bertpeft.fixtures import tiny_bert_config
 
     folder = tmp_path / "model-without-tokenizer"
-    BertConfig(
-        vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
-    ).save_pretrained(folder)
+    tiny_bert_config(vocab_size=200, max_position_embeddings=512).save_pretrained(folder)
     return folder
 
 
