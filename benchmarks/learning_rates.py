@@ -43,10 +43,10 @@ def sweep(config, configurations, factors, runs: Path) -> list[dict]:
                     "config": configuration,
                     "learning_rate": rate,
                     "default": factor == 1.0,
-                    "accuracy": result["accuracy"],
-                    "f1": result["f1"],
-                    "final_loss": (result.get("loss_curve") or [{}])[-1].get("loss"),
-                    "train_seconds": result["train_seconds"],
+                    "accuracy": result.accuracy,
+                    "f1": result.f1,
+                    "final_loss": (result.loss_curve or [{}])[-1].get("loss"),
+                    "train_seconds": result.train_seconds,
                 }
             )
     return rows

@@ -10,7 +10,6 @@ Each pair (configuration, seed) trains both precisions one after the other, alte
 """
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -39,12 +38,13 @@ def trained(config) -> dict:
     """The result of `config`, read back when its run folder already has it (a resumed comparison)."""
     from bertpeft.layout import RunDir
     from bertpeft.manifest import OURS, result_differences, state
+    from bertpeft.result import read_result
     from bertpeft.training import train_configuration
 
     layout = RunDir(config)
     path = layout.result(config.configuration, config.seed)
     if path.exists() and state(layout.root, path) == OURS:
-        result = json.loads(path.read_text(encoding="utf-8"))
+        result = read_result(path)
         if not result_differences(config, result):
             return result
     return train_configuration(config, benchmark=False)
@@ -64,21 +64,21 @@ def compare(config, configurations, seeds, runs: Path) -> tuple[list[dict], list
                 run = config.replace(configuration=name, seed=seed, precision=precision, output=str(runs / precision))
                 print(f"{name}, seed {seed}, {precision}", flush=True)
                 result = trained(run)
-                labels = np.asarray(result["test_labels"])
+                labels = np.asarray(result.test_labels)
                 rows.append(
                     {
                         "config": name,
                         "seed": seed,
-                        "precision": result["numeric_precision"],
-                        "accuracy": result["accuracy"],
-                        "f1": result["f1"],
-                        "train_seconds": result["train_seconds"],
-                        "step_seconds_median": result.get("step_seconds_median"),
-                        "eval_seconds": result["eval_seconds"],
-                        "learning_rate": result["learning_rate"],
-                        "git": result["git"].get("sha"),  # the code that trained it (a resumed comparison may span two)
+                        "precision": result.numeric_precision,
+                        "accuracy": result.accuracy,
+                        "f1": result.f1,
+                        "train_seconds": result.train_seconds,
+                        "step_seconds_median": result.step_seconds_median,
+                        "eval_seconds": result.eval_seconds,
+                        "learning_rate": result.learning_rate,
+                        "git": result.git.get("sha"),  # the code that trained it (a resumed comparison may span two)
                         # per test review, in the prepared test split's order: 1 right, 0 wrong
-                        "correct": "".join("01"[int(c)] for c in np.asarray(result["test_predictions"]) == labels),
+                        "correct": "".join("01"[int(c)] for c in np.asarray(result.test_predictions) == labels),
                     }
                 )
     summaries = []

@@ -10,7 +10,6 @@ bf16 (amx_bf16, avx512_bf16) or `no-bf16`. Ratios are paired within a repetition
 """
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -45,6 +44,7 @@ def main(argv=None) -> int:
 
     from bertpeft.device import cpu_bf16_feature, device_description
     from bertpeft.layout import atomic_write_json, git_state, package_versions
+    from bertpeft.result import read_result
 
     runs = Path(args.runs)
     shutil.rmtree(runs, ignore_errors=True)
@@ -63,19 +63,19 @@ def main(argv=None) -> int:
             if done.returncode != 0:
                 print(done.stdout[-2000:] + done.stderr[-2000:], file=sys.stderr)
                 return done.returncode
-            result = json.loads((out / "results" / "full-seed42.json").read_text(encoding="utf-8"))
+            result = read_result(out / "results" / "full-seed42.json")
             rows.append(
                 {
                     "recipe": name,
                     "repeat": repeat,
-                    "precision": result["numeric_precision"],
-                    "padding": result["run_config"]["padding"],
-                    "group_by_length": result["run_config"]["group_by_length"],
+                    "precision": result.numeric_precision,
+                    "padding": result.run_config["padding"],
+                    "group_by_length": result.run_config["group_by_length"],
                     "command_seconds": wall,
-                    "train_seconds": result["train_seconds"],
-                    "train_samples_per_second": result["train_samples_per_second"],
-                    "eval_seconds": result["eval_seconds"],
-                    "accuracy": result["accuracy"],
+                    "train_seconds": result.train_seconds,
+                    "train_samples_per_second": result.train_samples_per_second,
+                    "eval_seconds": result.eval_seconds,
+                    "accuracy": result.accuracy,
                 }
             )
     by = {n: sorted((r for r in rows if r["recipe"] == n), key=lambda r: r["repeat"]) for n in RECIPES}

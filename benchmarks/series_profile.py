@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a chec
 
 from bertpeft.cli import add_overrides, add_profile  # noqa: E402
 from bertpeft.config import CLI_SETTINGS  # noqa: E402
+from bertpeft.result import read_result  # noqa: E402
 from bertpeft.series import earlier_invocations  # noqa: E402
 
 SETTINGS = [name for name in CLI_SETTINGS if name != "progress"]
@@ -37,10 +38,11 @@ PARTS = {
 }
 
 
-def training_parts(wall: float, result: dict) -> dict:
-    """A training notebook's wall time split into its parts; `rest` is what no part accounts for."""
-    parts = {name: float(result.get(key) or 0.0) for name, key in PARTS.items()}
-    runtime = result.get("trainer_runtime_seconds")
+def training_parts(wall: float, result) -> dict:
+    """A training notebook's wall time split into its parts (from its Result); `rest` is what no part accounts
+    for."""
+    parts = {name: float(getattr(result, key) or 0.0) for name, key in PARTS.items()}
+    runtime = result.trainer_runtime_seconds
     parts["evaluations and saves during training"] = max(0.0, runtime - parts["training loop"]) if runtime else 0.0
     parts["rest"] = max(0.0, wall - sum(parts.values()))
     return parts
@@ -73,10 +75,10 @@ def profile(run: Path) -> dict:
         if step["status"] == "ok" and step["notebook"] == "02_train" and parameters.get("configuration"):
             path = run / "results" / f"{parameters['configuration']}-seed{parameters['seed']}.json"
             if path.exists():
-                result = json.loads(path.read_text(encoding="utf-8"))
+                result = read_result(path)
                 row |= training_parts(step["seconds"], result)
-                row["test_passes"] = result.get("test_passes")
-                row["precision"] = result.get("numeric_precision")
+                row["test_passes"] = result.test_passes
+                row["precision"] = result.numeric_precision
         rows.append(row)
     trainings = [r for r in rows if "training loop" in r]
     parts = [*PARTS, "evaluations and saves during training", "rest"]

@@ -204,15 +204,15 @@ def benchmark_row(name: str, model, tokenizer, test, trained: TrainedRun) -> dic
         trained.num_labels,
         name,
         trained.config.eval_batch_size,
-        trained.result.get("numeric_precision") or resolve_precision(trained.config.precision, device),
+        trained.result.numeric_precision or resolve_precision(trained.config.precision, device),
     )  # as the Trainer computed it, also where `auto` means another precision on this machine
     row = bench.run_benchmark()
-    agree = agreement(row.pop("predictions"), trained.result["test_predictions"])
+    agree = agreement(row.pop("predictions"), trained.result.test_predictions)
     keys = ("parameters", "size_mb", "saved_mb", "latency_ms_median", "latency_ms_p90", "reviews_per_second")
     return {
         "model": name,
         "accuracy": row["accuracy"],
-        "trainer_accuracy": trained.result["accuracy"],
+        "trainer_accuracy": trained.result.accuracy,
         "agreement_with_trainer": agree,
         **{k: row[k] for k in keys},
     }

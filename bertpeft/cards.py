@@ -11,6 +11,7 @@ from .config import ADAPTER, entry
 from .data import hub_data_id, published_data_name
 from .layout import TrainedRun
 from .models import hub_id_of, published_model_name
+from .result import Result
 
 ADAPTER_FOLDER, MERGED_FOLDER = "lora-adapter", "lora-merged"
 
@@ -44,8 +45,8 @@ def label_lines(id2label: dict[int, str]) -> str:
     return "\n".join(f"| {i} | {label} |" for i, label in sorted(id2label.items()))
 
 
-def made_with(result: dict[str, Any]) -> str:
-    versions, git = result.get("versions", {}), result.get("git", {})
+def made_with(result: Result) -> str:
+    versions, git = result.versions, result.git
     sha = (git.get("sha") or "unknown")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
     return (
         f"bertpeft {versions.get('bertpeft')} (git {sha}), transformers {versions.get('transformers')}, "
@@ -75,7 +76,7 @@ def card_metadata(trained: TrainedRun, library: str, tags: list[str]) -> str:
             dataset_name=data,
             dataset_split="test",
             metric_type=metric,
-            metric_value=float(r[metric]),
+            metric_value=float(getattr(r, metric)),
         )
         for metric in ("accuracy", "f1")
     ]
@@ -113,7 +114,7 @@ def adapter_card(trained: TrainedRun, base: str, method: str, merge_refused: str
 # {method_name(c.configuration)} adapter: `{model}` for {trained.num_labels}-class review sentiment
 
 {method}. Trained with its classifier head (saved in `adapter_model.safetensors` with the adapter's weights) on
-{c.n_train:,} reviews of `{data}` (seed {c.seed}). Test accuracy {trained.result["accuracy"]:.4f} on {c.n_test:,}
+{c.n_train:,} reviews of `{data}` (seed {c.seed}). Test accuracy {trained.result.accuracy:.4f} on {c.n_test:,}
 reviews. Made with {made_with(trained.result)}.
 {merge}
 | id | label |
@@ -155,7 +156,7 @@ are the {average}.
 
 | accuracy | precision | recall | F1 |
 |---|---|---|---|
-| {r["accuracy"]:.4f} | {r["precision"]:.4f} | {r["recall"]:.4f} | {r["f1"]:.4f} |
+| {r.accuracy:.4f} | {r.precision:.4f} | {r.recall:.4f} | {r.f1:.4f} |
 
 ## Labels
 | id | label |
@@ -164,9 +165,9 @@ are the {average}.
 
 ## How it was made
 - Base model `{verification["base_model"]}`, {c.n_train:,} training reviews, truncated at
-  {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.get("learning_rate")}, seed {c.seed}.
-- {verification["method"]}, plus the classifier head: {r["trainable_params"]:,} trainable parameters of
-  {r["total_params"]:,}.
+  {c.max_length} tokens, {c.epochs:g} epoch(s) at learning rate {r.learning_rate}, seed {c.seed}.
+- {verification["method"]}, plus the classifier head: {r.trainable_params:,} trainable parameters of
+  {r.total_params:,}.
 - The adapter was saved alone ({verification["adapter_mb"]:.2f} MB), reloaded onto a freshly loaded base model
   with `PeftModel.from_pretrained`, merged with `merge_and_unload()` and saved here
   ({verification["merged_mb"]:.2f} MB).

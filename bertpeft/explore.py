@@ -13,9 +13,10 @@ from typing import Any
 from .config import RunConfig
 from .configurations import trains
 from .data import quote_review
-from .layout import RunDir, labels_by_id, read_results
+from .layout import RunDir, read_results
 from .models import load_tokenizer, load_trained_model
 from .report import configuration_rank
+from .result import Result
 
 # Plainly positive, plainly negative, mixed, and an idiom that a model reading words literally gets wrong.
 EXAMPLE_REVIEWS = (
@@ -31,15 +32,15 @@ def _short(text: str, limit: int = SHOWN_CHARS) -> str:
     return quote_review(text, True, limit)
 
 
-def finished_results(run_dir: str | Path, one_seed: bool = True) -> list[dict[str, Any]]:
+def finished_results(run_dir: str | Path, one_seed: bool = True) -> list[Result]:
     """The run's result JSONs in order of complexity (the first seed of each configuration when `one_seed`)."""
-    results = sorted(read_results(Path(run_dir)), key=lambda r: (configuration_rank(r["config"]), r["seed"]))
+    results = sorted(read_results(Path(run_dir)), key=lambda r: (configuration_rank(r.config), r.seed))
     if not one_seed:
         return results
     seen, first = set(), []
     for result in results:
-        if result["config"] not in seen:
-            seen.add(result["config"])
+        if result.config not in seen:
+            seen.add(result.config)
             first.append(result)
     return first
 
@@ -69,24 +70,24 @@ class Predictor:
 
     @property
     def names(self) -> list[str]:
-        return [r["config"] for r in self.results]
+        return [r.config for r in self.results]
 
-    def model(self, result: dict[str, Any]):
-        if result["name"] not in self._models:
+    def model(self, result: Result):
+        if result.name not in self._models:
             from transformers import set_seed
 
-            config = RunConfig.from_dict(result["run_config"])
-            id2label = labels_by_id(result["id2label"])
+            config = RunConfig.from_dict(result.run_config)
+            id2label = result.labels_by_id
             set_seed(config.seed)  # `none` keeps its random head: the same draw as in training
             with quiet_loading():
-                self._models[result["name"]] = load_trained_model(
-                    config, RunDir(self.run_dir).weights(result["name"]), result["num_labels"], id2label
+                self._models[result.name] = load_trained_model(
+                    config, RunDir(self.run_dir).weights(result.name), result.num_labels, id2label
                 ).to(self.device)
-        return self._models[result["name"]]
+        return self._models[result.name]
 
     def tokenizer(self):
         if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.results[0]["model"])
+            self._tokenizer = load_tokenizer(self.results[0].model)
         return self._tokenizer
 
     def predict(self, texts: list[str]):
@@ -94,7 +95,7 @@ class Predictor:
         import pandas as pd
         import torch
 
-        max_length = self.results[0]["run_config"]["max_length"]
+        max_length = self.results[0].run_config["max_length"]
         batch = self.tokenizer()(
             list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt"
         ).to(self.device)
@@ -107,8 +108,8 @@ class Predictor:
                 rows.append(
                     {
                         "review": _short(text, 80),
-                        "config": result["config"],
-                        "prediction": result["id2label"][str(int(label[i]))],
+                        "config": result.config,
+                        "prediction": result.label(label[i]),
                         "confidence": round(float(confidence[i]), 3),
                     }
                 )
@@ -138,19 +139,18 @@ def misclassified(run_dir: str | Path, config: str | None = None):
     labels, texts = test["label"], test["text"]
     rows = []
     for result in finished_results(run_dir):
-        if config is not None and result["config"] != config:
+        if config is not None and result.config != config:
             continue
-        names = result["id2label"]
         for i, (predicted, confidence) in enumerate(
-            zip(result["test_predictions"], result["test_probabilities"], strict=True)
+            zip(result.test_predictions, result.test_probabilities, strict=True)
         ):
             if predicted != labels[i]:
                 rows.append(
                     {
-                        "config": result["config"],
+                        "config": result.config,
                         "row": i,
-                        "label": names[str(labels[i])],
-                        "prediction": names[str(predicted)],
+                        "label": result.label(labels[i]),
+                        "prediction": result.label(predicted),
                         "confidence": round(confidence, 3),
                         "review": texts[i],
                     }
@@ -183,23 +183,23 @@ def hard_reviews(run_dir: str | Path, quote: bool = True, shown: int = 10):
     import numpy as np
     import pandas as pd
 
-    results = [r for r in finished_results(run_dir, one_seed=False) if trains(r["config"])]
+    results = [r for r in finished_results(run_dir, one_seed=False) if trains(r.config)]
     columns = ["row", "label", "tokens", "wrong_confidence", "review"]
     if not results:
         return 0, pd.DataFrame(columns=columns)
-    labels = np.asarray(results[0]["test_labels"])
+    labels = np.asarray(results[0].test_labels)
     wrong = np.ones(len(labels), dtype=bool)
     confidence = np.zeros(len(labels))
     for result in results:
-        wrong &= np.asarray(result["test_predictions"]) != labels
-        confidence += np.asarray(result["test_probabilities"])
+        wrong &= np.asarray(result.test_predictions) != labels
+        confidence += np.asarray(result.test_probabilities)
     rows = np.flatnonzero(wrong)
     test = test_reviews(run_dir)
-    names = results[0]["id2label"]
+
     frame = pd.DataFrame(
         {
             "row": rows,
-            "label": [names[str(labels[i])] for i in rows],
+            "label": [results[0].label(labels[i]) for i in rows],
             "tokens": [len(test[int(i)]["input_ids"]) for i in rows],
             "wrong_confidence": np.round(confidence[rows] / len(results), 3),
             "review": [quote_review(test[int(i)]["text"], quote, SHOWN_CHARS) for i in rows],

@@ -68,6 +68,7 @@ from .models import (
     published_model_name,
     resolve_model_source,
 )
+from .result import Result
 
 VERIFICATION = "verification.json"
 TOLERANCE = 1e-4  # fp32 merge rounding is ~1e-6; a wrong or missing head or adapter is off by far more
@@ -107,7 +108,7 @@ def check_exportable(configuration: str) -> str:
 
 def find_trained(run: str | Path | RunConfig, configuration: str = ADAPTER, seed: int | None = None) -> TrainedRun:
     """The run's trained `configuration` (the given seed, else the first one); a clear refusal otherwise."""
-    runs = [r for r in trained_runs(run, configuration) if seed is None or r.result["seed"] == seed]
+    runs = [r for r in trained_runs(run, configuration) if seed is None or r.result.seed == seed]
     if runs:
         return runs[0]
     run_dir = RunDir(run).root
@@ -133,7 +134,7 @@ def _profile_of(run: str | Path | RunConfig) -> str:
     settings = RunDir(run).run_config
     if settings.exists():
         return json.loads(settings.read_text(encoding="utf-8")).get("profile", "PROFILE")
-    return next((r.get("profile", "PROFILE") for r in read_results(Path(run))), "PROFILE")
+    return next((r.profile for r in read_results(Path(run))), "PROFILE")
 
 
 def base_model_source(model: str) -> str:
@@ -401,7 +402,7 @@ def _verification(trained: TrainedRun, logits: dict[str, np.ndarray], adapter_di
     compared, last = ("adapter", "merged") if "merged" in logits else ("trained", "adapter")
     return {
         "run": trained.run_dir.resolve().name,
-        "configuration": trained.result["name"],
+        "configuration": trained.result.name,
         "model": given_model_name(trained.config.model),
         "base_model": published_model_name(trained.config.model),
         "reviews": len(logits["adapter"]),
@@ -447,7 +448,7 @@ def disk_sizes(run: str | Path | RunConfig) -> list[dict[str, Any]]:
     the run folder; the base model by the name the exports give it)."""
     v = read_verification(run)
     run_dir = RunDir(run).root
-    exported = [r for r in trained_runs(run_dir, ADAPTER) if r.result["name"] == v["configuration"]]
+    exported = [r for r in trained_runs(run_dir, ADAPTER) if r.result.name == v["configuration"]]
     model = exported[0].config.model if exported else None
     return [
         {
@@ -498,19 +499,19 @@ def benchmark_exports(run: str | Path | RunConfig, seed: int | None = None) -> l
         ("merged", trained, lambda: load_merged(v["merged_dir"])[0]),
     ]
     full = trained_runs(trained.run_dir, REFERENCE)
-    full = [r for r in full if r.result["seed"] == trained.result["seed"]] or full  # same seed when there is one
+    full = [r for r in full if r.result.seed == trained.result.seed] or full  # same seed when there is one
     if full:
         candidates.append(("full fine-tuning", full[0], lambda: load_run_model(full[0])))
     return [benchmark_row(name, load(), tokenizer, test, source) for name, source, load in candidates]
 
 
-def export_takeaways(verification: dict[str, Any], result: dict[str, Any]) -> str:
+def export_takeaways(verification: dict[str, Any], result: Result) -> str:
     """What notebook 03 found, in Markdown, worded from the export's verification and the LoRA result."""
     diffs = verification["max_abs_diff"]
     ratio = verification["merged_mb"] / max(verification["adapter_mb"], 1e-9)
     lines = [
         f"- The adapter alone holds {verification['adapter_mb']:.3g} MB of weights (the LoRA matrices and the trained "
-        f"head: {result['trainable_params']:,} numbers); the merged model, a complete copy of the network, holds "
+        f"head: {result.trainable_params:,} numbers); the merged model, a complete copy of the network, holds "
         f"{verification['merged_mb']:.3g} MB, {ratio:,.0f}x more.",
         f"- Reloaded onto a fresh base model, the adapter reproduces the trained model's logits within "
         f"{diffs['adapter_vs_trained']:.1e}; the merged model reproduces base + adapter within "

@@ -35,6 +35,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from .config import ConfigError, OneLineError, RunConfig, first_line
+from .result import Result, read_result
 
 PACKAGES = ("bertpeft", "torch", "transformers", "datasets", "peft", "accelerate", "wandb", "papermill")
 
@@ -195,14 +196,14 @@ def result_path(run_dir: Path, configuration: str, seed: int) -> Path:
     return RunDir(run_dir).result(configuration, seed)
 
 
-def read_results(run_dir: Path) -> list[dict[str, Any]]:
-    """Every finished configuration's JSON in the run folder, in file-name order."""
+def read_results(run_dir: Path) -> list[Result]:
+    """Every finished configuration's result in the run folder, in file-name order."""
     folder = RunDir(run_dir).results
     paths = sorted(folder.glob("*.json"))
     for path in [folder, *paths]:
         if path.is_symlink():  # never read through a link out of the run folder
             raise _link_error(path)
-    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    return [read_result(p) for p in paths]
 
 
 def labels_by_id(id2label: dict) -> dict[int, str]:
@@ -215,20 +216,20 @@ class TrainedRun:
     """One trained configuration of a run folder: its result JSON and the configuration that produced it."""
 
     run_dir: Path
-    result: dict[str, Any]
+    result: Result
     config: RunConfig
 
     @property
     def num_labels(self) -> int:
-        return int(self.result["num_labels"])
+        return int(self.result.num_labels)
 
     @property
     def id2label(self) -> dict[int, str]:
-        return labels_by_id(self.result["id2label"])
+        return self.result.labels_by_id
 
     @property
     def weights_dir(self) -> Path:
-        return RunDir(self.run_dir).weights(self.result["name"])
+        return RunDir(self.run_dir).weights(self.result.name)
 
 
 def trained_runs(run: str | Path | RunConfig, configuration: str) -> list[TrainedRun]:
@@ -236,14 +237,11 @@ def trained_runs(run: str | Path | RunConfig, configuration: str) -> list[Traine
     run_dir = RunDir(run).root
     found = []
     for path in sorted(RunDir(run_dir).results.glob(f"{configuration}-seed*.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
+        if path.is_symlink():
+            raise _link_error(path)
+        result = read_result(path)
         # the folder may have moved since training: the settings point at where it is now
-        settings = {
-            **result["run_config"],
-            "configuration": configuration,
-            "seed": result["seed"],
-            "output": str(run_dir),
-        }
+        settings = {**result.run_config, "configuration": configuration, "seed": result.seed, "output": str(run_dir)}
         found.append(TrainedRun(run_dir, result, RunConfig.from_dict(settings)))
     return found
 

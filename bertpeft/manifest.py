@@ -28,6 +28,7 @@ from pathlib import Path
 from .config import RESULT_SETTINGS, ConfigError, RunConfig
 from .device import resolve_precision
 from .layout import MANIFEST, RunDir, atomic_write_bytes, atomic_write_json, check_no_links, json_text
+from .result import Result, ResultError, read_result
 
 NAME = MANIFEST
 FORMAT = 1
@@ -237,19 +238,19 @@ def damaged(root: str | Path, under: str) -> list[tuple[str, str]]:
     return found
 
 
-def result_differences(config: RunConfig, result: dict, same=None) -> list[str]:
+def result_differences(config: RunConfig, result: Result, same=None) -> list[str]:
     """The settings that change what a result means (RESULT_SETTINGS) in which `result`, a result JSON, was made
     otherwise than `config` says, each as `name before -> now`. The learning rate is left out where both chose it
     with tune_lr, which sets it per result; the precision is compared as computed (`auto` resolved on this machine
     against the result's `numeric_precision`); `same(name, value)` may accept a value written otherwise (e.g. LoRA
     targets named in full where `config` says auto)."""
-    made = result.get("run_config")
+    made = result.run_config
     if not isinstance(made, dict):
         return ["settings not recorded"]
     now = json.loads(json.dumps(config.to_dict(), default=str))
-    if "numeric_precision" in result and "precision" in made:
+    if "precision" in made:
         # What counts is the precision computed in: `auto` is bf16 on one CPU and fp32 on another.
-        made = {**made, "precision": result["numeric_precision"]}
+        made = {**made, "precision": result.numeric_precision}
         now = {**now, "precision": resolve_precision(now["precision"])}
     tuned = now.get("tune_lr") is True and made.get("tune_lr") is True
     names = [k for k in RESULT_SETTINGS if k in made and not (tuned and k == "learning_rate")]
@@ -305,8 +306,10 @@ def claim_results(
         if path.stem == replacing:
             continue
         try:
-            differing[path] = result_differences(config, json.loads(path.read_text(encoding="utf-8")), same)
-        except (OSError, ValueError, AttributeError):
+            differing[path] = result_differences(config, read_result(path), same)
+        except ResultError:
+            differing[path] = ["written by another version of bertpeft"]
+        except OSError:
             differing[path] = ["unreadable"]
     differing = {path: diff for path, diff in differing.items() if diff}
     if not differing:

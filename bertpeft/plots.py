@@ -10,6 +10,7 @@ from .configurations import trains
 from .layout import atomic_write_bytes
 from .manifest import manifest_path, write
 from .report import accuracy_with_interval, configuration_rank, confusion_counts, step_time_relative
+from .result import Result
 
 
 def _plt():
@@ -49,21 +50,21 @@ def plot_token_lengths(lengths, max_length: int):
     return fig
 
 
-def plot_training_curves(results: list[dict]):
+def plot_training_curves(results: list[Result]):
     """Training loss (left) and validation accuracy during training (right) against the step, one line per trained
     configuration and seed; configurations without training steps (none, embeddings+logreg) are named in the title
     instead of drawn."""
     plt = _plt()
     fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
     untrained = []
-    for i, result in enumerate(sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"]))):
-        label = result["config"] if len(results) == len({r["config"] for r in results}) else result["name"]
-        curve = result.get("loss_curve") or []
+    for i, result in enumerate(sorted(results, key=lambda r: (configuration_rank(r.config), r.seed))):
+        label = result.config if len(results) == len({r.config for r in results}) else result.name
+        curve = result.loss_curve or []
         if not curve:
             untrained.append(label)
             continue
         loss_ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], color=f"C{i}", label=label)
-        evals = [p for p in result.get("eval_curve") or [] if p.get("split", "validation") == "validation"]
+        evals = [p for p in result.eval_curve or [] if p.get("split", "validation") == "validation"]
         if evals:
             accuracy_ax.plot(
                 [p["step"] for p in evals], [p["accuracy"] for p in evals], "o-", color=f"C{i}", label=label
@@ -278,17 +279,17 @@ def plot_step_time_relative(table, reference: str = REFERENCE):
     return fig
 
 
-def plot_loss_curves(results: list[dict]):
+def plot_loss_curves(results: list[Result]):
     """Training loss against the step, one line per trained configuration (one thin line per seed)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
 
     colours = {}
-    for result in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):
-        curve = result.get("loss_curve") or []
+    for result in sorted(results, key=lambda r: (configuration_rank(r.config), r.seed)):
+        curve = result.loss_curve or []
         if not curve:
             continue
-        name = result["config"]
+        name = result.config
         first = name not in colours
         colours.setdefault(name, f"C{len(colours)}")
         ax.plot(
@@ -307,15 +308,15 @@ def plot_loss_curves(results: list[dict]):
     return fig
 
 
-def plot_confusion_matrices(results: list[dict]):
+def plot_confusion_matrices(results: list[Result]):
     """One confusion matrix per configuration, its seeds pooled: each row is a true label, each cell the share of
     that label's test reviews predicted as the column's label (rows sum to 1), with the count of reviews."""
     import numpy as np
 
     plt = _plt()
-    by_config: dict[str, list[dict]] = {}
-    for result in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):
-        by_config.setdefault(result["config"], []).append(result)
+    by_config: dict[str, list[Result]] = {}
+    for result in sorted(results, key=lambda r: (configuration_rank(r.config), r.seed)):
+        by_config.setdefault(result.config, []).append(result)
     n = max(len(by_config), 1)
     columns = min(n, 3)
     rows = -(-n // columns)
@@ -323,8 +324,8 @@ def plot_confusion_matrices(results: list[dict]):
     for ax in axes.flat[len(by_config) :]:
         ax.axis("off")
     for ax, (name, group) in zip(axes.flat, by_config.items(), strict=False):
-        k = int(group[0]["num_labels"])
-        labels = [group[0]["id2label"][str(i)] for i in range(k)]
+        k = int(group[0].num_labels)
+        labels = [group[0].label(i) for i in range(k)]
         counts = confusion_counts(group)
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         ax.imshow(shares, vmin=0, vmax=1, cmap="Blues")

@@ -9,6 +9,7 @@ from .configurations import display_order, trains
 from .layout import RunDir, read_results
 from .manifest import write
 from .metrics import METRICS
+from .result import Result
 from .stats import holm, mean_and_interval, paired_difference, pooled_accuracy
 
 COLUMNS = (
@@ -82,33 +83,25 @@ def results_table(run_dir: str | Path):
 CORRECT = "test_correct"
 
 
-def search_costs(result: dict) -> dict:
+def search_costs(result: Result) -> dict:
     """What a result cost beyond its own training: `trainings` (the trials of its rate search, or 1; 0 for `none`)
     and `search_train_seconds` (their training loops together; its own `train_seconds` without a search)."""
-    grid = result.get("learning_rate_grid") or []
+    grid = result.learning_rate_grid or []
     if grid:
         return {"trainings": len(grid), "search_train_seconds": sum(g.get("train_seconds") or 0.0 for g in grid)}
-    return {"trainings": int(trains(result.get("config"))), "search_train_seconds": result.get("train_seconds")}
+    return {"trainings": int(trains(result.config)), "search_train_seconds": result.train_seconds}
 
 
-def correct_of(result: dict) -> tuple[int, ...] | None:
-    """1 where `result`'s saved test prediction equals the review's label, 0 where not; None without them."""
-    predictions, labels = result.get("test_predictions"), result.get("test_labels")
-    if predictions is None or labels is None or len(predictions) != len(labels):
-        return None
-    return tuple(int(p == y) for p, y in zip(predictions, labels, strict=True))
-
-
-def table_of(results: list[dict]):
-    """The results table of `results` (dicts as the result JSONs hold them), in order of complexity."""
+def table_of(results: list[Result]):
+    """The results table of `results`, in order of complexity."""
     import pandas as pd
 
     rows = [
         {
-            **{c: result.get(c) for c in COLUMNS},
+            **{c: getattr(result, c, None) for c in COLUMNS},
             **search_costs(result),
-            "device": device_text(result.get("device")),
-            CORRECT: correct_of(result),
+            "device": device_text(result.device),
+            CORRECT: result.correct,
         }
         for result in results
     ]
@@ -119,15 +112,15 @@ def table_of(results: list[dict]):
     return table.iloc[order].reset_index(drop=True)
 
 
-def confusion_counts(results: list[dict]):
+def confusion_counts(results: list[Result]):
     """The confusion matrix of `results` (the seeds of one configuration) pooled: counts[true, predicted] over
     every seed's test reviews."""
     import numpy as np
 
-    k = int(results[0]["num_labels"])
+    k = int(results[0].num_labels)
     counts = np.zeros((k, k), dtype=int)
     for result in results:
-        np.add.at(counts, (np.asarray(result["test_labels"]), np.asarray(result["test_predictions"])), 1)
+        np.add.at(counts, (np.asarray(result.test_labels), np.asarray(result.test_predictions)), 1)
     return counts
 
 
@@ -165,7 +158,7 @@ def summary_over_seeds(table, formatted: bool = False):
     return shown
 
 
-def paired_tests(results: list[dict], reference: str = REFERENCE, alpha: float = 0.05):
+def paired_tests(results: list[Result], reference: str = REFERENCE, alpha: float = 0.05):
     """Each configuration against `reference` on the same test reviews, pooled over the seeds both trained with:
     the accuracy difference with a 95% two-level bootstrap interval (seeds, then reviews) and p-value
     (`stats.paired_difference`), and Holm's correction over every configuration compared (`p_holm`); `differs`
@@ -173,17 +166,15 @@ def paired_tests(results: list[dict], reference: str = REFERENCE, alpha: float =
     import numpy as np
     import pandas as pd
 
-    by_key = {(r["config"], r["seed"]): r for r in results}
+    by_key = {(r.config, r.seed): r for r in results}
     rows = []
-    for config in sorted({r["config"] for r in results} - {reference}, key=configuration_rank):
+    for config in sorted({r.config for r in results} - {reference}, key=configuration_rank):
         seeds = sorted(s for c, s in by_key if c == config and (reference, s) in by_key)
-        pairs = [(correct_of(by_key[config, s]), correct_of(by_key[reference, s])) for s in seeds]
+        pairs = [(by_key[config, s].correct, by_key[reference, s].correct) for s in seeds]
         same_reviews = [
             (a, b)
             for s, (a, b) in zip(seeds, pairs, strict=True)
-            if a is not None
-            and b is not None
-            and by_key[config, s]["test_labels"] == by_key[reference, s]["test_labels"]
+            if a is not None and b is not None and by_key[config, s].test_labels == by_key[reference, s].test_labels
         ]
         if not same_reviews or len({len(a) for a, _ in same_reviews}) > 1:
             continue  # not the same test reviews: no paired test
@@ -240,47 +231,45 @@ def step_time_relative(table, reference: str = REFERENCE):
     return pd.DataFrame(rows, columns=["config", "seeds", "ratio", "ratio_min", "ratio_max", "p10", "p90"])
 
 
-def training_takeaways(results: list[dict]) -> str:
+def training_takeaways(results: list[Result]) -> str:
     """What notebook 02 found, in Markdown, worded from its results: each configuration's test accuracy with its
     95% interval, what it trained and for how long, and whether the independent benchmark agreed."""
     lines = []
-    for r in sorted(results, key=lambda r: (configuration_rank(r["config"]), r["seed"])):
-        n_test = len(r.get("test_labels") or []) or None
+    for r in sorted(results, key=lambda r: (configuration_rank(r.config), r.seed)):
+        n_test = len(r.test_labels or []) or None
         interval = (
-            f" (95% interval {r['accuracy_low']:.3f} to {r['accuracy_high']:.3f})"
-            if r.get("accuracy_low") is not None
-            else ""
+            f" (95% interval {r.accuracy_low:.3f} to {r.accuracy_high:.3f})" if r.accuracy_low is not None else ""
         )
-        share = f"{r['trainable_params']:,} of {r['total_params']:,} parameters ({r['trainable_percent']:.2f}%)"
-        if r["config"] == PROBE:
-            trained = f"fitted {share} in {r['train_seconds']:.1f} s of embedding and fitting (C = {r['probe_c']:g})"
-        elif r["trainable_params"]:
-            trained = f"trained {share} for {r['train_seconds']:.1f} s of training loop" + (
-                f" at learning rate {r['learning_rate']:.2g}" if r.get("learning_rate") else ""
+        share = f"{r.trainable_params:,} of {r.total_params:,} parameters ({r.trainable_percent:.2f}%)"
+        if r.config == PROBE:
+            trained = f"fitted {share} in {r.train_seconds:.1f} s of embedding and fitting (C = {r.probe_c:g})"
+        elif r.trainable_params:
+            trained = f"trained {share} for {r.train_seconds:.1f} s of training loop" + (
+                f" at learning rate {r.learning_rate:.2g}" if r.learning_rate else ""
             )
         else:
             trained = "trained nothing"
         lines.append(
-            f"- `{r['config']}` (seed {r['seed']}): accuracy {r['accuracy']:.3f}{interval}"
+            f"- `{r.config}` (seed {r.seed}): accuracy {r.accuracy:.3f}{interval}"
             + (f" on {n_test:,} test reviews" if n_test else "")
             + f"; {trained}."
         )
     if not lines:
         return "No configuration was trained."
-    checked = [r for r in results if r.get("benchmark_accuracy") is not None]
+    checked = [r for r in results if r.benchmark_accuracy is not None]
     if checked:
-        gap = max(abs(r["accuracy"] - r["benchmark_accuracy"]) for r in checked)
+        gap = max(abs(r.accuracy - r.benchmark_accuracy) for r in checked)
         lines.append(
             f"- The independent inference loop reproduces the Trainer's accuracy within {gap:.4f} "
             f"for {'every configuration' if len(checked) > 1 else 'this configuration'}."
         )
-    trained = [r for r in results if r["trainable_params"]]
+    trained = [r for r in results if r.trainable_params]
     if len(trained) > 1:
-        best = max(results, key=lambda r: r["accuracy"])
-        fastest = min(trained, key=lambda r: r["train_seconds"])
+        best = max(results, key=lambda r: r.accuracy)
+        fastest = min(trained, key=lambda r: r.train_seconds)
         lines.append(
-            f"- Highest test accuracy: `{best['config']}` ({best['accuracy']:.3f}); shortest training loop: "
-            f"`{fastest['config']}` ({fastest['train_seconds']:.1f} s). Whether the differences are larger than "
+            f"- Highest test accuracy: `{best.config}` ({best.accuracy:.3f}); shortest training loop: "
+            f"`{fastest.config}` ({fastest.train_seconds:.1f} s). Whether the differences are larger than "
             f"chance is notebook 04's question (intervals over seeds and paired tests)."
         )
     return "\n".join(lines)

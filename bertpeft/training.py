@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -40,6 +41,7 @@ from .models import (
     save_trained_weights,
 )
 from .probe import fit_probe
+from .result import Result, read_result
 from .stats import metric_intervals
 from .tracking import finish_wandb, setup_wandb
 
@@ -483,15 +485,15 @@ def rate_tuned_earlier(config: RunConfig) -> dict[str, Any] | None:
     seed); the other seeds train at it, so their spread comes from the seeds alone and the search is not paid three
     times."""
     for result in read_results(config.run_dir):
-        if result.get("config") != config.configuration or result.get("seed") == config.seed:
+        if result.config != config.configuration or result.seed == config.seed:
             continue
         # the same settings as the run folder's other results must share (the rate aside: both searched it)
-        if result.get("learning_rate_grid") and not result_differences(config, result):
-            return {"learning_rate": result["learning_rate"], "seed": result["seed"]}
+        if result.learning_rate_grid and not result_differences(config, result):
+            return {"learning_rate": result.learning_rate, "seed": result.seed}
     return None
 
 
-def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, Any]:
+def train_configuration(config: RunConfig, benchmark: bool = True) -> Result:
     """Train `config.configuration` (or only evaluate, for `none`), evaluate the test split once, write the result
     JSON: the one training path of `bertpeft train`, `bertpeft run` and notebook 02, which shows the code it runs
     (`apply_configuration`, `make_trainer`, `fit`, `predict_by_length`). With `config.tune_lr` the learning rate is
@@ -552,7 +554,7 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
     labels = [int(label) for label in data["test"]["label"]]
     # 95% intervals over the test reviews: Wilson for accuracy, a bootstrap for F1 (seeded, so reproducible)
     intervals = metric_intervals(predictions.argmax(-1), labels, num_labels, seed=config.seed)
-    result = {
+    fields = {
         "name": result_name(config.configuration, config.seed),
         "config": config.configuration,
         "seed": config.seed,
@@ -584,23 +586,26 @@ def train_configuration(config: RunConfig, benchmark: bool = True) -> dict[str, 
         "git": git_state(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    result = Result.from_dict(fields)
     check_finite(result, config, precision, trainer)
     if trainer.is_world_process_zero():
         if trains:
-            weights = RunDir(config).weights(result["name"])
+            weights = RunDir(config).weights(result.name)
             clear(RunDir(config).root, weights)  # an earlier training's weights, bertpeft's only
             record_folder(RunDir(config).root, weights)
             save_trained_weights(trainer.model, weights)
         if benchmark:
             start = time.perf_counter()
-            result.update(
-                benchmark_result(
-                    trainer.model, tokenizer, data["test"], config, num_labels, reference=result["test_predictions"]
-                )
+            measured = benchmark_result(
+                trainer.model, tokenizer, data["test"], config, num_labels, reference=result.test_predictions
             )
-            result["benchmark_seconds"] = time.perf_counter() - start
-            result["test_passes"].append("independent benchmark")
-        write_json(RunDir(config).root, RunDir(config).result(config.configuration, config.seed), result)
+            result = dataclasses.replace(
+                result,
+                **measured,
+                benchmark_seconds=time.perf_counter() - start,
+                test_passes=[*result.test_passes, "independent benchmark"],
+            )
+        write_json(RunDir(config).root, RunDir(config).result(config.configuration, config.seed), result.to_dict())
         clear(RunDir(config).root, trainer.args.output_dir)
     return result
 
@@ -628,13 +633,13 @@ class DivergedError(ConfigError):
     change."""
 
 
-def check_finite(result: dict[str, Any], config: RunConfig, precision: str, trainer) -> None:
+def check_finite(result: Result, config: RunConfig, precision: str, trainer) -> None:
     """Refuse a result that holds NaN or Infinity (a diverged training: its weights are not numbers any more),
     naming where it began, before anything is saved; its checkpoints, of the same weights, are removed."""
-    bad = non_finite(result)
+    bad = non_finite(result.to_dict())
     if not bad:
         return
-    steps = [h["step"] for h in result["loss_curve"] if not math.isfinite(h["loss"])]
+    steps = [h["step"] for h in result.loss_curve if not math.isfinite(h["loss"])]
     where, value = bad[0]
     named = {"loss": "the loss on the test reviews", "test_probabilities": "the predicted probabilities"}
     began = (
@@ -642,7 +647,7 @@ def check_finite(result: dict[str, Any], config: RunConfig, precision: str, trai
         if steps
         else f"{named.get(where.split('[')[0], where)} became {value}"
     )
-    rate = result["learning_rate"]
+    rate = result.learning_rate
     fix = (
         f"train it with a lower learning rate than {rate:g} (--learning-rate)"
         if rate is not None
@@ -652,16 +657,15 @@ def check_finite(result: dict[str, Any], config: RunConfig, precision: str, trai
         fix += " or in fp32 (--precision fp32)"
     if trainer.is_world_process_zero():
         clear(RunDir(config).root, trainer.args.output_dir)
-    raise DivergedError(f"{result['name']} diverged: {began}, so no result was written; {fix}")
+    raise DivergedError(f"{result.name} diverged: {began}, so no result was written; {fix}")
 
 
-def finished_result(config: RunConfig) -> dict[str, Any] | None:
-    """The result JSON of `config`'s configuration and seed if the run folder holds one, else None."""
+def finished_result(config: RunConfig) -> Result | None:
+    """The result of `config`'s configuration and seed if the run folder holds one, else None."""
     path = RunDir(config).result(config.configuration, config.seed)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not path.is_file():
         return None
+    return read_result(path)
 
 
 def eval_curve(log_history: list[dict[str, Any]], periodic_split: str = "validation") -> list[dict[str, Any]]:
@@ -675,10 +679,7 @@ def eval_curve(log_history: list[dict[str, Any]], periodic_split: str = "validat
     return [{"step": step, "accuracy": accuracy, "split": split} for step, (accuracy, split) in by_step.items()]
 
 
-def summary(result: dict[str, Any]) -> str:
-    keys = ("accuracy", "precision", "recall", "f1")
-    metrics = "  ".join(f"{k} {result[k]:.4f}" for k in keys)
-    return (
-        f"{result['config']} (seed {result['seed']}): {metrics}  trainable {result['trainable_params']:,}"
-        f"  train {result['train_seconds']:.1f}s"
-    )
+def summary(result: Result) -> str:
+    r = result
+    metrics = f"accuracy {r.accuracy:.4f}  precision {r.precision:.4f}  recall {r.recall:.4f}  f1 {r.f1:.4f}"
+    return f"{r.config} (seed {r.seed}): {metrics}  trainable {r.trainable_params:,}  train {r.train_seconds:.1f}s"

@@ -58,7 +58,7 @@ from bertpeft.notebook import notebook_config, run_story
 run_dir = Path(notebook_config(output, profile, settings, create=False).output)
 lora = find_lora_run(run_dir, seed)  # a run without a trained lora configuration stops here, saying how to train it
 data_name = published_data_name(lora.config.data)  # a local folder by its name, not its path on this machine
-print(f"run folder {run_dir}: exporting {lora.result['name']} ({lora.config.model} on {data_name})")
+print(f"run folder {run_dir}: exporting {lora.result.name} ({lora.config.model} on {data_name})")
 print(run_story(lora.config))
 
 # %% [markdown]

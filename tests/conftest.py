@@ -94,6 +94,24 @@ def smoke_config(tmp_path):
     return profile_config("smoke", output=str(tmp_path / "run"), progress="lines")
 
 
+def a_result(config, **fields):
+    """A Result for `config` with made-up metrics (for tests of what reads results, not of training)."""
+    import json
+
+    from bertpeft.device import resolve_precision
+    from bertpeft.layout import result_name
+    from bertpeft.result import Result
+
+    made = {
+        "name": result_name(config.configuration, config.seed), "config": config.configuration, "seed": config.seed,
+        "profile": config.profile, "model": config.model, "trainable_params": 0, "total_params": 1, "accuracy": 0.5,
+        "precision": 0.5, "recall": 0.5, "f1": 0.5, "num_labels": 2, "id2label": {"0": "negative", "1": "positive"},
+        "run_config": json.loads(json.dumps(config.to_dict(), default=str)),
+        "numeric_precision": resolve_precision(config.precision),  # what `auto` means on this machine
+    }  # fmt: skip
+    return Result(**{**made, **fields})
+
+
 def tiny_classifier(folder, num_labels=2, id2label=None):
     """A tiny random BERT with a head and large initial weights, saved with the smoke tokenizer: its logits differ
     clearly between reviews (the smoke profile's near-zero init predicts one class for everything, which would make

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bertpeft"
 LAYERS = (
     ("configurations",),
     ("config",),
-    ("layout", "device", "fixtures", "hub", "metrics", "stats"),
+    ("result", "layout", "device", "fixtures", "hub", "metrics", "stats"),
     ("manifest", "data", "models", "tracking", "launch"),
     ("benchmark", "probe"),
     ("training",),

@@ -45,20 +45,20 @@ def rebuilt(config):
 
 def test_result_records_benchmark_equal_to_trainer(head_run):
     _, result = head_run
-    assert len(set(result["test_predictions"])) > 1, "the check needs predictions that differ between reviews"
+    assert len(set(result.test_predictions)) > 1, "the check needs predictions that differ between reviews"
     for metric in METRICS:
-        assert result[f"benchmark_{metric}"] == pytest.approx(result[metric], abs=1e-12)
-    assert result["benchmark_agreement"] == 1.0
+        assert getattr(result, f"benchmark_{metric}") == pytest.approx(getattr(result, metric), abs=1e-12)
+    assert result.benchmark_agreement == 1.0
 
 
 def test_benchmark_predictions_are_the_trainers_in_row_order(head_run):
     config, result = head_run
     model, tokenizer, test, num_labels = rebuilt(config)
     bench = PerformanceBenchmark(
-        model, tokenizer, test, num_labels, batch_size=config.eval_batch_size, precision=result["numeric_precision"]
+        model, tokenizer, test, num_labels, batch_size=config.eval_batch_size, precision=result.numeric_precision
     )  # in the precision the Trainer computed in (`auto`: bf16 on a CPU with native bf16)
-    assert bench.predict().argmax(-1).tolist() == result["test_predictions"]
-    assert bench.compute_metrics() == pytest.approx({k: result[k] for k in METRICS})
+    assert bench.predict().argmax(-1).tolist() == result.test_predictions
+    assert bench.compute_metrics() == pytest.approx({k: getattr(result, k) for k in METRICS})
 
 
 def test_final_evaluation_in_length_order_gives_row_order_predictions_and_metrics(head_run):

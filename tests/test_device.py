@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import run_bertpeft
+from conftest import a_result, run_bertpeft
 
 from bertpeft import device
 from bertpeft.config import ConfigError, profile_config
@@ -54,7 +54,7 @@ def test_the_cpu_check_agrees_with_the_cpu_flags():
 
 def test_a_result_is_compared_by_the_precision_it_computed_in(monkeypatch):
     config = profile_config("smoke", output="runs/x")  # precision auto
-    made = {"run_config": json.loads(json.dumps(config.to_dict(), default=str)), "numeric_precision": "fp32"}
+    made = a_result(config, numeric_precision="fp32")
     monkeypatch.setattr(device, "cpu_bf16_feature", lambda: None)
     assert result_differences(config, made) == []
     # the same `auto` on a CPU with native bf16 means bf16: a folder of fp32 results does not take it silently

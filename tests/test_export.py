@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_classifier
+from conftest import a_result, tiny_classifier
 from safetensors.torch import load_file, save_file
 
 from bertpeft import profile_config
@@ -282,12 +282,17 @@ def test_cards_of_a_minilm_run_name_its_hub_id(tmp_path):
     from bertpeft.cards import adapter_card, model_card
     from bertpeft.layout import TrainedRun
     from bertpeft.models import resolve_model_source
+    from bertpeft.result import Result
 
     data = tmp_path / "reviews"
     data.mkdir()
     config = profile_config("quick", configuration="lora", data=str(data), output=str(tmp_path / "run"))
-    result = {"accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1": 0.9, "trainable_params": 10, "total_params": 99}
-    trained = TrainedRun(tmp_path / "run", {**result, "num_labels": 2, "id2label": {"0": "neg", "1": "pos"}}, config)
+    result = Result(
+        name="lora-seed42", config="lora", seed=42, profile="quick", model="minilm", trainable_params=10,
+        total_params=99, accuracy=0.9, precision=0.9, recall=0.9, f1=0.9, num_labels=2,
+        id2label={"0": "neg", "1": "pos"}, run_config=config.to_dict(),
+    )  # fmt: skip
+    trained = TrainedRun(tmp_path / "run", result, config)
     verification = {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2",
         "max_abs_diff": {"merged_vs_adapter": 0.0, "adapter_vs_trained": 0.0},
@@ -305,9 +310,7 @@ def test_a_run_without_lora_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     config = profile_config("smoke", configuration="none", output=str(run))
     (run / "results").mkdir(parents=True)
-    (run / "results" / "none-seed42.json").write_text(
-        json.dumps({"name": "none-seed42", "seed": 42, "profile": "smoke", "run_config": config.to_dict()})
-    )
+    (run / "results" / "none-seed42.json").write_text(json.dumps(a_result(config).to_dict()))
     with pytest.raises(
         ExportError,
         match=r"no trained lora configuration .*bertpeft train --profile smoke "
@@ -341,7 +344,7 @@ def test_experiment_b_profile_offline(shared_data, tmp_path):
     )
     assert config.configurations == ("none", "lora") and (config.lora_r, config.lora_alpha) == (16, 32)
     none = train_configuration(config.replace(configuration="none"), benchmark=False)
-    assert {int(k): v for k, v in none["id2label"].items()} == NLPTOWN_LABELS
+    assert {int(k): v for k, v in none.id2label.items()} == NLPTOWN_LABELS
     test = load_prepared(config, load_tokenizer(config.model))[0]["test"]
     own_head = review_logits(
         AutoModelForSequenceClassification.from_pretrained(model_dir),
@@ -349,7 +352,7 @@ def test_experiment_b_profile_offline(shared_data, tmp_path):
         list(test["text"]),
         64,
     )
-    assert none["test_predictions"] == own_head.argmax(-1).tolist()  # the model's head, not a new random one
+    assert none.test_predictions == own_head.argmax(-1).tolist()  # the model's head, not a new random one
     train_configuration(config.replace(configuration="lora"), benchmark=False)
     verification = export_lora(config, n_reviews=8)
     merged = json.loads((export_dir(config.run_dir) / MERGED / "config.json").read_text())

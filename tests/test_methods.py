@@ -193,10 +193,10 @@ def test_every_method_trains_on_the_smoke_reviews_and_writes_its_result(methods_
     """Each writes a result with finite losses and its trainable-parameter count."""
     run_dir, results = methods_run
     for name, (config, result) in results.items():
-        assert result["train_steps"] == 6, name
-        assert all(math.isfinite(point["loss"]) for point in result["loss_curve"]), name
-        assert result["learning_rate"] == config.learning_rate_for, name
-        assert result["trainable_params"] > 66 or name == "head", name  # more than the head (32 x 2 + 2) alone
+        assert result.train_steps == 6, name
+        assert all(math.isfinite(point["loss"]) for point in result.loss_curve), name
+        assert result.learning_rate == config.learning_rate_for, name
+        assert result.trainable_params > 66 or name == "head", name  # more than the head (32 x 2 + 2) alone
         assert (run_dir / "results" / f"{name}-seed42.json").exists()
 
 
@@ -310,8 +310,8 @@ def test_the_methods_notebook_compares_the_run_and_says_what_it_found(methods_ru
         assert f"{name}-adapter" in exported or name == "lora" and "lora-adapter" in exported, name
         assert (f"{name}-merged" in exported) == (name not in UNMERGEABLE) or name == "lora", name
     found = executed["cells"][-1]["outputs"][0]["data"]["text/markdown"]
-    best = max(results.values(), key=lambda r: r[1]["accuracy"])[1]
-    assert f"with {best['accuracy']:.3f}" in found and "Pareto front" in found and "cannot be merged" in found
+    best = max(results.values(), key=lambda r: r[1].accuracy)[1]
+    assert f"with {best.accuracy:.3f}" in found and "Pareto front" in found and "cannot be merged" in found
 
 
 def test_takeaways_name_the_configurations_level_with_the_best_and_set_apart_one_whose_seeds_disagree():

@@ -8,7 +8,9 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT, kill_tree, notebook_debris, notebook_errors, run_bertpeft
+from conftest import ROOT, a_result, kill_tree, notebook_debris, notebook_errors, run_bertpeft
+
+from bertpeft.result import Result
 
 CONFIGS = ["none", "head", "head+1", "head+2", "lora", "full"]
 # Marker strings in the shape of a W&B key (40 characters) and a Hugging Face token.
@@ -118,15 +120,15 @@ def test_error_analysis_counts_the_reviews_every_trained_configuration_gets_wron
 
     run_dir, _ = smoke_run
     results = read_results(run_dir)
-    trained = [r for r in results if r["config"] != "none"]
-    labels = np.asarray(trained[0]["test_labels"])
-    wrong = np.logical_and.reduce([np.asarray(r["test_predictions"]) != labels for r in trained])
+    trained = [r for r in results if r.config != "none"]
+    labels = np.asarray(trained[0].test_labels)
+    wrong = np.logical_and.reduce([np.asarray(r.test_predictions) != labels for r in trained])
     count, shown = hard_reviews(run_dir, quote=False)
     assert count == int(wrong.sum()) and set(shown["row"]) <= set(np.flatnonzero(wrong).tolist())
     assert shown["review"].str.startswith("[review not quoted").all()
-    full = [r for r in results if r["config"] == "full"]
+    full = [r for r in results if r.config == "full"]
     counts = confusion_counts(full)
-    assert counts.sum() == len(labels) and np.trace(counts) == round(full[0]["accuracy"] * len(labels))
+    assert counts.sum() == len(labels) and np.trace(counts) == round(full[0].accuracy * len(labels))
     text = (run_dir / "notebooks" / "04_results.ipynb").read_text(encoding="utf-8")
     assert f"{count:,} of {len(labels):,} test reviews are wrong in every trained configuration" in text
     assert always_wrong(results_table(run_dir)) == count  # the findings' count: the same reviews
@@ -252,8 +254,8 @@ def test_a_folder_made_with_the_lora_targets_auto_stands_for_still_resumes(tmp_p
 
     config = profile_config("smoke", output=str(tmp_path / "run"))
     for names in (["query", "value"], ["value", "query"], ["query", "key"]):
-        made = {"run_config": json.loads(config.replace(lora_target_modules=tuple(names)).to_json())}
-        atomic_write_json(tmp_path / "run" / "results" / "lora-seed42.json", made)
+        made = a_result(config.replace(configuration="lora", lora_target_modules=tuple(names)))
+        atomic_write_json(tmp_path / "run" / "results" / "lora-seed42.json", made.to_dict())
         record(tmp_path / "run" / "results" / "lora-seed42.json", root=tmp_path / "run")
         if names == ["query", "key"]:
             with pytest.raises(ConfigError, match=r"lora_target_modules \['query', 'key'\] -> \['auto'\]"):
@@ -313,6 +315,9 @@ def fake_result(config, seed, accuracy, trainable):
         "profile": "smoke",
         "device": {"type": "cpu", "count": 2},
         "loss_curve": curve,
+        "num_labels": 2,
+        "id2label": {"0": "negative", "1": "positive"},
+        "run_config": {},
     }
 
 
@@ -374,7 +379,9 @@ def test_paired_tests_say_which_differences_from_full_are_real():
     def result(config, seed, wrong):
         predictions = [1 - y if i < wrong else y for i, y in enumerate(labels)]
         accuracy = 1 - wrong / len(labels)
-        return {**fake_result(config, seed, accuracy, 10), "test_predictions": predictions, "test_labels": labels}
+        return Result.from_dict(
+            {**fake_result(config, seed, accuracy, 10), "test_predictions": predictions, "test_labels": labels}
+        )
 
     wrong = {"full": (0, 0), "head": (30, 30), "head+1": (2, 1)}
     pairs = paired_tests([result(c, seed, w[seed - 1]) for c, w in wrong.items() for seed in (1, 2)])
@@ -397,11 +404,13 @@ def test_takeaways_say_no_evidence_of_a_difference_where_the_paired_test_finds_n
 
     def result(config, seed, wrong):
         predictions = [1 - y if i < wrong else y for i, y in enumerate(labels)]
-        return {
-            **fake_result(config, seed, 1 - wrong / len(labels), 10),
-            "test_predictions": predictions,
-            "test_labels": labels,
-        }
+        return Result.from_dict(
+            {
+                **fake_result(config, seed, 1 - wrong / len(labels), 10),
+                "test_predictions": predictions,
+                "test_labels": labels,
+            }
+        )
 
     wrong = {"full": (0, 0), "head": (30, 30), "head+1": (2, 1)}
     results = [result(c, seed, w[seed - 1]) for c, w in wrong.items() for seed in (1, 2)]
@@ -427,7 +436,9 @@ def test_a_configurations_interval_over_several_seeds_resamples_seeds_and_review
     for seed, k in enumerate(wrong, 1):
         predictions = [1 - y if i % 400 < k else y for i, y in enumerate(labels)]
         results.append(
-            {**fake_result("lora", seed, 1 - k / 400, 10), "test_predictions": predictions, "test_labels": labels}
+            Result.from_dict(
+                {**fake_result("lora", seed, 1 - k / 400, 10), "test_predictions": predictions, "test_labels": labels}
+            )
         )
     mean, low, high, over = accuracy_with_interval(table_of(results))
     correct = [[int(i >= k) for i in range(400)] for k in wrong]

@@ -207,9 +207,9 @@ def test_same_profile_and_seed_give_identical_metrics(tmp_path):
         for name in ("a", "b")
     ]
     for key in ("accuracy", "precision", "recall", "f1", "loss"):
-        assert runs[0][key] == runs[1][key], key
-    assert runs[0]["loss_curve"] == runs[1]["loss_curve"]
-    assert runs[0]["test_probabilities"] == runs[1]["test_probabilities"]
+        assert getattr(runs[0], key) == getattr(runs[1], key), key
+    assert runs[0].loss_curve == runs[1].loss_curve
+    assert runs[0].test_probabilities == runs[1].test_probabilities
 
 
 @pytest.mark.slow
@@ -314,7 +314,7 @@ def test_a_killed_training_resumed_ends_exactly_as_the_uninterrupted_one(tmp_pat
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     for path in (out / "results").glob("*.json"):  # nothing half-written
         json.loads(path.read_text())
-    assert [r["name"] for r in read_results(out)] == ["lora-seed42"]
+    assert [r.name for r in read_results(out)] == ["lora-seed42"]
 
 
 @pytest.mark.slow
@@ -346,7 +346,7 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_and_the_same_command_resumes(tm
     again = run_bertpeft("run", "--profile", "smoke", "--configs", "none", "--output", out, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "02_train none-seed42" in again.stdout and "already done" not in again.stdout
-    assert [r["name"] for r in read_results(out)] == ["none-seed42"]
+    assert [r.name for r in read_results(out)] == ["none-seed42"]
     assert (out / "results.csv").is_file() and json.loads((out / "run_status.json").read_text())["finished"]
     assert not list((out / "notebooks").glob("*.interrupted.ipynb")), "the interrupted copy outlives its re-run"
 

@@ -95,8 +95,8 @@ def test_offline_runs_hold_the_metrics(tmp_path, restored_environment):
     logged = dict(offline_run(folder) for folder in runs)
     assert set(logged) == {"head", "lora"}, "run_name is the configuration"
     for name, history in logged.items():
-        assert history["eval/accuracy"][-1] == pytest.approx(results[name]["accuracy"])
-        assert history["eval/f1"][-1] == pytest.approx(results[name]["f1"])
+        assert history["eval/accuracy"][-1] == pytest.approx(results[name].accuracy)
+        assert history["eval/f1"][-1] == pytest.approx(results[name].f1)
         assert "train/loss" in history
     import wandb
 

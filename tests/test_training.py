@@ -76,7 +76,7 @@ def names(params, *prefixes):
 def test_none_changes_nothing(trained):
     run = trained["none"]
     assert run["changed"] == set()
-    assert run["result"]["train_seconds"] == 0 and run["result"]["loss_curve"] == []
+    assert run["result"].train_seconds == 0 and run["result"].loss_curve == []
 
 
 def test_head_changes_only_the_classifier(trained):
@@ -126,7 +126,7 @@ def test_result_json(trained, name):
     assert saved["benchmark_accuracy"] == saved["accuracy"], "the independent loop confirms the Trainer"
     model = run["model"]
     assert saved["trainable_params"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert saved["total_params"] == trained["full"]["result"]["total_params"], "one total for all six"
+    assert saved["total_params"] == trained["full"]["result"].total_params, "one total for all six"
     assert saved["world_size"] == 1 and saved["device"]["type"] == "cpu"
     assert {"torch", "transformers", "peft", "datasets"} <= set(saved["versions"])
     assert {"sha", "dirty"} <= set(saved["git"])
@@ -144,7 +144,7 @@ def test_one_result_per_configuration(trained):
 
 
 def test_eval_curve_lists_each_step_once(trained):
-    steps = [point["step"] for point in trained["head"]["result"]["eval_curve"]]
+    steps = [point["step"] for point in trained["head"]["result"].eval_curve]
     assert steps == sorted(set(steps)) and steps[-1] == 3
 
 
@@ -164,7 +164,7 @@ def test_saved_trained_weights_reload(trained, name):
     run["model"].eval()
     # The Trainer's model keeps computing in the precision it trained in (accelerate wraps its forward in autocast):
     # the reloaded one is run the same way.
-    with torch.no_grad(), autocast("cpu", run["result"]["numeric_precision"]):
+    with torch.no_grad(), autocast("cpu", run["result"].numeric_precision):
         assert torch.allclose(reloaded(**batch).logits.float(), run["model"](**batch).logits.float(), atol=1e-6)
 
 
@@ -210,20 +210,20 @@ def test_train_seconds_time_the_training_loop_without_evaluation(shared_data, tm
         )
         results[eval_steps] = train_configuration(config, benchmark=False)
     every, never = results[1], results[1000]
-    assert every["train_steps"] == never["train_steps"] == every["timed_steps"] == 8
+    assert every.train_steps == never.train_steps == every.timed_steps == 8
     # seven periodic evaluations on the validation split, then the final one on the test split
-    assert [(p["step"], p["split"]) for p in every["eval_curve"]] == [
+    assert [(p["step"], p["split"]) for p in every.eval_curve] == [
         *((i, "validation") for i in range(1, 8)),
         (8, "test"),
     ]
-    assert [p["step"] for p in never["eval_curve"]] == [8]
-    evaluations = every["trainer_runtime_seconds"] - every["train_seconds"]
-    assert evaluations > 2 * every["eval_seconds"], "seven evaluations sat inside the Trainer's runtime"
+    assert [p["step"] for p in never.eval_curve] == [8]
+    evaluations = every.trainer_runtime_seconds - every.train_seconds
+    assert evaluations > 2 * every.eval_seconds, "seven evaluations sat inside the Trainer's runtime"
     # Counted in, they would make it 5-10x; a step right after an evaluation can run a little slower (caches):
     # measured 1.03-1.36x here; the tests run in two workers side by side, so the other worker's load can change
     # between the two trainings: the bound leaves room for that and stays well below what it guards against.
-    assert 1 / 2.5 < every["train_seconds"] / never["train_seconds"] < 2.5
-    assert every["train_samples_per_second"] == pytest.approx(128 / every["train_seconds"])
+    assert 1 / 2.5 < every.train_seconds / never.train_seconds < 2.5
+    assert every.train_samples_per_second == pytest.approx(128 / every.train_seconds)
     assert not list((tmp_path / "eval-every-1" / "checkpoints").glob("*/checkpoint-*"))
 
 
@@ -248,20 +248,20 @@ def test_learning_rate_is_chosen_on_validation_before_the_test_split_is_read(tmp
         output=str(tmp_path / "run"), progress="lines",
     )  # fmt: skip
     result = train_configuration(config, benchmark=False)
-    grid = result["learning_rate_grid"]
+    grid = result.learning_rate_grid
     default = config.learning_rate_for
     assert [g["learning_rate"] for g in grid] == [pytest.approx(default * f, rel=1e-2) for f in (0.1, 1, 10)]
     best = max(grid, key=lambda g: g["validation_accuracy"])
     assert (
-        result["learning_rate"]
+        result.learning_rate
         == best["learning_rate"]
         == grid[[g["validation_accuracy"] for g in grid].index(best["validation_accuracy"])]["learning_rate"]
     )
-    assert result["n_validation"] == 16
+    assert result.n_validation == 16
     first_test = read.index(config.n_test)
     assert set(read[:first_test]) == {16}, read  # validation only, until the rate was chosen
     assert read[first_test:] == [config.n_test], "the test split is read once, at the end"
-    assert json.loads(result_path(config.run_dir, "head", 42).read_text())["learning_rate"] == result["learning_rate"]
+    assert json.loads(result_path(config.run_dir, "head", 42).read_text())["learning_rate"] == result.learning_rate
 
 
 @pytest.mark.parametrize("configuration", ["none", "head"])
@@ -297,8 +297,8 @@ def test_the_test_split_is_read_twice_the_final_evaluation_and_the_benchmark(tmp
     result = train_configuration(config)
     test_reads = [who for who, n in read if n == config.n_test]
     assert test_reads == ["trainer", "benchmark"], read
-    assert result["test_passes"] == ["final evaluation", "independent benchmark"]
-    assert result["benchmark_seconds"] > 0
+    assert result.test_passes == ["final evaluation", "independent benchmark"]
+    assert result.benchmark_seconds > 0
 
 
 def test_a_rate_is_tuned_once_per_configuration_and_reused_by_its_other_seeds(tmp_path):
@@ -312,11 +312,11 @@ def test_a_rate_is_tuned_once_per_configuration_and_reused_by_its_other_seeds(tm
     )  # fmt: skip
     first = train_configuration(config, benchmark=False)
     second = train_configuration(config.replace(seed=7), benchmark=False)
-    assert len(first["learning_rate_grid"]) == 2 and first["learning_rate_tuned_with_seed"] == 42
-    assert second["learning_rate_grid"] is None
-    assert second["learning_rate"] == first["learning_rate"] and second["learning_rate_tuned_with_seed"] == 42
+    assert len(first.learning_rate_grid) == 2 and first.learning_rate_tuned_with_seed == 42
+    assert second.learning_rate_grid is None
+    assert second.learning_rate == first.learning_rate and second.learning_rate_tuned_with_seed == 42
     other = train_configuration(config.replace(seed=7, lr_factors=(1.0, 3.0)), benchmark=False)
-    assert len(other["learning_rate_grid"]) == 2 and other["learning_rate_tuned_with_seed"] == 7
+    assert len(other.learning_rate_grid) == 2 and other.learning_rate_tuned_with_seed == 7
 
 
 def test_the_budget_a_series_announces_is_the_trainings_its_results_record(tmp_path):
@@ -340,12 +340,12 @@ def test_the_budget_a_series_announces_is_the_trainings_its_results_record(tmp_p
     table = table_of(results)
     assert table["trainings"].sum() == trainings_needed(config)
     head = table[table["config"] == "head"]
-    grid = results[2]["learning_rate_grid"]
+    grid = results[2].learning_rate_grid
     assert head["search_train_seconds"].sum() == pytest.approx(
-        sum(g["train_seconds"] for g in grid) + results[3]["train_seconds"]
+        sum(g["train_seconds"] for g in grid) + results[3].train_seconds
     )
     rate = method_summary_table(table).set_index("config").loc["head", "learning_rate"]
-    assert rate == f"{results[2]['learning_rate']:.0e} (validation)"
+    assert rate == f"{results[2].learning_rate:.0e} (validation)"
     assert budget_line(table).startswith(
         "- Budget: 3 trainings for 2 configurations over 2 seed(s), the rates of 1 chosen"
     )
@@ -369,8 +369,8 @@ def test_gradient_accumulation_keeps_the_optimizer_steps_of_the_whole_batch(tmp_
         profile_config("smoke", output=str(tmp_path / "b"), train_batch_size=8, gradient_accumulation=2, **common),
         benchmark=False,
     )
-    assert whole["train_steps"] == halves["train_steps"] == 96 // 16
-    assert halves["run_config"]["gradient_accumulation"] == 2 and len(halves["loss_curve"]) == 6
+    assert whole.train_steps == halves.train_steps == 96 // 16
+    assert halves.run_config["gradient_accumulation"] == 2 and len(halves.loss_curve) == 6
 
 
 def test_peak_memory_on_an_apple_gpu_is_sampled_while_the_block_runs():
