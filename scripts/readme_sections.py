@@ -67,27 +67,35 @@ def precision_section(results: Path) -> str:
 
 
 def series_section(results: Path) -> str:
+    """Where the quick series' minutes went on each CPU with native bf16 it was profiled on."""
     import json
 
-    path = results / SERIES_BF16
-    if not path.is_file():
-        return f"(`benchmarks/results/{SERIES_BF16}` is not in this checkout.)"
-    r = json.loads(path.read_text(encoding="utf-8"))
-    parts = r["training_parts_seconds"]
-    trainings = [s for s in r["steps"] if "training loop" in s]
-    others = sum(s["seconds"] for s in r["steps"] if "training loop" not in s)
-    ratio = r["wall_over_training_loops"]
-    return (
-        f"The same series on a CPU with native bf16 (`benchmarks/results/{SERIES_BF16}`: `--name {SERIES_BF16}`, "
-        f"{r['cpu_bf16_feature']}, `auto` = {r['precision']}, fp32 matrix products at "
-        f"{r['matmul_fp32_gflops_per_second_at_start']:.0f} GFLOP/s at the start) took **{r['wall_seconds'] / 60:.1f} "
-        f"min** ({r['wall_seconds']:.0f} s). Its {len(trainings)} training loops took {parts['training loop']:.0f} s, "
-        f"so wall time / training loops = **{ratio:.2f}** (target <= 1.5: {'met' if ratio <= 1.5 else 'not met'}). "
-        f"The rest: final evaluations {parts['final evaluation']:.0f} s, independent benchmarks "
-        f"{parts['independent benchmark']:.0f} s, the other work of the training notebooks (kernel start, imports, "
-        f"data, saving) {parts['rest'] + parts['loading']:.0f} s, and the data, export and results notebooks "
-        f"{others:.0f} s."
-    )
+    found = [
+        (path, json.loads(path.read_text(encoding="utf-8")))
+        for path in sorted(results.glob("series_profile-quick*.json"))
+    ]
+    found = [(path, r) for path, r in found if r.get("cpu_bf16_feature")]
+    if not found:
+        return "(no `benchmarks/results/series_profile-quick*.json` from a CPU with native bf16 in this checkout.)"
+    said = []
+    for path, r in found:
+        parts = r["training_parts_seconds"]
+        trainings = [s for s in r["steps"] if "training loop" in s]
+        others = sum(s["seconds"] for s in r["steps"] if "training loop" not in s)
+        ratio = r["wall_over_training_loops"]
+        said.append(
+            f"On a CPU with {r['cpu_bf16_feature']} (`benchmarks/results/{path.name}`: `--name {path.name}`, `auto` = "
+            f"{r['precision']}, fp32 matrix products at {r['matmul_fp32_gflops_per_second_at_start']:.0f} GFLOP/s at "
+            f"the start, code at commit {r['git'].get('sha', '?')[:7]}) the series took **{r['wall_seconds'] / 60:.1f} min** "
+            f"({r['wall_seconds']:.0f} s). Its "
+            f"{len(trainings)} training loops took {parts['training loop']:.0f} s, so wall time / training loops = "
+            f"**{ratio:.2f}** (target <= 1.5: {'met' if ratio <= 1.5 else 'not met'}). The rest: final evaluations "
+            f"{parts['final evaluation']:.0f} s, independent benchmarks {parts['independent benchmark']:.0f} s, "
+            f"validation passes and checkpoints during training {parts['evaluations and saves during training']:.0f} s, "
+            f"the other work of the training notebooks (kernel, imports, data, saving) "
+            f"{parts['rest'] + parts['loading']:.0f} s, and the data, export and results notebooks {others:.0f} s."
+        )
+    return "\n\n".join(said)
 
 
 def recipe_section(results: Path) -> str:
@@ -202,25 +210,28 @@ def reference_section(results: Path) -> str:
 
 
 def minutes_section(results: Path) -> str:
-    """How long the quick series took, from the series profiles: one line for the README's first screen."""
+    """How long the quick series took, from the series profiles (one per kind of CPU it was measured on): one line
+    for the README's first screen."""
     import json
 
     found = []
-    for name, kind in (("series_profile-quick.json", "without native bf16"), (SERIES_BF16, "with native bf16")):
-        path = results / name
-        if path.is_file():
-            r = json.loads(path.read_text(encoding="utf-8"))
-            precision = r.get("precision", "fp32")
-            found.append(f"{r['wall_seconds'] / 60:.0f} minutes in {precision} on a CPU {kind}")
+    for path in sorted(results.glob("series_profile-quick*.json")):
+        r = json.loads(path.read_text(encoding="utf-8"))
+        feature = r.get("cpu_bf16_feature")
+        kind = f"with native bf16 ({feature})" if feature else "without native bf16"
+        found.append(
+            (r["wall_seconds"], f"{r['wall_seconds'] / 60:.0f} minutes in {r.get('precision', 'fp32')} on a CPU {kind}")
+        )
     if not found:
         return "(no `benchmarks/results/series_profile-quick*.json` in this checkout.)"
+    said = [words for _, words in sorted(found, reverse=True)]
+    listed = ", ".join(said[:-1]) + (" and " if len(said) > 1 else "") + said[-1]
     return (
-        f"On 2 CPU cores the `quick` series (one seed, default rates) took {' and '.join(found)} "
+        f"On 2 CPU cores the `quick` series (one seed, default rates) took {listed} "
         "(`benchmarks/results/series_profile-quick*.json`)."
     )
 
 
-SERIES_BF16 = "series_profile-quick-bf16.json"
 REFERENCE = ROOT / "reference" / "quick" / "results.csv"  # the reference run's results table (--reference)
 SECTIONS = {
     "headline": headline_section,
