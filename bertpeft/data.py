@@ -19,9 +19,10 @@ import numpy as np
 from .config import PREPARED_SETTINGS, ConfigError, OneLineError, RunConfig, first_line
 from .fixtures import SMOKE_DATA
 from .hub import RepositoryUnavailable, reach_repository
-from .layout import RunDir, labels_by_id
+from .layout import RunDir
 from .manifest import clear, record_folder
 from .models import model_positions
+from .result import labels_by_id
 
 # Today's canonical Hub ids (the short names are redirects that older tutorials use).
 HUB_ALIASES = {

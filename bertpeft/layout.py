@@ -206,11 +206,6 @@ def read_results(run_dir: Path) -> list[Result]:
     return [read_result(p) for p in paths]
 
 
-def labels_by_id(id2label: dict) -> dict[int, str]:
-    """An id -> label map as JSON stores it (ids as text keys) with its ids as numbers again."""
-    return {int(k): v for k, v in id2label.items()}
-
-
 @dataclass
 class TrainedRun:
     """One trained configuration of a run folder: its result JSON and the configuration that produced it."""

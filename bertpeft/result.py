@@ -20,6 +20,11 @@ from .config import OneLineError
 SCHEMA = 1
 
 
+def labels_by_id(id2label: dict) -> dict[int, str]:
+    """An id -> label map as JSON stores it (ids as text keys) with its ids as numbers again."""
+    return {int(k): v for k, v in id2label.items()}
+
+
 class ResultError(OneLineError):
     """A result JSON this version of bertpeft cannot read: the message names the file and how to make it again."""
 
@@ -104,7 +109,7 @@ class Result:
     @property
     def labels_by_id(self) -> dict[int, str]:
         """The id -> label map with its ids as numbers (JSON keeps them as text)."""
-        return {int(k): v for k, v in self.id2label.items()}
+        return labels_by_id(self.id2label)
 
     def label(self, label_id: int) -> str:
         return self.id2label[str(int(label_id))]

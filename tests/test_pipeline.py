@@ -187,7 +187,8 @@ def test_rerun_skips_finished_configurations(smoke_run):
     assert done.seconds < first.seconds / 3
 
 
-KILL_MOMENTS = (0.3, 0.35, 0.35)  # fractions of one whole run's time after each (re)start: a chain of kills
+KILL_MOMENTS = (0.3, 0.45, 0.5)  # fractions of one whole run's time after each (re)start: a chain of kills; each
+# restart pays a process and a kernel start again, which one whole run pays once for its trainings
 
 
 @pytest.mark.slow
