@@ -20,7 +20,7 @@ from .export import (
     load_merged,
     review_logits,
 )
-from .plots import _plt
+from .plots import _plt, label_points
 from .report import accuracy_with_interval, paired_words, step_time_relative
 
 
@@ -133,13 +133,12 @@ def plot_pareto(summary, cost: str, xlabel: str, title: str, log: bool = False):
             )  # fmt: skip
     line = rows.set_index("config").loc[front]
     ax.plot(line[cost], line["accuracy"], color="#4C72B0", linewidth=1, alpha=0.6)
-    for i, (name, x, y) in enumerate(zip(rows["config"], rows[cost], rows["accuracy"], strict=True)):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5 if i % 2 == 0 else -11), fontsize="small")
     if log:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel="test accuracy (95% interval)", title=title)
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(alpha=0.3)
+    label_points(ax, rows["config"].tolist(), rows[cost].to_numpy(dtype=float), rows["accuracy"].to_numpy(dtype=float))
     return fig
 
 

@@ -192,6 +192,24 @@ def plot_metrics_per_configuration(table):
     return fig
 
 
+def label_points(ax, names, xs, ys) -> list:
+    """Each point's name beside it, moved by adjustText until no two labels (and no label and point) overlap; a thin
+    line joins a label moved far to its point. Call it once the axes' scales and limits are set."""
+    from adjustText import adjust_text
+
+    texts = [ax.text(x, y, str(name), fontsize="small") for name, x, y in zip(names, xs, ys, strict=True)]
+    if texts:
+        adjust_text(
+            texts,
+            x=list(xs),
+            y=list(ys),
+            ax=ax,
+            expand=(1.1, 1.3),
+            arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5),
+        )
+    return texts
+
+
 def plot_accuracy_vs_parameters(table):
     """Accuracy against trainable parameters (log scale; `none`, with 0, sits on the linear part at the left)."""
     plt = _plt()
@@ -199,21 +217,6 @@ def plot_accuracy_vs_parameters(table):
     _, params, _ = _per_configuration(table, "trainable_params")
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.errorbar(params, accuracy, yerr=spread if spread.any() else None, fmt="o", color="#4C72B0", capsize=3)
-    previous = None  # (x, accuracy, label above?) of the left neighbour
-    for i in params.argsort(kind="stable"):
-        # Above a point that rises from its left neighbour, below otherwise; flipped when both are within a decade
-        # and the neighbour's label already took that side.
-        above = previous is not None and accuracy[i] >= previous[1]
-        if previous is not None and above == previous[2] and params[i] < 10 * max(previous[0], 1):
-            above = not above
-        ax.annotate(
-            names[i],
-            (params[i], accuracy[i]),
-            textcoords="offset points",
-            xytext=(5, 6 if above else -13),
-            fontsize="small",
-        )
-        previous = (params[i], accuracy[i], above)
     ax.margins(y=0.12)
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlim(left=-0.5, right=max(params.max() * 5, 10))
@@ -223,6 +226,7 @@ def plot_accuracy_vs_parameters(table):
         title="Accuracy against trainable parameters" + _seeds_note(table),
     )
     ax.grid(alpha=0.3)
+    label_points(ax, names, params, accuracy)
     return fig
 
 
@@ -377,20 +381,6 @@ def plot_accuracy_vs_training_time(table):
         capsize=3,
         label="accuracy, 95% interval",
     )
-    # Labels above the points, except where a point sits close to its left neighbour at about the same accuracy:
-    # that one's label goes below, so the two do not print over each other.
-    span_x, span_y = max(seconds.max(), 1e-9), max(accuracy.max() - accuracy.min(), 0.05)
-    previous, below = None, False
-    for i in seconds.argsort(kind="stable"):
-        near = previous is not None and (
-            seconds[i] - seconds[previous] < 0.12 * span_x and abs(accuracy[i] - accuracy[previous]) < 0.1 * span_y
-        )
-        below = near and not below
-        ax.annotate(
-            names[i], (seconds[i], accuracy[i]), textcoords="offset points", xytext=(6, -12 if below else 4),
-            fontsize="small",
-        )  # fmt: skip
-        previous = i
     ax.set(
         xlabel="training time, seconds (training loop only)",
         ylabel="test accuracy",
@@ -399,4 +389,5 @@ def plot_accuracy_vs_training_time(table):
     ax.set_xlim(left=0, right=max(seconds.max() * 1.25, 1))
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(alpha=0.3)
+    label_points(ax, names, seconds, accuracy)
     return fig

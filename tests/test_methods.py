@@ -369,3 +369,41 @@ def test_an_adapter_that_changed_the_base_weights_is_exported_as_a_plain_lora_on
     assert saved.init_lora_weights is True and saved.r == 2 * 4 and saved.base_model_name_or_path == "tiny-random-bert"
     weights = load_file(str(Path(v["adapter_dir"]) / "adapter_model.safetensors"))
     assert any("classifier" in k for k in weights) and "plain LoRA of rank 8" in v["method"]
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_the_labels_of_a_crowded_comparison_figure_do_not_print_over_each_other(log):
+    """Twenty configurations within a point of accuracy and close in cost (as a methods run gives): every label of
+    the Pareto figure is drawn apart from every other, inside the figure."""
+    import numpy as np
+    import pandas as pd
+
+    from bertpeft.methods import plot_pareto
+
+    rng = np.random.default_rng(0)
+    accuracy = 0.88 + rng.uniform(0, 0.01, 20)
+    summary = pd.DataFrame(
+        {
+            "config": [f"method-{i}" for i in range(20)],
+            "trainable_params": np.geomspace(1e4, 1e6, 20) * rng.uniform(0.9, 1.1, 20),
+            "accuracy": accuracy,
+            "accuracy_low": accuracy - 0.02,
+            "accuracy_high": accuracy + 0.02,
+        }
+    )
+    fig = plot_pareto(summary, "trainable_params", "trainable parameters", "crowded", log=log)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_text().startswith("method-")]
+    assert len(labels) == 20
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    overlapping = [
+        (labels[i].get_text(), labels[j].get_text())
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if boxes[i].overlaps(boxes[j])
+    ]
+    assert overlapping == []
+    figure_box = fig.bbox
+    assert all(figure_box.contains(b.x0, b.y0) and figure_box.contains(b.x1, b.y1) for b in boxes)

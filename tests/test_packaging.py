@@ -49,7 +49,7 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     assert {n: str(s) for n, s in given.items()} == {n: str(wanted[n]) for n in given}, "versions differ"
 
 
-IMPORT_NAMES = {"scikit-learn": "sklearn", "python-dotenv": "dotenv"}  # where the import differs from the name
+IMPORT_NAMES = {"scikit-learn": "sklearn", "python-dotenv": "dotenv", "adjusttext": "adjustText"}  # the import differs
 
 
 def test_every_declared_dependency_is_imported_by_the_package_or_a_notebook():
