@@ -63,6 +63,20 @@ def notebook_config(
     return config.replace(**this_notebook)
 
 
+def start_afresh() -> None:
+    """Ready this IPython kernel for the next notebook of a series, as a new kernel would be: an empty namespace, a
+    new history session (cells numbered from 1, papermill's parameter cells found anew), the memory of what the
+    last notebook built given back. The modules it imported stay loaded, which is the point (`series.SharedKernel`).
+    Runs inside the kernel, silently, binding no name."""
+    import gc
+
+    get_ipython().reset(new_session=True)  # noqa: F821 - defined inside IPython only
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def assigned_names(source: str) -> list[str]:
     """The names a cell's source assigns at its top level, in order."""
     import ast

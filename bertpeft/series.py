@@ -119,6 +119,64 @@ class Step:
         }
 
 
+class SharedKernel:
+    """One Python kernel for the training notebooks of a series, executed one after another. Each notebook starts as
+    in a new kernel (`notebook.start_afresh`: empty namespace, cells numbered from 1), but torch, transformers,
+    datasets and peft stay imported: seconds per training notebook, most of what a notebook costs beside its
+    training. A notebook that fails or is interrupted takes the kernel with it, so the next starts a new one and never
+    sees what a failure left behind."""
+
+    RESET = '__import__("bertpeft.notebook").notebook.start_afresh()'
+
+    def __init__(self) -> None:
+        self.km = None  # jupyter_client's AsyncKernelManager; nbclient starts its kernel on first use
+        self.used = False
+
+    def __enter__(self) -> SharedKernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def manager(self):
+        """The kernel manager for the next notebook: the last one's kernel, made afresh, or a new one."""
+        if self.km is not None and self.used and not self._reset():
+            self.close()
+        if self.km is None:
+            from jupyter_client.manager import AsyncKernelManager
+
+            self.km, self.used = AsyncKernelManager(kernel_name="python3"), False
+        self.used = True
+        return self.km
+
+    def _reset(self) -> bool:
+        from jupyter_client import BlockingKernelClient
+
+        if not self.km.has_kernel:
+            return False
+        client = BlockingKernelClient()
+        client.load_connection_info(self.km.get_connection_info())
+        client.start_channels()
+        try:
+            reply = client.execute_interactive(
+                self.RESET, silent=True, store_history=False, timeout=60, output_hook=lambda msg: None
+            )
+        except (TimeoutError, RuntimeError):
+            return False
+        finally:
+            client.stop_channels()
+        return reply["content"]["status"] == "ok"
+
+    def close(self) -> None:
+        """Shut the kernel down (a kill: nothing in it is worth waiting for)."""
+        from jupyter_core.utils import run_sync
+
+        km, self.km, self.used = self.km, None, False
+        if km is not None and km.has_kernel:
+            with contextlib.suppress(Exception):
+                run_sync(km.shutdown_kernel)(now=True)
+
+
 class Series:
     """Executes the steps of one run, prints one line per notebook and keeps `run_status.json` current."""
 
@@ -173,7 +231,8 @@ class Series:
         print(f"{step.label:<34} skipped: {note}", flush=True)
         self.save_status()
 
-    def execute(self, step: Step) -> bool:
+    def execute(self, step: Step, kernel: SharedKernel | None = None) -> bool:
+        """Execute `step`'s notebook (in `kernel` when given, else in a kernel of its own)."""
         import papermill
 
         step.output.parent.mkdir(parents=True, exist_ok=True)
@@ -193,6 +252,7 @@ class Series:
                 # CRITICAL: a Ctrl-C that reaches the kernel between two messages makes ipykernel log an ERROR with
                 # a traceback on the terminal; the step's outcome is bertpeft's to report, in one line
                 extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                **({"km": kernel.manager()} if kernel else {}),
             )
             step.status = "ok"
         except papermill.PapermillExecutionError as err:
@@ -212,6 +272,8 @@ class Series:
             raise
         finally:
             step.seconds = time.perf_counter() - start
+            if kernel and step.status != "ok":
+                kernel.close()  # what the failure left in it goes with it
             if tmp.exists():
                 try:
                     _finalise(tmp, step.output)
@@ -376,22 +438,23 @@ def execute_series(config: RunConfig, plan: SeriesPlan, folder: Path) -> int:
 
     changed = prep.status == "ok"  # something a later notebook reads was made anew
     retrained: set[str] = set()  # the results trained anew (the export depends on one of them only)
-    for configuration in config.configurations:
-        for seed in config.seeds:
-            name = result_name(configuration, seed)
-            train = series.step(
-                TRAIN,
-                f"{TRAIN} {name}",
-                {**common, "configuration": configuration, "seed": seed, "progress": "lines"},
-                suffix=f"-{name}",
-            )
-            done = layout.result(configuration, seed)
-            if not force and done.is_file() and not series.interrupted(train) and series.intact(train):
-                series.skip(train, f"already done ({done.relative_to(run_dir)})")
-                continue
-            if series.execute(train):
-                changed = True
-                retrained.add(name)
+    with SharedKernel() as kernel:  # one kernel for the trainings, made afresh for each
+        for configuration in config.configurations:
+            for seed in config.seeds:
+                name = result_name(configuration, seed)
+                train = series.step(
+                    TRAIN,
+                    f"{TRAIN} {name}",
+                    {**common, "configuration": configuration, "seed": seed, "progress": "lines"},
+                    suffix=f"-{name}",
+                )
+                done = layout.result(configuration, seed)
+                if not force and done.is_file() and not series.interrupted(train) and series.intact(train):
+                    series.skip(train, f"already done ({done.relative_to(run_dir)})")
+                    continue
+                if series.execute(train, kernel):
+                    changed = True
+                    retrained.add(name)
 
     write_results_csv(run_dir)
     if ADAPTER in config.configurations:

@@ -49,6 +49,25 @@ def test_no_token_is_written_by_a_series(smoke_run):
 
 
 @pytest.mark.slow
+def test_the_trainings_of_a_series_share_a_kernel_yet_each_starts_as_in_a_new_one(smoke_run, tmp_path):
+    """`bertpeft run` executes the training notebooks in one kernel, cleared between them: the last configuration
+    it trains there (after five others) gives the same losses and predictions as `bertpeft train` in a process of
+    its own, and every executed training notebook numbers its cells from 1, as a new kernel would."""
+    run_dir, _ = smoke_run
+    last = CONFIGS[-1]
+    done = run_bertpeft("train", "--profile", "smoke", "--config", last, "--output", tmp_path / "alone")
+    assert done.returncode == 0, done.stderr
+    series = json.loads((run_dir / "results" / f"{last}-seed42.json").read_text(encoding="utf-8"))
+    alone = json.loads((tmp_path / "alone" / "results" / f"{last}-seed42.json").read_text(encoding="utf-8"))
+    assert series["test_predictions"] == alone["test_predictions"]
+    assert [p["loss"] for p in series["loss_curve"]] == pytest.approx([p["loss"] for p in alone["loss_curve"]])
+    for configuration in CONFIGS:
+        notebook = json.loads((run_dir / "notebooks" / f"02_train-{configuration}-seed42.ipynb").read_text())
+        counts = [c["execution_count"] for c in notebook["cells"] if c["cell_type"] == "code"]
+        assert counts == list(range(1, len(counts) + 1)), configuration
+
+
+@pytest.mark.slow
 def test_smoke_series_leaves_a_complete_run_folder(smoke_run):
     run_dir, done = smoke_run
     executed = sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb"))
@@ -168,7 +187,8 @@ def test_rerun_skips_finished_configurations(smoke_run):
     assert done.seconds < first.seconds / 3
 
 
-KILL_MOMENTS = (0.3, 0.35, 0.35)  # fractions of one whole run's time after each (re)start: a chain of kills
+KILL_MOMENTS = (0.3, 0.45, 0.5)  # fractions of one whole run's time after each (re)start: a chain of kills; each
+# restart pays a process and a kernel start again, which one whole run pays once for its trainings
 
 
 @pytest.mark.slow

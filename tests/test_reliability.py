@@ -317,6 +317,14 @@ def test_a_killed_training_resumed_ends_exactly_as_the_uninterrupted_one(tmp_pat
     assert [r.name for r in read_results(out)] == ["lora-seed42"]
 
 
+def as_a_terminal_starts_it() -> None:
+    """A shell starts a foreground command with SIGINT at its default and unblocked. A test worker need not be in
+    that state (a library it ran may have left SIGINT ignored or blocked, and a child inherits both), which would
+    make the command deaf to the Ctrl-C under test."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_with_one_line_and_exit_130_and_the_same_command_resumes(tmp_path):
     """Ctrl-C during a training notebook, as a terminal sends it: SIGINT to the whole foreground process group
@@ -326,8 +334,9 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_and_the_same_command_resumes(tm
     out = tmp_path / "run"
     args = [sys.executable, "-m", "bertpeft", "run", "--profile", "smoke", "--configs", "none", "--output"]
     process = subprocess.Popen(
-        [*args, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
+        [*args, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=as_a_terminal_starts_it,
+    )  # fmt: skip
     printed = ""
     while not ("01_data_prep" in printed and printed.endswith("ok\n")):
         line = process.stdout.readline()
