@@ -18,6 +18,7 @@ from .config import OneLineError
 # The layout of result JSON. 1: the first with this field; files written before it (which lack it) have the same
 # layout and are read as 1.
 SCHEMA = 1
+AGAIN = "it was written by another version of bertpeft; make it again with the same command and --force"
 
 
 def labels_by_id(id2label: dict) -> dict[int, str]:
@@ -142,15 +143,15 @@ class Result:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ResultError(f"{where} holds {unknown[0]!r}, which result schema {SCHEMA} has no field for: {AGAIN}")
-        required = [f.name for f in dataclasses.fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         missing = [name for name in required if name not in data]
         if missing:
             raise ResultError(f"{where} lacks {missing[0]!r}: {AGAIN}")
         return cls(**data)
-
-
-MISSING = dataclasses.MISSING
-AGAIN = "it was written by another version of bertpeft; make it again with the same command and --force"
 
 
 def read_result(path: Path) -> Result:
@@ -160,8 +161,3 @@ def read_result(path: Path) -> Result:
     except ValueError as err:
         raise ResultError(f"{path} is not valid JSON ({err}): {AGAIN}") from None
     return Result.from_dict(data, str(path))
-
-
-def result_json(result: Result) -> dict[str, Any]:
-    """What a result JSON holds for `result` (its fields, schema included)."""
-    return result.to_dict()
