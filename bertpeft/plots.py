@@ -192,6 +192,11 @@ def plot_metrics_per_configuration(table):
     return fig
 
 
+# adjustText's steps per figure: a fixed count (its default is one second of work, so a busy machine drew other
+# figures than an idle one)
+ITERATIONS = 500
+
+
 def label_points(ax, names, xs, ys) -> list:
     """Each point's name beside it, moved by adjustText until no two labels (and no label and point) overlap; a thin
     line joins a label moved far to its point. Call it once the axes' scales and limits are set."""
@@ -205,6 +210,7 @@ def label_points(ax, names, xs, ys) -> list:
             y=list(ys),
             ax=ax,
             expand=(1.1, 1.3),
+            iter_lim=ITERATIONS,
             arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5),
         )
     return texts
